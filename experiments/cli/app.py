@@ -1,0 +1,117 @@
+"""The ``ddlsim`` typer application, its global options and user-error handling.
+
+Command modules import :data:`app` and decorate their functions with
+:func:`user_errors`, so a user's mistake prints one line on stderr and exits 2,
+while ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+
+try:  # typer >= 0.2x vendors click; older releases use click itself
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import get_current_context
+
+from hwmodels import Catalog, SpecError
+
+__all__ = ["app", "user_errors", "catalog", "echo_json", "package_version", "USER_ERRORS", "EXIT_USER_ERROR"]
+
+EXIT_USER_ERROR = 2
+# Exceptions that mean "the user's input is wrong", never a bug of ours.
+USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="ddlsim",
+    help="Simulate and price distributed deep learning on modelled hardware.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def package_version() -> str:
+    """The installed ddlsim version (``0+unknown`` when run from a source tree)."""
+    try:
+        return version("ddlsim")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ddlsim {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    catalog_paths: Optional[list[Path]] = typer.Option(
+        None, "--catalog", help="Extra hardware catalog YAML file or folder (repeatable); its entries shadow built-ins. Also $DDLSIM_CATALOG."),
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of a failed command."),
+    _version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = {"catalog_paths": list(catalog_paths or []), "debug": debug}
+
+
+def _state() -> dict[str, Any]:
+    ctx = get_current_context(silent=True)
+    while ctx is not None and ctx.obj is None:
+        ctx = ctx.parent
+    return ctx.obj if ctx is not None and ctx.obj is not None else {"catalog_paths": [], "debug": False}
+
+
+def catalog() -> Catalog:
+    """The catalog for this invocation: built-ins, ``$DDLSIM_CATALOG``, then ``--catalog`` files."""
+    return Catalog.load(_state()["catalog_paths"])
+
+
+def user_errors(func: F) -> F:
+    """Turn a user's mistake inside a command into one stderr line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            if _state()["debug"]:
+                raise
+            message = str(exc) if isinstance(exc, SpecError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

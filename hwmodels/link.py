@@ -1,0 +1,46 @@
+"""Wired links: per-direction bandwidth, latency and energy per bit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .cost import Cost
+from .errors import SpecError
+from .record import quantity, validate
+
+__all__ = ["LinkSpec"]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A wired link. ``bandwidth_Bps`` is per direction (bytes per second);
+    a full-duplex link has that bandwidth each way at once."""
+
+    name: str
+    bandwidth_Bps: float = quantity("rate", stem="bandwidth", positive=True)
+    latency_s: float = quantity("time", stem="latency", default=0.0)
+    energy_per_bit_J: float = quantity("energy_per_bit", stem="energy_per_bit", default=0.0)
+    duplex: bool = True
+    category: str = "other"
+    source: str = ""
+    notes: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    kind: ClassVar[str] = "link"
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if not isinstance(self.duplex, bool):
+            raise SpecError(f"LinkSpec {self.name!r}: field 'duplex' must be true or false, got {self.duplex!r}")
+
+    def transfer_time(self, nbytes: float) -> float:
+        """Seconds to move ``nbytes`` alone on the link: latency plus serialisation."""
+        if nbytes < 0:
+            raise SpecError(f"link {self.name!r}: message size must be non-negative, got {nbytes}")
+        return self.latency_s + nbytes / self.bandwidth_Bps
+
+    def cost(self, nbytes: float) -> Cost:
+        """Uncontended transfer of ``nbytes`` as a :class:`Cost` (bits = 8 * nbytes)."""
+        bits = 8.0 * nbytes
+        return Cost(self.transfer_time(nbytes), bits * self.energy_per_bit_J, bits)

@@ -1,0 +1,53 @@
+"""Radios: transmit power limit, channel bandwidth, noise figure, antennas, carrier."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .errors import SpecError
+from .record import quantity, validate
+
+__all__ = ["Radio", "BOLTZMANN_J_PER_K", "REFERENCE_TEMPERATURE_K"]
+
+BOLTZMANN_J_PER_K = 1.380649e-23
+REFERENCE_TEMPERATURE_K = 290.0
+
+
+@dataclass(frozen=True)
+class Radio:
+    """A wireless transceiver. Powers in W, bandwidth and carrier in Hz, gains in dB(i)."""
+
+    name: str
+    max_tx_power_W: float = quantity("power", stem="max_tx_power", positive=True)
+    bandwidth_Hz: float = quantity("frequency", stem="bandwidth", positive=True)
+    carrier_frequency_Hz: float = quantity("frequency", stem="carrier_frequency", positive=True)
+    noise_figure_dB: float = quantity("dB", stem="noise_figure", default=0.0)
+    tx_antenna_gain_dBi: float = quantity("dB", stem="tx_antenna_gain", default=0.0, minimum=None)
+    rx_antenna_gain_dBi: float = quantity("dB", stem="rx_antenna_gain", default=0.0, minimum=None)
+    circuit_power_W: float = quantity("power", stem="circuit_power", default=0.0)
+    max_phy_rate_Bps: float | None = quantity("rate", stem="max_phy_rate", default=None, positive=True)
+    standard: str = ""
+    category: str = "radio"
+    source: str = ""
+    notes: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    kind: ClassVar[str] = "radio"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def noise_power_W(self, temperature_K: float = REFERENCE_TEMPERATURE_K) -> float:
+        """Receiver noise power k T B F over the channel bandwidth, in watts."""
+        if temperature_K <= 0:
+            raise SpecError(f"radio {self.name!r}: temperature must be positive, got {temperature_K}")
+        return BOLTZMANN_J_PER_K * temperature_K * self.bandwidth_Hz * 10.0 ** (self.noise_figure_dB / 10.0)
+
+    def shannon_rate_Bps(self, snr_linear: float) -> float:
+        """Shannon capacity B log2(1 + SNR) in bytes per second, capped at ``max_phy_rate_Bps`` if set."""
+        if snr_linear < 0:
+            raise SpecError(f"radio {self.name!r}: SNR must be non-negative, got {snr_linear}")
+        rate = self.bandwidth_Hz * math.log2(1.0 + snr_linear) / 8.0
+        return min(rate, self.max_phy_rate_Bps) if self.max_phy_rate_Bps else rate
