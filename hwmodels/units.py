@@ -220,12 +220,10 @@ def fmt(value: float, dimension: str, digits: int = 6, *, bytes_per_s: bool = Fa
         return f"{value:g} {_SI_UNIT[dimension]}"
     family = {"size": "size_dec", "rate": "rate_bytes" if bytes_per_s else "rate"}.get(dimension, dimension)
     choices = _PRINT[family]
-    if dimension == "size":
-        for unit, scale in _PRINT["size_bin"]:
-            if abs(value) >= scale and (abs(value) / scale).is_integer():
-                return f"{value / scale:.{digits}g} {unit}"
-    for unit, scale in choices:
-        if abs(value) >= scale * (1 - 1e-12):
-            return f"{value / scale:.{digits}g} {unit}"
-    unit, scale = choices[-1]
+    unit, scale = next(((u, s) for u, s in choices if abs(value) >= s * (1 - 1e-12)), choices[-1])
+    if dimension == "size" and not (abs(value) / scale).is_integer():
+        # 64 MiB reads better than 67.1089 MB; 2 GB better than 1953125 KiB.
+        for binary_unit, binary_scale in _PRINT["size_bin"]:
+            if abs(value) >= binary_scale and (abs(value) / binary_scale).is_integer():
+                return f"{value / binary_scale:.{digits}g} {binary_unit}"
     return f"{value / scale:.{digits}g} {unit}"

@@ -140,3 +140,34 @@ def test_missing_file_is_a_user_error(tmp_path):
 
 def test_builtin_files_are_shipped_as_package_data():
     assert {p.name for p in BUILTIN_DIR.glob("*.yaml")} == {"devices.yaml", "links.yaml", "radios.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "published"),
+    [
+        # NVIDIA A100 datasheet (2020): 19.5 TFLOPS fp32, 312 TFLOPS fp16 tensor, 1,555 GB/s (40 GB SXM)
+        ("a100-sxm4-40gb", ("peak_flops", "fp32"), 19.5e12),
+        ("a100-sxm4-40gb", ("peak_flops", "fp16"), 312e12),
+        ("a100-sxm4-40gb", "mem_bandwidth_Bps", 1555e9),
+        # NVIDIA V100 datasheet (2017/2020): 15.7 TFLOPS fp32 (SXM2), 900 GB/s, 300 W
+        ("v100-sxm2-32gb", ("peak_flops", "fp32"), 15.7e12),
+        ("v100-sxm2-32gb", "active_power_W", 300.0),
+        # NVIDIA H100 datasheet: 3.35 TB/s, 700 W (SXM5)
+        ("h100-sxm5-80gb", "mem_bandwidth_Bps", 3.35e12),
+        ("h100-sxm5-80gb", "active_power_W", 700.0),
+        # Jetson Nano module data sheet (2020): 472 GFLOPS fp16, 25.6 GB/s
+        ("jetson-nano", ("peak_flops", "fp16"), 472e9),
+        ("jetson-nano", "mem_bandwidth_Bps", 25.6e9),
+        # IEEE 802.3: 10 Gb/s; InfiniBand HDR: 200 Gb/s per direction
+        ("eth-10g", "bandwidth_Bps", 10e9 / 8),
+        ("ib-hdr", "bandwidth_Bps", 200e9 / 8),
+        # 3GPP power class 3 UE: 23 dBm; LoRa EU868 14 dBm, 125 kHz
+        ("lte-20mhz-ue", "max_tx_power_W", 10 ** (23 / 10) / 1000),
+        ("lora-eu868-125khz", "max_tx_power_W", 10 ** (14 / 10) / 1000),
+        ("lora-eu868-125khz", "bandwidth_Hz", 125e3),
+    ],
+)
+def test_builtin_numbers_match_published_values(builtin, name, field, published):
+    record = builtin.get(name)
+    value = getattr(record, field[0])[field[1]] if isinstance(field, tuple) else getattr(record, field)
+    assert value == pytest.approx(published, rel=1e-3)

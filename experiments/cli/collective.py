@@ -1,0 +1,173 @@
+"""``ddlsim collective``: time one collective, as a DES on a topology or by its closed form."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Optional
+
+import numpy as np
+import typer
+
+from hwmodels import LinkSpec, SpecError, units
+from simulator.collectives import (OPS, NetParams, algorithms, analytic_time, build_program, get, net_params,
+                                   ranks_needed, reduction_gamma, simulate, totals)
+from simulator.network import TOPOLOGIES, build_topology
+
+from .app import app, catalog, echo_json, user_errors
+
+__all__ = ["collective", "collective_result"]
+
+_UNIFORM = ("switch", "fully-connected")
+
+
+def _quantity(value: str, dimension: str, option: str) -> float:
+    try:
+        return units.parse(value, dimension)
+    except SpecError as exc:
+        raise SpecError(f"{option}: {exc}") from None
+
+
+def collective_result(op: str, algorithm: str, workers: int, size: str | float, topology: str, bandwidth: str | float,
+                      latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
+                      root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
+                      progress: bool = False) -> dict[str, Any]:
+    """What ``ddlsim collective`` computes, as the dict it prints with ``--json``."""
+    if mode not in ("des", "analytic"):
+        raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
+    if topology not in TOPOLOGIES:
+        raise SpecError(f"--topology: unknown topology {topology!r}; known: {', '.join(sorted(TOPOLOGIES))}")
+    size_B = _quantity(size, "size", "--size") if isinstance(size, str) else float(size)
+    if not size_B >= 0:
+        raise SpecError(f"--size must be non-negative, got {size!r}")
+    bw = _quantity(bandwidth, "rate", "--bandwidth") if isinstance(bandwidth, str) else float(bandwidth)
+    lat = _quantity(latency, "time", "--latency") if isinstance(latency, str) else float(latency)
+    link = LinkSpec(name="cli-link", bandwidth_Bps=bw, latency_s=lat)
+    params = {k: v for k, v in (("chunks", chunks), ("shards", shards), ("root", root)) if v is not None}
+    alg = get(op, algorithm)
+    given = sorted(k for k in params if k not in alg.params)
+    if given:
+        flags = ", ".join(alg.params) or "none"
+        raise SpecError(f"--{given[0]} does not apply to {op}/{algorithm} (its options: {flags})")
+    hosts = ranks_needed(op, algorithm, workers, **params)
+    gamma = reduction_gamma(device) if device is not None else 0.0
+    if trace is not None and mode != "des":
+        raise SpecError("--trace needs --mode des (the analytic mode has no events to trace)")
+
+    out: dict[str, Any] = {"op": op, "algorithm": algorithm, "workers": workers, "hosts": hosts, "size_B": size_B,
+                           "topology": topology, "bandwidth_Bps": bw, "latency_s": lat, "mode": mode, "time_s": None}
+    if mode == "des":
+        out["analytic_time_s"] = None
+    out.update(alg.resolve(workers, params))
+    if device is not None:
+        out["device"] = device.name
+        out["gamma_s_per_B"] = gamma
+
+    if mode == "analytic":
+        steps, messages, sent = totals(op, algorithm, workers, size_B, **params)
+        net = _analytic_net(op, algorithm, workers, size_B, topology, hosts, link, params, paths, gamma)
+        t0 = time.perf_counter()
+        out["time_s"] = analytic_time(op, algorithm, workers, size_B, net, **params)
+        out["wall_s"] = time.perf_counter() - t0
+        out.update(steps=steps, messages=messages, bytes_sent_total=sent, alpha_s=net.alpha_s,
+                   beta_s_per_B=net.beta_s_per_B)
+        return out
+
+    topo = build_topology(topology, hosts, link)
+    program = build_program(op, algorithm, workers, size_B, **params)
+    net = net_params(program, topo, how=paths, gamma_s_per_B=gamma)
+    analytic = analytic_time(op, algorithm, workers, size_B, net, **params)
+    t0 = time.perf_counter()
+    result = simulate(program, topo, gamma_s_per_B=gamma, trace=trace is not None,
+                      on_progress=_progress_bar(program.num_steps) if progress else None)
+    out["wall_s"] = time.perf_counter() - t0
+    out.update(time_s=result.time_s, analytic_time_s=analytic, steps=program.num_steps, messages=result.messages,
+               bytes_sent_total=result.bytes_sent_total)
+    if trace is not None:
+        result.timeline.to_chrome_trace(trace)
+        out["trace"] = trace
+    return out
+
+
+def _analytic_net(op: str, algorithm: str, workers: int, size_B: float, topology: str, hosts: int, link: LinkSpec,
+                  params: dict[str, Any], paths: str, gamma: float) -> NetParams:
+    """Closed-form inputs without building big things: uniform builders need nothing, the
+    ring needs the message pairs (arithmetic), others the built topology."""
+    if topology in _UNIFORM:
+        return NetParams.for_builder(topology, hosts, link, how=paths, gamma_s_per_B=gamma)  # type: ignore[return-value]
+    alg = get(op, algorithm)
+    if topology == "ring" and alg.totals is not None:   # direct: all pairs
+        return NetParams.for_builder("ring", hosts, link, how=paths, gamma_s_per_B=gamma)  # type: ignore[return-value]
+    program = build_program(op, algorithm, workers, size_B, **params)
+    if topology == "ring":
+        src = np.concatenate([p.src for p in program.patterns]) if len(program.patterns) else np.empty(0)
+        dst = np.concatenate([p.dst for p in program.patterns]) if len(program.patterns) else np.empty(0)
+        return NetParams.for_builder("ring", hosts, link, src, dst, how=paths, gamma_s_per_B=gamma)  # type: ignore[return-value]
+    return net_params(program, build_topology(topology, hosts, link), how=paths, gamma_s_per_B=gamma)
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
+
+        self._bar = Progress("[progress.description]{task.description}", BarColumn(), "{task.completed}/{task.total} steps",
+                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                             console=__import__("rich.console").console.Console(stderr=True))
+        self._task = self._bar.add_task("simulating", total=total)
+        self._bar.start()
+        self._shown = 0
+
+    def __call__(self, reached: int, total: int) -> None:
+        done = reached + 1 if reached + 1 < total else total
+        if done - self._shown >= max(1, total // 200) or done == total:
+            self._bar.update(self._task, completed=done)
+            self._shown = done
+        if done == total:
+            self._bar.stop()
+
+
+def _progress_bar(total: int) -> Any:
+    return _Progress(total) if total >= 200 else None
+
+
+def _print_human(out: dict[str, Any]) -> None:
+    fmt = units.fmt
+    lines = [f"{out['op']}/{out['algorithm']}: {out['workers']} workers, {fmt(out['size_B'], 'size')} on "
+             f"{out['topology']} ({fmt(out['bandwidth_Bps'], 'rate')}, {fmt(out['latency_s'], 'time')} per link)"]
+    lines.append(f"  time ({out['mode']}): {fmt(out['time_s'], 'time')}")
+    if "analytic_time_s" in out:
+        lines.append(f"  analytic:    {fmt(out['analytic_time_s'], 'time')}")
+    lines.append(f"  {out['steps']} steps, {out['messages']} messages, {fmt(out['bytes_sent_total'], 'size')} sent")
+    if "trace" in out:
+        lines.append(f"  trace written to {out['trace']}")
+    typer.echo("\n".join(lines))
+
+
+@app.command("collective")
+@user_errors
+def collective(
+    op: str = typer.Option(..., "--op", help=f"Collective: {', '.join(OPS)}."),
+    algorithm: str = typer.Option(..., "--algorithm", help=f"Algorithm: {', '.join(algorithms())}."),
+    workers: int = typer.Option(..., "--workers", help="Number of workers p."),
+    size: str = typer.Option(..., "--size", help="Size with unit, e.g. 1GiB (the full vector for all-reduce)."),
+    topology: str = typer.Option("switch", "--topology", help="ring, switch, fully-connected, torus2d or leaf-spine."),
+    bandwidth: str = typer.Option(..., "--bandwidth", help="Link bandwidth per direction, e.g. 10Gbps or 50GiB/s."),
+    latency: str = typer.Option("0s", "--latency", help="Link latency, e.g. 5us."),
+    mode: str = typer.Option("des", "--mode", help="des (event simulation on the topology) or analytic (closed form)."),
+    chunks: Optional[int] = typer.Option(None, "--chunks", help="Pipeline chunks (double-binary-tree)."),
+    shards: Optional[int] = typer.Option(None, "--shards", help="Server shards (parameter-server; adds S server hosts)."),
+    root: Optional[int] = typer.Option(None, "--root", help="Root rank of broadcast, reduce, gather (default 0)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Catalog device whose roofline prices reductions (default: free)."),
+    paths: str = typer.Option("worst", "--paths", help="Analytic inputs on non-uniform topologies: worst or best message path."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    trace: Optional[str] = typer.Option(None, "--trace", help="Write a Chrome trace (Perfetto) of the DES to this file."),
+) -> None:
+    """Time one collective: DES on the topology (max-min fair flows) or its closed form."""
+    dev = catalog().get(device, "device") if device is not None else None
+    out = collective_result(op, algorithm, workers, size, topology, bandwidth, latency, mode=mode, chunks=chunks,
+                            shards=shards, root=root, device=dev, paths=paths, trace=trace,
+                            progress=not as_json and sys.stderr.isatty())
+    if as_json:
+        echo_json(out)
+    else:
+        _print_human(out)

@@ -1,0 +1,94 @@
+"""The compressor contract: :class:`Compressor` (template methods) and its :class:`State`.
+
+A compressor is a pure transformation; everything that changes between calls (error memory,
+momentum, warm starts) lives in the caller's :class:`State`, one per (worker, tensor).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwmodels import SpecError
+
+from .payload import Payload
+
+__all__ = ["SHARED", "PRIVATE", "State", "Compressor", "check_tensor"]
+
+SHARED = 0  # stream the receiver regenerates from the seed: costs 0 bits
+PRIVATE = 1  # stream only the sender uses (stochastic rounding)
+
+
+@dataclass
+class State:
+    """Per (worker, tensor) state: seeds, error memory, momentum and warm starts.
+
+    Randomness is drawn from generators seeded by (seed, worker, step, bucket, stream); the
+    server holds a twin state for each worker and regenerates the SHARED stream exactly.
+    """
+
+    seed: int = 0
+    worker: int = 0
+    step: int = 0
+    bucket: int = 0
+    memory: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("seed", "worker", "step", "bucket"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SpecError(f"compression state: {name} must be an integer >= 0, got {value!r}")
+
+    def generator(self, stream: int = SHARED) -> torch.Generator:
+        """A fresh torch generator for this (seed, worker, step, bucket, stream)."""
+        words = np.random.SeedSequence([self.seed, self.worker, self.step, self.bucket, stream]).generate_state(1, np.uint64)
+        return torch.Generator().manual_seed(int(words[0]) & ((1 << 63) - 1))
+
+
+def check_tensor(tensor: Any, scheme: str) -> torch.Tensor:
+    """The tensor if it is a floating-point torch tensor, else SpecError."""
+    if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+        kind = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise SpecError(f"{scheme}: input must be a floating-point tensor (float16/32/64), got {kind}")
+    return tensor.detach()
+
+
+class Compressor(ABC):
+    """``compress(tensor, state) -> Payload``, ``decompress(payload, state) -> tensor``.
+
+    Subclasses implement :meth:`encode` and :meth:`decode` (float32 in, float32 out) and may
+    override :meth:`aggregate` when the server combines payloads before decoding.
+    ``unbiased`` says whether E[decompress(compress(g))] = g is claimed.
+    """
+
+    name = "compressor"
+    unbiased = False
+
+    def compress(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Encode one tensor; ``payload.nbits`` is what travels."""
+        return self.encode(check_tensor(tensor, self.name).to(torch.float32), state)
+
+    def decompress(self, payload: Payload, state: State) -> torch.Tensor:
+        """Decode a payload to a float32 tensor of the original shape."""
+        return self.decode(payload, state).reshape(payload.shape)
+
+    def aggregate(self, payloads: Sequence[Payload], states: Sequence[State]) -> torch.Tensor:
+        """The server's estimate of the workers' mean (default: mean of the decoded tensors)."""
+        return torch.stack([self.decompress(p, s) for p, s in zip(payloads, states)]).mean(0)
+
+    def default_beta(self) -> float:
+        """The error-feedback weight used when ``beta`` is not given (1: classic feedback)."""
+        return 1.0
+
+    @abstractmethod
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Hook: float32 tensor -> payload."""
+
+    @abstractmethod
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """Hook: payload -> float32 tensor (any shape with the right number of elements)."""

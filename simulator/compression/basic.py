@@ -1,0 +1,35 @@
+"""No compression (32-bit floats) and half precision (16-bit floats)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Compressor, State
+from .payload import FLOAT_BITS, Payload
+from .registry import register
+
+__all__ = ["NoCompression", "Fp16"]
+
+
+@register("none", summary="send float32 as is", bits="32")
+class NoCompression(Compressor):
+    """The identity: 32 bits per element, exact."""
+
+    unbiased = True
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        return Payload({"values": tensor.reshape(-1).clone()}, FLOAT_BITS * tensor.numel(), tensor.shape)
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        return payload.data["values"]
+
+
+@register("fp16", summary="round to IEEE half precision", bits="16")
+class Fp16(Compressor):
+    """Round to nearest float16: 16 bits per element, deterministic rounding error."""
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        return Payload({"values": tensor.reshape(-1).to(torch.float16)}, 16 * tensor.numel(), tensor.shape)
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        return payload.data["values"].to(torch.float32)

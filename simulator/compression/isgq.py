@@ -1,0 +1,133 @@
+"""Indirect stochastic gradient quantization (Abdi & Fekri, AAAI 2020).
+
+A linear layer's weight gradient over a batch is G = X^T Delta (X: B x d_in inputs, Delta:
+B x d_out output gradients). ISGQ sends quantized X and Delta and the server forms
+G_hat = X_hat^T Delta_hat. Exact zeros (ReLU outputs) are their own symbol and decode to 0.
+
+- ``dithered``: per-bucket max scaling to -Q..Q with independent subtractive dithers:
+  unbiased, with the error of :func:`isgq_error`.
+- ``lloyd-max``: per-bucket RMS scaling, the Lloyd-Max points of N(0, 1), then least-squares
+  refits of one factor's reconstruction points with the other fixed (sent as 32-bit floats):
+  deterministic and biased.
+
+Bits: the factors' symbols at ceil(count log2(2Q + 2)) + 32 per bucket (+ 32 per refitted
+point); when that exceeds the direct compressor's bits for G, the layer falls back to it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hwmodels import SpecError
+
+from .base import SHARED, State, check_tensor
+from .bounds import lloyd_max
+from .payload import FLOAT_BITS, Payload, block_bits
+from .quantize import dithered_quantize, dithered_reconstruct, symbol_dtype, to_buckets
+from .registry import Param, create, register
+
+__all__ = ["ISGQ", "isgq_error"]
+
+_REFITS = 3  # alternations of the Lloyd-Max refit (converged in practice)
+
+
+def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: float) -> float:
+    """Expected ||G_hat - G||_F^2 of dithered ISGQ with uniform steps and no exact zeros:
+    d_out s_D^2 ||X||_F^2 + d_in s_X^2 ||Delta||_F^2 + B d_in d_out s_X^2 s_D^2, s^2 = step^2/12."""
+    batch, d_in = x.shape
+    d_out = delta.shape[1]
+    s_x, s_d = step_x**2 / 12, step_delta**2 / 12
+    return float(d_out * s_d * x.square().sum() + d_in * s_x * delta.square().sum() + batch * d_in * d_out * s_x * s_d)
+
+
+@register("isgq", kind="factors", summary="quantize a linear layer's inputs and output gradients; G_hat = X_hat^T Delta_hat",
+          bits="B (d_in + d_out) log2(2Q+2) + scales, or the direct compressor's bits when fewer",
+          levels=Param(1, int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
+          bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
+          variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
+          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")))
+class ISGQ:
+    """Compress a layer's factors; :meth:`decompress` returns the weight gradient d_in x d_out."""
+
+    name = "isgq"
+
+    def __init__(self, levels: int, bucket: int, variant: str, direct: str) -> None:
+        self.levels, self.bucket, self.variant = levels, bucket, variant
+        self.unbiased = variant == "dithered"
+        self.direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
+        if variant == "lloyd-max":
+            edges, self.points, _ = lloyd_max(2 * levels + 1)
+            self.edges = torch.as_tensor(edges[1:-1], dtype=torch.float32)
+
+    def _quantize(self, factor: torch.Tensor, dither: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Symbols (exact zero -> code 2Q+1 meaning 0) and per-bucket scales."""
+        w = to_buckets(factor, min(self.bucket, factor.numel()))
+        if self.variant == "dithered":
+            q, scale = dithered_quantize(w, self.levels, dither)
+        else:
+            nonzero = (w != 0).sum(1, keepdim=True).clamp(min=1)
+            scale = (w.square().sum(1, keepdim=True) / nonzero).sqrt()
+            q = torch.bucketize(w / torch.where(scale > 0, scale, torch.ones_like(scale)), self.edges).to(torch.float32)
+        return torch.where(w == 0, float(2 * self.levels + 1), q), scale
+
+    def _reconstruct(self, q: torch.Tensor, scale: torch.Tensor, dither: torch.Tensor, points: torch.Tensor | None,
+                     shape: torch.Size) -> torch.Tensor:
+        zero = q == 2 * self.levels + 1
+        if points is None:
+            values = dithered_reconstruct(q, dither, scale)
+        else:
+            values = points[q.clamp(max=2 * self.levels).to(torch.int64)] * scale
+        return torch.where(zero, 0.0, values).reshape(-1)[: shape.numel()].reshape(shape)
+
+    def _dithers(self, x: torch.Tensor, delta: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = state.generator(SHARED)
+        shapes = [to_buckets(f, min(self.bucket, f.numel())).shape for f in (x, delta)]
+        return torch.rand(shapes[0], generator=gen) - 0.5, torch.rand(shapes[1], generator=gen) - 0.5
+
+    def compress(self, x: torch.Tensor, delta: torch.Tensor, state: State) -> Payload:
+        """Encode the factors (B x d_in, B x d_out), or G directly when that is cheaper."""
+        x, delta = (check_tensor(t, self.name).to(torch.float32) for t in (x, delta))
+        if x.dim() != 2 or delta.dim() != 2 or x.shape[0] != delta.shape[0]:
+            raise SpecError(f"isgq: factors must be B x d_in and B x d_out with the same B, got {tuple(x.shape)} and {tuple(delta.shape)}")
+        gradient_shape = torch.Size((x.shape[1], delta.shape[1]))
+        dx, dd = self._dithers(x, delta, state)
+        (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
+        data = {"qx": qx.to(symbol_dtype(self.levels + 1)), "sx": sx, "qd": qd.to(symbol_dtype(self.levels + 1)), "sd": sd}
+        alphabet = 2 * self.levels + 2
+        bits = sum(block_bits(q.shape[1], alphabet) * q.shape[0] + FLOAT_BITS * q.shape[0] for q in (qx, qd))
+        if self.variant == "lloyd-max":
+            data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
+            bits += 2 * FLOAT_BITS * self.points.size
+        direct = self.direct.compress(x.T @ delta, state)
+        if direct.nbits < bits:
+            return Payload(direct.data, direct.nbits, gradient_shape, {"direct": True})
+        return Payload(data, bits, gradient_shape, {"factors": (x.shape, delta.shape)})
+
+    def _refit(self, x: torch.Tensor, delta: torch.Tensor, qx: torch.Tensor, sx: torch.Tensor, qd: torch.Tensor,
+               sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Alternate least-squares refits of each factor's points with the other fixed."""
+        target = x.T @ delta
+        points = [torch.as_tensor(self.points, dtype=torch.float32)] * 2
+        codes = [(qx, sx, x.shape), (qd, sd, delta.shape)]
+        for _ in range(_REFITS):
+            for side in (0, 1):
+                q, scale, shape = codes[side]
+                other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side], codes[1 - side][2])
+                basis = []
+                for level in range(points[side].numel()):
+                    part = self._reconstruct(q, scale, None, (torch.arange(points[side].numel()) == level).float(), shape)
+                    basis.append((part.T @ other if side == 0 else other.T @ part).reshape(-1))
+                a = torch.stack(basis, 1)
+                points[side] = torch.linalg.lstsq(a, target.reshape(-1, 1), driver="gelsd").solution.reshape(-1)
+        return points[0], points[1]
+
+    def decompress(self, payload: Payload, state: State) -> torch.Tensor:
+        """The weight gradient estimate G_hat (d_in x d_out)."""
+        if payload.meta.get("direct"):
+            return self.direct.decompress(Payload(payload.data, payload.nbits, payload.shape), state)
+        x_shape, delta_shape = payload.meta["factors"]
+        d = payload.data
+        dx, dd = self._dithers(torch.empty(x_shape), torch.empty(delta_shape), state)
+        x_hat = self._reconstruct(d["qx"].float(), d["sx"], dx, d.get("px"), x_shape)
+        delta_hat = self._reconstruct(d["qd"].float(), d["sd"], dd, d.get("pd"), delta_shape)
+        return x_hat.T @ delta_hat

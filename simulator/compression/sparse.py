@@ -1,0 +1,186 @@
+"""Sparsifiers: top-k (Stich et al. 2018), random-k (scaled, unbiased) and Deep Gradient
+Compression (Lin et al. 2018).
+
+A sparse payload sends each kept value as a 32-bit float and each index at ceil(log2 d)
+bits; random-k's indices come from the shared seed and cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hwmodels import SpecError
+
+from .base import PRIVATE, SHARED, Compressor, State
+from .feedback import ErrorFeedback
+from .payload import FLOAT_BITS, Payload, index_bits
+from .registry import Param, register
+
+__all__ = ["TopK", "RandomK", "DGC", "DGC_SCHEDULE", "sparse_payload", "choose_k", "threshold_select", "random_subset"]
+
+DGC_SCHEDULE = (0.75, 0.9375, 0.984375, 0.996, 0.999)  # warm-up sparsity per stage (Lin et al.)
+
+
+def choose_k(scheme: str, k: int | None, ratio: float, d: int) -> int:
+    """k if given (1 <= k <= d), else ceil(ratio d); SpecError when k is out of range."""
+    if k is None:
+        return max(1, math.ceil(ratio * d))
+    if not 1 <= k <= d:
+        raise SpecError(f"{scheme}: k must be an integer in [1, {d}] (the tensor's elements), got {k}")
+    return k
+
+
+def threshold_select(magnitude: torch.Tensor, k: int, n_sample: int, margin: float, gen: torch.Generator) -> torch.Tensor:
+    """Indices with magnitude at least a threshold read from a random sample, capped at k.
+
+    The threshold is the sample's (k n_sample / d + margin)-th largest value; when more than
+    k entries pass, the k largest of them are kept (exact top-k of the candidates).
+    """
+    d = magnitude.numel()
+    rank = min(n_sample, math.ceil(k * n_sample / d + margin))
+    sample = magnitude[torch.randint(d, (n_sample,), generator=gen)]
+    threshold = torch.topk(sample, max(1, rank)).values[-1]
+    indices = torch.nonzero(magnitude >= threshold).reshape(-1)
+    if indices.numel() > k:
+        indices = indices[torch.topk(magnitude[indices], k, sorted=False).indices]
+    return indices
+
+
+def random_subset(d: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k distinct indices of range(d), uniformly: a random k of the distinct values among
+    slightly more than k draws with replacement (every k-subset equally likely by symmetry)."""
+    if 4 * k > d:
+        return torch.randperm(d, generator=gen)[:k]
+    draws = k + k // 8 + 64
+    while True:
+        distinct = torch.unique(torch.randint(d, (draws,), generator=gen))
+        if distinct.numel() >= k:
+            return distinct[torch.randperm(distinct.numel(), generator=gen)[:k]]
+        draws *= 2
+
+
+def sparse_payload(values: torch.Tensor, indices: torch.Tensor, shape: torch.Size) -> Payload:
+    """Values at 32 bits and indices at ceil(log2 d) bits each."""
+    d = math.prod(shape)
+    return Payload({"values": values, "indices": indices}, values.numel() * (FLOAT_BITS + index_bits(d)), shape)
+
+
+def _scatter(payload: Payload) -> torch.Tensor:
+    out = torch.zeros(payload.numel)
+    out[payload.data["indices"]] = payload.data["values"]
+    return out
+
+
+_SAMPLED_TOPK_MIN = 1 << 16  # below this many entries a plain torch.topk is as fast
+_K = Param(None, int, "entries kept (default: ceil(ratio d))", low=1)
+_RATIO = Param(0.01, float, "fraction kept when k is not given", low=0, high=1, low_open=True)
+
+
+@register("topk", summary="the k largest |g + e| with error feedback", bits="k (32 + ceil(log2 d)) / d",
+          k=_K, ratio=_RATIO,
+          ef=Param(True, bool, "wrap in error feedback"))
+class TopK(Compressor):
+    """Top-k: ||x - topk(x)||^2 <= (1 - k/d) ||x||^2."""
+
+    def __init__(self, k: int | None, ratio: float) -> None:
+        self.k, self.ratio = k, ratio
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        flat = tensor.reshape(-1)
+        d = flat.numel()
+        k = choose_k(self.name, self.k, self.ratio, d)
+        magnitude = flat.abs()
+        indices = torch.empty(0, dtype=torch.int64)
+        if 8 * k <= d and d >= _SAMPLED_TOPK_MIN:
+            # Exact: a threshold safely below the k-th largest, then top-k of the candidates.
+            n_sample = min(d, 100 * math.ceil(d / k))
+            margin = 4 * math.sqrt(k * n_sample / d) + 4
+            indices = threshold_select(magnitude, k, n_sample, margin, state.generator(PRIVATE))
+        if indices.numel() < k:
+            indices = torch.topk(magnitude, k, sorted=False).indices
+        return sparse_payload(flat[indices], indices, tensor.shape)
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        return _scatter(payload)
+
+
+@register("randomk", summary="k coordinates drawn from the shared seed, scaled by d/k", bits="32 k / d",
+          k=_K, ratio=_RATIO)
+class RandomK(Compressor):
+    """Random-k: unbiased, E||g_hat - g||^2 = (d/k - 1) ||g||^2."""
+
+    unbiased = True
+
+    def __init__(self, k: int | None, ratio: float) -> None:
+        self.k, self.ratio = k, ratio
+
+    def _indices(self, d: int, state: State) -> torch.Tensor:
+        return random_subset(d, choose_k(self.name, self.k, self.ratio, d), state.generator(SHARED))
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        flat = tensor.reshape(-1)
+        values = flat[self._indices(flat.numel(), state)]
+        return Payload({"values": values}, FLOAT_BITS * values.numel(), tensor.shape)
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        d = payload.numel
+        out = torch.zeros(d)
+        values = payload.data["values"]
+        out[self._indices(d, state)] = values * (d / values.numel())
+        return out
+
+
+class SampledTopK(Compressor):
+    """DGC's selection: a threshold from a random sample of |g|, capped at k by exact top-k."""
+
+    def __init__(self, ratio: float, sample: float, warmup: int) -> None:
+        self.ratio, self.sample, self.warmup = ratio, sample, warmup
+        self.name = "dgc"
+
+    def density(self, step: int) -> float:
+        """Fraction kept at ``step``: DGC's exponential warm-up, then ``ratio``."""
+        stage = step // self.warmup if self.warmup else len(DGC_SCHEDULE)
+        return 1.0 - DGC_SCHEDULE[stage] if stage < len(DGC_SCHEDULE) - 1 else self.ratio
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        flat = tensor.reshape(-1)
+        d = flat.numel()
+        density = self.density(state.step)
+        n_sample = min(d, max(math.ceil(self.sample * d), math.ceil(1 / density)))
+        indices = threshold_select(flat.abs(), max(1, math.ceil(density * d)), n_sample, 0, state.generator(PRIVATE))
+        return sparse_payload(flat[indices], indices, tensor.shape)
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        return _scatter(payload)
+
+
+@register("dgc", summary="momentum correction, sampled top-k with error feedback, momentum masking, clipping, warm-up",
+          bits="about ratio (32 + ceil(log2 d))",
+          ratio=Param(0.001, float, "final fraction kept", low=0, high=1, low_open=True),
+          momentum=Param(0.9, float, "momentum m", low=0, high=1),
+          clip=Param(0.0, float, "clip the gradient to this L2 norm (0: off)", low=0),
+          sample=Param(0.01, float, "fraction sampled to set the threshold", low=0, high=1, low_open=True),
+          warmup=Param(0, int, "steps per warm-up stage (sparsity 75, 93.75, 98.4375, 99.6%, then ratio); 0: none", low=0))
+class DGC(Compressor):
+    """Deep Gradient Compression: u = m u + clip(g); send EF-top-k of u; u masked where sent."""
+
+    def __init__(self, ratio: float, momentum: float, clip: float, sample: float, warmup: int) -> None:
+        self.momentum, self.clip = momentum, clip
+        self.sparsifier = ErrorFeedback(SampledTopK(ratio, sample, warmup))
+
+    def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        g = tensor
+        if self.clip > 0:
+            g = g * torch.clamp(self.clip / (torch.linalg.vector_norm(g) + 1e-12), max=1.0)
+        u = state.memory.get("momentum")
+        u = g if u is None else self.momentum * u + g
+        payload = self.sparsifier.compress(u, state)
+        u = u.reshape(-1).clone()
+        u[payload.data["indices"]] = 0.0
+        state.memory["momentum"] = u.reshape(tensor.shape)
+        return payload
+
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        return self.sparsifier.decompress(payload, state)

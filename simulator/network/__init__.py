@@ -1,0 +1,16 @@
+"""The network: topologies of hosts, switches and links, and flow-level transfers on them.
+
+``Topology`` (routing, builders, the ``TOPOLOGIES`` registry), ``FlowNetwork`` (max-min fair
+flow-level transfers inside a ``Simulation``) and scenario files (``load_scenario``,
+``run_scenario``) for ``ddlsim netsim``.
+"""
+
+from .flows import FlowBatch, FlowNetwork
+from .maxmin import max_min_rates
+from .patterns import FlowPattern
+from .scenario import Scenario, ScenarioFlow, ScenarioResult, load_scenario, parse_scenario, run_scenario
+from .topology import TOPOLOGIES, Topology, build_topology, register_topology
+
+__all__ = ["FlowBatch", "FlowNetwork", "FlowPattern", "Scenario", "ScenarioFlow", "ScenarioResult", "TOPOLOGIES",
+           "Topology", "build_topology", "load_scenario", "max_min_rates", "parse_scenario", "register_topology",
+           "run_scenario"]

@@ -1,0 +1,287 @@
+"""The flow-level network: transfers share directed links max-min fairly (SimGrid's model).
+
+Semantics (spec: network.md, "Flow-level transfer semantics"): a flow of ``n`` bytes started at
+``t0`` first waits the latency of its path, then becomes *active* and shares every directed
+link it crosses max-min fairly with the other active flows (progressive filling; an optional
+per-flow rate cap joins the same computation). Rates are recomputed whenever a flow becomes
+active or finishes, so a flow's rate is piecewise constant and it finishes when its bytes are
+through: ``finish = t0 + path latency + time to push n bytes``. Zero-byte flows finish after
+the latency; a flow to itself finishes at once (at the same simulated instant).
+
+Flows are started in batches (:meth:`FlowNetwork.start` takes arrays) and handled as arrays
+by the engine (:mod:`simulator.network.flowcore`); a :class:`FlowBatch` is the caller's handle.
+Routes come precomputed in :class:`~simulator.network.patterns.FlowPattern` objects, cached by
+the content of the (src, dst) arrays, so a collective that repeats a pattern pays for routing
+once.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import simpy
+
+from hwmodels import SpecError
+
+from ..engine import Simulation
+from ..timeline import Timeline
+from .flowcore import _ACTIVE, _PENDING, TIME_RTOL, FlowCore
+from .patterns import FlowPattern
+from .topology import Topology
+
+__all__ = ["FlowNetwork", "FlowBatch", "TIME_RTOL"]
+
+_PATTERN_CACHE_SIZE = 128
+
+OnFinish = Callable[["FlowBatch", np.ndarray, float], Any]
+
+
+class FlowBatch:
+    """The flows of one :meth:`FlowNetwork.start` call.
+
+    Attributes
+    ----------
+    ids: global flow ids (consecutive).
+    src, dst: host ranks of the flows.
+    nbytes: sizes.
+    start_s: start times (all equal to the time of the call).
+    finish_s: finish times, ``nan`` until each flow finishes.
+    done: simpy event that fires, with this batch as value, when every flow has finished.
+    """
+
+    __slots__ = ("network", "id", "ids", "pattern", "nbytes", "start_s", "finish_s", "name", "on_finish", "done",
+                 "_left")
+
+    def __init__(self, network: FlowNetwork, batch_id: int, ids: np.ndarray, pattern: FlowPattern, nbytes: np.ndarray,
+                 now: float, name: str, on_finish: OnFinish | None) -> None:
+        self.network = network
+        self.id = batch_id
+        self.ids = ids
+        self.pattern = pattern
+        self.nbytes = nbytes
+        self.start_s = np.full(pattern.n, now)
+        self.finish_s = np.full(pattern.n, np.nan)
+        self.name = name
+        self.on_finish = on_finish
+        self.done: simpy.Event = network.env.event()
+        self._left = pattern.n
+
+    @property
+    def src(self) -> np.ndarray:
+        return self.pattern.src
+
+    @property
+    def dst(self) -> np.ndarray:
+        return self.pattern.dst
+
+    @property
+    def remaining(self) -> int:
+        """Number of flows of the batch not finished yet."""
+        return self._left
+
+    @property
+    def finished(self) -> bool:
+        return self._left == 0
+
+    def __len__(self) -> int:
+        return self.pattern.n
+
+    def __repr__(self) -> str:
+        return f"FlowBatch(id={self.id}, {self.pattern.n} flows, {self._left} left, name={self.name!r})"
+
+
+class FlowNetwork(FlowCore):
+    """Flow-level transfers on a :class:`Topology` inside a :class:`Simulation`.
+
+    Parameters
+    ----------
+    sim: the simulation (its clock, and its trace recorder for per-flow spans).
+    topology: hosts, switches, links.
+    record_flows: record one span per flow (resource = source host, kind ``"flow"``) into
+        ``sim.trace``. Per-link statistics are kept either way.
+
+    Statistics: :attr:`bytes_per_link`, :attr:`busy_s_per_link` (by directed link id),
+    :attr:`energy_J`, :attr:`flows_started`, :attr:`flows_finished`,
+    :attr:`rate_recomputations` (max-min computations), :attr:`flows_rerated` (flows they
+    covered, summed), :attr:`wakeups` (events processed), :attr:`last_finish_s`.
+    """
+
+    def __init__(self, sim: Simulation, topology: Topology, *, record_flows: bool = True) -> None:
+        super().__init__(sim, topology, record_flows=record_flows)
+        self._patterns: OrderedDict[tuple[bytes, bytes], FlowPattern] = OrderedDict()
+
+    # ------------------------------------------------------------------ public API
+    def pattern(self, src: Any, dst: Any) -> FlowPattern:
+        """The routes of flows ``src[i] -> dst[i]`` (host names or ranks; one side may be a
+        single host), cached by content: reuse it with ``start(pattern=...)``."""
+        topo = self.topology
+        s = topo.host_indices(src)
+        d = topo.host_indices(dst)
+        if s.size != d.size:
+            if s.size == 1:
+                s = np.full(d.size, s[0], dtype=np.int64)
+            elif d.size == 1:
+                d = np.full(s.size, d[0], dtype=np.int64)
+            else:
+                raise SpecError(f"{s.size} sources but {d.size} destinations")
+        key = (s.tobytes(), d.tobytes())
+        pat = self._patterns.get(key)
+        if pat is None:
+            pat = FlowPattern(topo, s, d)
+            self._patterns[key] = pat
+            if len(self._patterns) > _PATTERN_CACHE_SIZE:
+                self._patterns.popitem(last=False)
+        else:
+            self._patterns.move_to_end(key)
+        return pat
+
+    def start(self, src: Any = None, dst: Any = None, nbytes: Any = 0.0, *, pattern: FlowPattern | None = None,
+              rate_cap_Bps: Any = None, name: str = "", on_finish: OnFinish | None = None) -> FlowBatch:
+        """Start flows ``src[i] -> dst[i]`` of ``nbytes[i]`` bytes now; returns their batch.
+
+        ``src``/``dst``: host names or ranks (sequences or numpy arrays; a scalar is one flow),
+        or give a precomputed ``pattern`` (``src`` may also be the pattern). ``nbytes`` and
+        ``rate_cap_Bps`` are scalars or per-flow arrays (``None``/``inf``: no cap).
+        ``on_finish(batch, local_indices, now)`` is called whenever some of the batch's flows
+        finish (flows finishing at one instant come in one call); ``batch.done`` fires when all
+        have finished.
+        """
+        if pattern is None and isinstance(src, FlowPattern):
+            pattern = src
+        pat = pattern if pattern is not None else self.pattern(src, dst)
+        if pat.topology is not self.topology:
+            raise ValueError("the pattern was built for another topology")
+        m = pat.n
+        size = _per_flow(nbytes, m, "nbytes")
+        if size.size and not (np.all(np.isfinite(size)) and size.min() >= 0):
+            bad = _first_bad(size, lambda x: np.isfinite(x) & (x >= 0))
+            raise SpecError(f"flow sizes must be finite and non-negative bytes, got {bad}")
+        if rate_cap_Bps is None:
+            cap = None
+        else:
+            cap = _per_flow(rate_cap_Bps, m, "rate_cap_Bps")
+            if cap.size and not np.all(cap > 0):
+                raise SpecError(f"rate caps must be positive (inf for none), got {_first_bad(cap, lambda x: x > 0)}")
+        now = self.env.now
+        ids = np.arange(self._next_flow_id, self._next_flow_id + m, dtype=np.int64)
+        self._next_flow_id += m
+        batch = FlowBatch(self, self._next_batch_id, ids, pat, size, now, str(name), on_finish)
+        self._next_batch_id += 1
+        self.flows_started += m
+        if m == 0:
+            batch.done.succeed(batch)
+            return batch
+        self._batches[batch.id] = batch
+        s0, e0 = self._alloc(m, pat.nentries)
+        sl = slice(s0, s0 + m)
+        self._s_state[sl] = _PENDING
+        self._s_batch[sl] = batch.id
+        self._s_local[sl] = np.arange(m)
+        self._s_src[sl] = pat.src
+        self._s_dst[sl] = pat.dst
+        self._s_t0[sl] = now
+        self._s_nbytes[sl] = size  # remaining bytes, rate and their time are set on activation
+        self._s_cap[sl] = np.inf if cap is None else cap
+        self._s_fin[sl] = np.inf
+        self._s_e0[sl] = e0 + pat.ptr[:-1]
+        self._s_ne[sl] = pat.hops
+        el = slice(e0, e0 + pat.nentries)
+        self._e_slot[el] = s0 + pat.entry_flow
+        self._e_link[el] = pat.links
+        self._e_res[el] = pat.res
+        self._n_pending += m
+        for latency, idx in pat.latency_groups:
+            slots = np.arange(s0, s0 + m, dtype=np.int64) if idx is None else s0 + idx
+            heapq.heappush(self._pending, (now + latency, self._seq, slots))
+            self._seq += 1
+        self._schedule(now + pat.min_latency_s)
+        return batch
+
+    def transfer(self, src: str | int, dst: str | int, nbytes: float, *, rate_cap_Bps: float | None = None,
+                 name: str = "") -> simpy.Event:
+        """One flow; the returned event fires with the finish time (s) as value."""
+        event = self.env.event()
+
+        def finished(_batch: FlowBatch, _local: np.ndarray, now: float) -> None:
+            event.succeed(now)
+
+        self.start([src], [dst], nbytes, rate_cap_Bps=rate_cap_Bps, name=name, on_finish=finished)
+        return event
+
+    # ------------------------------------------------------------------ statistics
+    @property
+    def flows_active(self) -> int:
+        """Flows past their latency and still sending."""
+        return self._n_active
+
+    @property
+    def flows_pending(self) -> int:
+        """Flows still waiting for their path latency."""
+        return self._n_pending
+
+    @property
+    def bytes_per_link(self) -> np.ndarray:
+        """Bytes moved over each directed link so far (finished flows plus the sent part of active ones)."""
+        out = self._bytes_done.copy()
+        if self._n_active:
+            now = self.env.now
+            slots = np.flatnonzero(self._s_state[:self._n] == _ACTIVE)
+            sent = self._s_nbytes[slots] - np.maximum(
+                self._s_rem[slots] - self._s_rate[slots] * (now - self._s_tref[slots]), 0.0)
+            offs = self._entry_offsets(slots)
+            out += np.bincount(self._e_link[offs], weights=np.repeat(sent, self._s_ne[slots]), minlength=self._n_links)
+        return out
+
+    @property
+    def busy_s_per_link(self) -> np.ndarray:
+        """Seconds each directed link has had at least one active flow."""
+        busy = self._busy_done.copy()
+        on = self._on_link > 0
+        busy[on] += self.env.now - self._busy_since[on]
+        return busy
+
+    @property
+    def energy_J(self) -> float:
+        """Energy of the bits moved so far (bits times each link's energy per bit)."""
+        return float(np.dot(self.bytes_per_link * 8.0, self.topology.energy_per_bit_J))
+
+    def timeline(self) -> Timeline:
+        """The simulation's spans with this network's per-link bytes, busy time and energy."""
+        names = self.topology.link_names
+        nbytes = self.bytes_per_link
+        end = self.last_finish_s
+        if self._n_active or self._n_pending:
+            end = max(end, float(self.env.now))
+        return Timeline(self.sim.trace, link_bytes=dict(zip(names, nbytes.tolist())),
+                        link_busy_s=dict(zip(names, self.busy_s_per_link.tolist())),
+                        link_energy_J=dict(zip(names, (nbytes * 8.0 * self.topology.energy_per_bit_J).tolist())),
+                        makespan_s=end)
+
+    def rates(self) -> dict[int, float]:
+        """Current rate (B/s) of every active flow, by flow id (for inspection and tests)."""
+        slots = np.flatnonzero(self._s_state[:self._n] == _ACTIVE)
+        ids = [int(self._batches[b].ids[l]) for b, l in zip(self._s_batch[slots].tolist(), self._s_local[slots].tolist())]
+        return dict(zip(ids, self._s_rate[slots].tolist()))
+
+    def __repr__(self) -> str:
+        return (f"FlowNetwork({self.topology!r}, started={self.flows_started}, active={self._n_active}, "
+                f"pending={self._n_pending})")
+
+
+def _per_flow(value: Any, m: int, field: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return np.full(m, float(arr))
+    arr = arr.reshape(-1)
+    if arr.size != m:
+        raise SpecError(f"{field}: {arr.size} values for {m} flows")
+    return arr.copy()
+
+
+def _first_bad(values: np.ndarray, ok: Callable[[np.ndarray], np.ndarray]) -> float:
+    bad = values[~ok(values)]
+    return float(bad[0]) if bad.size else float("nan")

@@ -1,0 +1,350 @@
+"""The task-graph IR: one DAG per workload step, run by :mod:`simulator.executor`.
+
+Node kinds mirror MLCommons Chakra's (so a Chakra adapter stays thin):
+
+========== ============== ===========================================================
+class      ``kind``       meaning
+========== ============== ===========================================================
+Compute    COMP           ``flops`` / ``bytes`` on ``worker``'s device (roofline), or a
+                          given ``duration_s``; a device runs one compute at a time
+Send       COMM_SEND      a transfer ``src -> dst`` of ``bytes``; starts when its deps
+                          are done, completes when the bytes have arrived
+Recv       COMM_RECV      on ``dst``: completes when its matching Send has arrived
+                          and its own deps are done (optional: nodes may depend on
+                          the Send directly)
+Collective COMM_COLL      ``op`` over ``group`` by ``algorithm`` (see
+                          :mod:`simulator.collectives`); starts when its deps are done
+Delay      DELAY          wait ``duration_s`` (on ``worker``, if given, for the trace)
+========== ============== ===========================================================
+
+Build a graph with :class:`TaskGraph`; each builder method returns the node (its ``id``
+is what later nodes list in ``deps``)::
+
+    g = TaskGraph(workers=["h0", "h1"])
+    fwd = g.compute("h0", flops=2e9, name="fwd")
+    s = g.send("h0", "h1", 4e6, deps=[fwd])
+    ar = g.collective("allreduce", ["h0", "h1"], 1e8, algorithm="ring", deps=[s])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+import networkx as nx
+
+from hwmodels import DTYPES, SpecError
+
+__all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "TaskGraph", "KINDS", "CHAKRA_COLLECTIVES"]
+
+KINDS = ("COMP", "COMM_SEND", "COMM_RECV", "COMM_COLL", "DELAY")
+# Our op names -> Chakra's collective types.
+CHAKRA_COLLECTIVES = {"allreduce": "ALL_REDUCE", "reducescatter": "REDUCE_SCATTER", "allgather": "ALL_GATHER",
+                      "broadcast": "BROADCAST", "reduce": "REDUCE", "gather": "GATHER", "alltoall": "ALL_TO_ALL"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A node of a task graph: ``id`` (unique in its graph), ``name``, ``deps`` (ids)."""
+
+    id: int
+    name: str = ""
+    deps: tuple[int, ...] = ()
+    kind: ClassVar[str] = ""
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """The workers (hosts) this node occupies."""
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compute(Node):
+    """Work on one worker: roofline time of ``flops`` and ``bytes`` in ``dtype``, or
+    ``duration_s`` when given (time on an unslowed device; stragglers scale it)."""
+
+    worker: str
+    flops: float = 0.0
+    bytes: float = 0.0
+    dtype: str = "fp32"
+    duration_s: float | None = None
+    kind: ClassVar[str] = "COMP"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return (self.worker,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Send(Node):
+    """A point-to-point transfer of ``bytes`` from ``src`` to ``dst``."""
+
+    src: str
+    dst: str
+    bytes: float
+    kind: ClassVar[str] = "COMM_SEND"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return (self.src, self.dst)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recv(Node):
+    """The receive side of Send ``send`` (id): done when that transfer has arrived."""
+
+    send: int
+    src: str
+    dst: str
+    bytes: float
+    kind: ClassVar[str] = "COMM_RECV"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collective(Node):
+    """A collective ``op`` over ``group`` (worker names, rank order) of ``bytes`` by
+    ``algorithm`` with its ``params`` (``chunks``, ``shards``, ``root``; a parameter
+    server also needs ``servers``: the hosts of its shards)."""
+
+    op: str
+    group: tuple[str, ...]
+    bytes: float
+    algorithm: str = "ring"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "COMM_COLL"
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return tuple(self.params.get("servers", ()))
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return tuple(self.group) + self.servers
+
+    @property
+    def algorithm_params(self) -> dict[str, Any]:
+        """Parameters for the collective's program (everything but ``servers``)."""
+        return {k: v for k, v in self.params.items() if k != "servers"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delay(Node):
+    """Wait ``duration_s`` (e.g. a fixed overhead); shown on ``worker`` if given."""
+
+    duration_s: float
+    worker: str | None = None
+    kind: ClassVar[str] = "DELAY"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return (self.worker,) if self.worker is not None else ()
+
+
+AnyNode = Union[Compute, Send, Recv, Collective, Delay]
+DepsLike = Union[None, int, Node, Iterable[Union[int, Node]]]
+
+
+def _size(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise SpecError(f"{what} must be a finite non-negative number, got {value!r}")
+    return float(value)
+
+
+class TaskGraph:
+    """A DAG of nodes, built with :meth:`compute`, :meth:`send`, :meth:`recv`,
+    :meth:`collective` and :meth:`delay`.
+
+    ``workers`` (optional) fixes the worker names a node may use; otherwise they are
+    checked when the graph is run on a cluster (:meth:`validate`). Bad sizes, unknown
+    deps, unknown workers and cycles are SpecErrors that name the node.
+    """
+
+    def __init__(self, name: str = "", workers: Sequence[str] | None = None) -> None:
+        self.name = name
+        self._workers = None if workers is None else tuple(str(w) for w in workers)
+        self._nodes: dict[int, AnyNode] = {}
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[AnyNode]:
+        return iter(self._nodes.values())
+
+    def __getitem__(self, node_id: int) -> AnyNode:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise SpecError(f"task graph {self.name!r} has no node {node_id!r}") from None
+
+    @property
+    def nodes(self) -> list[AnyNode]:
+        return list(self._nodes.values())
+
+    def of_kind(self, kind: str) -> list[AnyNode]:
+        return [n for n in self._nodes.values() if n.kind == kind]
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """Every worker a node names, in order of first use."""
+        seen: dict[str, None] = {}
+        for node in self._nodes.values():
+            for w in node.workers:
+                seen.setdefault(w, None)
+        return tuple(seen)
+
+    # ------------------------------------------------------------------ building
+    def _deps(self, deps: DepsLike, who: str) -> tuple[int, ...]:
+        if deps is None:
+            return ()
+        if isinstance(deps, (int, Node)):
+            deps = [deps]
+        out = []
+        for d in deps:
+            did = d.id if isinstance(d, Node) else d
+            if isinstance(did, bool) or not isinstance(did, int) or did not in self._nodes:
+                raise SpecError(f"{who}: dependency {did!r} is not a node of this graph")
+            out.append(did)
+        return tuple(dict.fromkeys(out))
+
+    def _worker(self, name: Any, who: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"{who}: worker must be a host name, got {name!r}")
+        if self._workers is not None and name not in self._workers:
+            raise SpecError(f"{who}: unknown worker {name!r}; workers: {', '.join(self._workers)}")
+        return name
+
+    def _add(self, cls: type, name: str, deps: DepsLike, **fields: Any) -> Any:
+        node_id = len(self._nodes)
+        label = name or f"{cls.kind.lower()}{node_id}"
+        node = cls(id=node_id, name=label, deps=self._deps(deps, f"node {label!r}"), **fields)
+        self._nodes[node_id] = node
+        return node
+
+    def compute(self, worker: str, flops: float = 0.0, bytes: float = 0.0, *, dtype: str = "fp32",
+                duration_s: float | None = None, deps: DepsLike = None, name: str = "") -> Compute:
+        who = f"compute {name!r}" if name else "compute"
+        worker = self._worker(worker, who)
+        if dtype not in DTYPES:
+            raise SpecError(f"{who}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+        dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
+        return self._add(Compute, name, deps, worker=worker, flops=_size(flops, f"{who}: flops"),
+                         bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur)
+
+    def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "") -> Send:
+        who = f"send {name!r}" if name else "send"
+        src, dst = self._worker(src, who), self._worker(dst, who)
+        if src == dst:
+            raise SpecError(f"{who}: source and destination are both {src!r}")
+        return self._add(Send, name, deps, src=src, dst=dst, bytes=_size(bytes, f"{who}: bytes"))
+
+    def recv(self, send: Send | int, *, deps: DepsLike = None, name: str = "") -> Recv:
+        sid = send.id if isinstance(send, Node) else send
+        snode = self._nodes.get(sid) if isinstance(sid, int) else None
+        if not isinstance(snode, Send):
+            raise SpecError(f"recv {name!r}: {sid!r} is not a Send node of this graph")
+        return self._add(Recv, name, deps, send=snode.id, src=snode.src, dst=snode.dst, bytes=snode.bytes)
+
+    def collective(self, op: str, group: Sequence[str], bytes: float, *, algorithm: str = "ring",
+                   deps: DepsLike = None, name: str = "", **params: Any) -> Collective:
+        from .collectives import get  # noqa: PLC0415  (collectives do not import the IR)
+
+        who = f"collective {name!r}" if name else f"collective {op}"
+        members = tuple(self._worker(w, who) for w in group)
+        if not members:
+            raise SpecError(f"{who}: the group is empty")
+        if len(set(members)) != len(members):
+            raise SpecError(f"{who}: a worker appears twice in the group")
+        alg = get(op, algorithm)
+        servers = tuple(self._worker(w, who) for w in params.pop("servers", ()) or ())
+        if alg.extra_ranks is not None:
+            alg_params = alg.resolve(len(members), params)
+            need = alg.ranks(len(members), alg_params) - len(members)
+            if len(servers) != need:
+                raise SpecError(f"{who}: {algorithm} with these parameters needs servers= {need} host(s) besides "
+                                f"the group, got {len(servers)}")
+            if set(servers) & set(members):
+                raise SpecError(f"{who}: a server is also a group member; servers must be other hosts")
+        elif servers:
+            raise SpecError(f"{who}: servers= is only for the parameter-server algorithm")
+        else:
+            alg.resolve(len(members), params)
+        if servers:
+            params["servers"] = servers
+        return self._add(Collective, name, deps, op=op, group=members, bytes=_size(bytes, f"{who}: bytes"),
+                         algorithm=algorithm, params=dict(params))
+
+    def delay(self, duration_s: float, *, worker: str | None = None, deps: DepsLike = None, name: str = "") -> Delay:
+        who = f"delay {name!r}" if name else "delay"
+        if worker is not None:
+            worker = self._worker(worker, who)
+        return self._add(Delay, name, deps, duration_s=_size(duration_s, f"{who}: duration_s"), worker=worker)
+
+    def depend(self, node: Node | int, on: DepsLike) -> AnyNode:
+        """Add dependencies to an existing node (may close a cycle: :meth:`validate` finds it)."""
+        nid = node.id if isinstance(node, Node) else node
+        current = self[nid]
+        extra = self._deps(on, f"node {current.name!r}")
+        updated = dataclasses.replace(current, deps=tuple(dict.fromkeys(current.deps + extra)))
+        self._nodes[nid] = updated
+        return updated
+
+    # ------------------------------------------------------------------ checks and views
+    def to_networkx(self) -> nx.DiGraph:
+        """Edges dep -> node; node attributes ``node`` (the object) and ``kind``."""
+        g = nx.DiGraph()
+        for node in self._nodes.values():
+            g.add_node(node.id, node=node, kind=node.kind)
+        for node in self._nodes.values():
+            for d in node.deps:
+                g.add_edge(d, node.id)
+        return g
+
+    def validate(self, workers: Iterable[str] | None = None) -> None:
+        """SpecError if a node names a worker outside ``workers``, or the graph has a cycle."""
+        if workers is not None:
+            known = set(workers)
+            for node in self._nodes.values():
+                for w in node.workers:
+                    if w not in known:
+                        shown = ", ".join(sorted(known)[:8]) + (" ..." if len(known) > 8 else "")
+                        raise SpecError(f"node {node.name!r} ({node.kind}) uses unknown worker {w!r}; hosts: {shown}")
+        g = self.to_networkx()
+        try:
+            cycle = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            return
+        names = " -> ".join(self._nodes[u].name for u, _ in cycle)
+        raise SpecError(f"task graph {self.name!r} has a cycle: {names} -> {self._nodes[cycle[0][0]].name}")
+
+    def topological_order(self) -> list[AnyNode]:
+        self.validate()
+        return [self._nodes[i] for i in nx.topological_sort(self.to_networkx())]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per node (id, name, kind, deps and its fields), Chakra-like."""
+        out = []
+        for node in self._nodes.values():
+            rec = {"id": node.id, "name": node.name, "kind": node.kind, "deps": list(node.deps)}
+            for f in dataclasses.fields(node):
+                if f.name not in rec:
+                    value = getattr(node, f.name)
+                    rec[f.name] = list(value) if isinstance(value, tuple) else value
+            if isinstance(node, Collective):
+                rec["chakra_type"] = CHAKRA_COLLECTIVES[node.op]
+            out.append(rec)
+        return out
+
+    def __repr__(self) -> str:
+        counts = {k: 0 for k in KINDS}
+        for node in self._nodes.values():
+            counts[node.kind] += 1
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
+        return f"TaskGraph({self.name!r}, {len(self)} nodes: {shown})"

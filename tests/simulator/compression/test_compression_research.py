@@ -1,0 +1,111 @@
+"""NDQSG decoding with side information, ISGQ's unbiasedness and error formula, and the
+yardsticks (Lloyd-Max table, CEO sum rate by water-filling and in closed form)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import optimize
+
+from hwmodels import SpecError
+from simulator.compression import State, create
+from simulator.compression.bounds import LLOYD_MAX, ceo_sum_rate, ceo_sum_rate_equal, gaussian_distortion, lloyd_max, unbiased_bound
+from simulator.compression.evaluate import measure_factors, measure_workers
+from simulator.compression.isgq import isgq_error
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seed():
+    torch.manual_seed(0)  # test data from torch's global generator is the same on every run
+
+
+def test_ndqsg_decodes_exactly_when_side_information_is_close():
+    w = torch.randn(4096)
+    nested, direct = create("ndqsg", levels=3, coarse=1, bucket=256), create("dqsg", levels=3, bucket=256)
+    state = State(seed=2, worker=1, step=5)
+    payload = nested.compress(w, state)
+    assert payload.nbits == 16 * (math.ceil(256 * math.log2(3)) + 32)
+    scale = payload.data["scale"]
+    # |w - y| < (rho - 1) scale / 2 = scale everywhere: exact decoding.
+    side = w + (torch.rand(4096) - 0.5) * 1.8 * scale.repeat_interleave(256)
+    decoded = nested.decode_with(payload, state, side)
+    assert torch.equal(decoded, direct.decompress(direct.compress(w, state), state))
+    assert nested.failures(payload, decoded, w) == 0
+    far = nested.decode_with(payload, state, w + 2.0 * scale.repeat_interleave(256))
+    assert nested.failures(payload, far, w) == 4096
+
+
+def test_ndqsg_counts_failures_only_when_workers_disagree():
+    close = measure_workers("ndqsg", elements=4096, workers=4, noise=0.01, trials=3)
+    far = measure_workers("ndqsg", elements=4096, workers=4, noise=1.0, trials=3)
+    assert close["failures"] == 0 and far["failures"] > 100
+    # 8 buckets of 512: even workers ceil(512 log2 7) = 1438, odd ones ceil(512 log2 3) = 812, + 32 each
+    assert close["bits_per_element"] == pytest.approx((2 * 8 * (1438 + 32) + 2 * 8 * (812 + 32)) / 4 / 4096)
+    with pytest.raises(SpecError, match="side information"):
+        create("ndqsg").decompress(create("ndqsg").compress(torch.randn(10), State(worker=1)), State(worker=1))
+
+
+def test_isgq_is_unbiased_and_its_error_matches_the_formula():
+    batch, d_in, d_out, levels, trials = 4, 24, 16, 2, 300
+    x, delta = torch.randn(batch, d_in), torch.randn(batch, d_out)
+    c = create("isgq", levels=levels, bucket=10**6)
+    g = x.T @ delta
+    estimates = []
+    for t in range(trials):
+        state = State(step=t)
+        estimates.append(c.decompress(c.compress(x, delta, state), state))
+    errors = torch.stack([(e - g).square().sum() for e in estimates])
+    expected = isgq_error(x, delta, float(x.abs().max()) / levels, float(delta.abs().max()) / levels)
+    assert abs(float(errors.mean()) - expected) < 4 * float(errors.std()) / trials**0.5
+    bias = float((torch.stack(estimates).mean(0) - g).square().sum())
+    assert bias < 2 * expected / trials
+
+
+def test_isgq_zeros_are_exact_and_fallback_when_factors_cost_more():
+    x, delta = torch.relu(torch.randn(4, 32)), torch.randn(4, 8)
+    x[:, 3] = 0  # an input that is zero for the whole batch: its gradient row must decode to 0
+    c = create("isgq", variant="lloyd-max")
+    state = State()
+    payload = c.compress(x, delta, state)
+    # one bucket per factor, 2 bits per symbol (3 levels + zero), 3 refitted points per factor
+    assert payload.nbits == (128 * 2 + 32) + (32 * 2 + 32) + 2 * 3 * 32
+    assert torch.all(c.decompress(payload, state)[3] == 0)
+    row = measure_factors("isgq", {"direct": "none"}, batch=512, d_in=8, d_out=8, trials=1)
+    assert row["direct_fallback"] and row["bits_per_element"] == 32 and row["relative_error"] == 0
+    assert not measure_factors("isgq", batch=8, d_in=256, d_out=128, trials=1)["direct_fallback"]
+    dqsg = measure_factors("isgq", {"direct": "dqsg"}, batch=512, d_in=8, d_out=8, trials=1)
+    assert dqsg["direct_fallback"] and dqsg["bits_per_element"] == (math.ceil(64 * math.log2(3)) + 32) / 64
+
+
+def test_isgq_lloyd_max_refit_beats_the_dithered_variant():
+    dithered = measure_factors("isgq", {"levels": 2}, batch=8, d_in=64, d_out=32, trials=5)
+    lloyd = measure_factors("isgq", {"levels": 2, "variant": "lloyd-max"}, batch=8, d_in=64, d_out=32, trials=5)
+    assert not lloyd["unbiased"] and lloyd["relative_error"] < dithered["relative_error"]
+
+
+def test_lloyd_max_iteration_reproduces_the_published_table():
+    for bits, distortion in LLOYD_MAX.items():
+        assert lloyd_max(2**bits)[2] == pytest.approx(distortion, rel=2e-3)
+        assert gaussian_distortion(bits) < distortion
+    assert unbiased_bound(1) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(("distortion", "workers"), [(0.5, 2), (0.2, 5), (0.05, 10), (2.0, 3)])
+def test_ceo_water_filling_equals_the_closed_form_for_equal_noise(distortion, workers):
+    total, rates = ceo_sum_rate(distortion, 1.0, [0.3] * workers)
+    assert total == pytest.approx(ceo_sum_rate_equal(distortion, 1.0, 0.3, workers), rel=1e-9)
+    assert rates == pytest.approx([rates[0]] * workers)
+
+
+def test_ceo_unequal_noise_matches_a_numerical_minimum():
+    noise, distortion = np.array([0.1, 0.4, 2.0, 5.0]), 0.08
+    total, rates = ceo_sum_rate(distortion, 1.0, noise)
+    excess = 1 / distortion - 1
+
+    result = optimize.minimize(lambda r: r.sum(), np.ones(4), method="SLSQP", bounds=[(0, 20)] * 4,
+                               constraints=[{"type": "eq", "fun": lambda r: np.sum((1 - 2 ** (-2 * r)) / noise) - excess}])
+    assert total == pytest.approx(0.5 * math.log2(1 / distortion) + result.fun, rel=1e-4)
+    assert rates[-1] == 0.0  # the noisiest worker is not worth any bits
+    with pytest.raises(SpecError, match="distortion must be in"):
+        ceo_sum_rate(0.01, 1.0, noise)
