@@ -3,6 +3,7 @@ closed forms at 100,000 workers.
 
     python benchmarks/bench_collectives.py            # 1,024 and 4,096 workers
     python benchmarks/bench_collectives.py --quick    # 256 and 1,024 workers
+    python benchmarks/bench_collectives.py --straggler 256   # one rank reduces 100x slower
 
 Each DES size runs in a fresh subprocess so that its peak memory (ru_maxrss, the
 whole process: interpreter, numpy, simulation) is its own. For reference, ASTRA-sim's
@@ -23,8 +24,14 @@ import time
 GiB = 2**30
 
 
-def des_point(p: int) -> dict:
-    """One DES run in this process: wall time, peak RSS, and the check against the closed form."""
+def des_point(p: int, straggler: bool = False) -> dict:
+    """One DES run in this process: wall time, peak RSS, and the check against the closed form.
+
+    With ``straggler``, rank 0 reduces at 1e-10 s/B and the others at 1e-12 s/B, so ranks
+    fall out of step and messages finish at distinct instants (the DES's slow case).
+    """
+    import numpy as np
+
     from hwmodels import LinkSpec
     from simulator.collectives import NetParams, analytic_time, build_program, simulate
     from simulator.network import Topology
@@ -34,7 +41,10 @@ def des_point(p: int) -> dict:
     topo = Topology.switch(p, link)
     program = build_program("allreduce", "ring", p, GiB)
     t1 = time.perf_counter()
-    result = simulate(program, topo, trace=False)
+    gamma = np.full(p, 1e-12) if straggler else 0.0
+    if straggler:
+        gamma[0] = 1e-10
+    result = simulate(program, topo, trace=False, gamma_s_per_B=gamma)
     t2 = time.perf_counter()
     analytic = analytic_time("allreduce", "ring", p, GiB, NetParams.for_link(link, hops=2))
     return {"workers": p, "steps": program.num_steps, "messages": result.messages, "setup_s": t1 - t0,
@@ -63,10 +73,12 @@ def analytic_point(p: int = 100_000, reps: int = 2000) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 and 1,024 workers instead of 1,024 and 4,096")
+    parser.add_argument("--straggler", type=int, metavar="P", help="only the straggler case at P workers")
     parser.add_argument("--point", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.point:
-        print(json.dumps(des_point(args.point)))
+    if args.point or args.straggler:
+        row = des_point(args.point or args.straggler, straggler=bool(args.straggler))
+        print(json.dumps(row))
         return
     sizes = (256, 1024) if args.quick else (1024, 4096)
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}")
