@@ -92,7 +92,7 @@ class ISGQ:
         gradient_shape = torch.Size((x.shape[1], delta.shape[1]))
         dx, dd = self._dithers(x, delta, state)
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
-        data = {"qx": qx.to(symbol_dtype(self.levels + 1)), "sx": sx, "qd": qd.to(symbol_dtype(self.levels + 1)), "sd": sd}
+        data = {"qx": qx.to(symbol_dtype(2 * self.levels)), "sx": sx, "qd": qd.to(symbol_dtype(2 * self.levels)), "sd": sd}
         alphabet = 2 * self.levels + 2
         bits = sum(block_bits(q.shape[1], alphabet) * q.shape[0] + FLOAT_BITS * q.shape[0] for q in (qx, qd))
         if self.variant == "lloyd-max":

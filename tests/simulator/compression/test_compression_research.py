@@ -109,3 +109,16 @@ def test_ceo_unequal_noise_matches_a_numerical_minimum():
     assert rates[-1] == 0.0  # the noisiest worker is not worth any bits
     with pytest.raises(SpecError, match="distortion must be in"):
         ceo_sum_rate(0.01, 1.0, noise)
+
+
+@pytest.mark.parametrize("levels", [2**6, 2**14])
+def test_isgq_symbols_fit_their_container_at_many_levels(levels):
+    # The zero code 2Q+1 must survive the symbol container: at Q = 2**14 it exceeds int16's range
+    # for a container sized by Q alone. With so many levels the estimate is nearly exact.
+    x, delta = torch.randn(4, 24), torch.randn(4, 16)
+    x[0, :3] = 0.0
+    c = create("isgq", levels=levels, bucket=10**6)
+    state = State(step=0)
+    estimate = c.decompress(c.compress(x, delta, state), state)
+    g = x.T @ delta
+    assert float((estimate - g).square().sum() / g.square().sum()) < 1e-3

@@ -1,0 +1,101 @@
+"""The spec of ``ddlsim train``: a YAML (or JSON) file validated by pydantic.
+
+``load_spec(path) -> TrainSpec``; ``spec.config()`` is the library's
+:class:`~simulator.learning.TrainConfig` and ``spec.cluster(catalog)`` the
+:class:`~simulator.cluster.Cluster` (workers ``h0..h{K-1}``, then the parameter server's shards).
+A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hwmodels import Catalog, SpecError
+from simulator.cluster import Cluster
+from simulator.learning import TrainConfig
+from simulator.network import build_topology
+
+__all__ = ["TrainSpec", "load_spec", "parse_spec"]
+
+
+class TrainSpec(BaseModel):
+    """Everything a training run needs: model, data, workers, hardware, compressor, optimizer."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str = ""
+    model: str = "mlp"
+    model_params: dict[str, Any] = Field(default_factory=dict)
+    data: str = "digits"
+    data_params: dict[str, Any] = Field(default_factory=dict)
+    alpha: Optional[float] = Field(None, description="Dirichlet concentration of a non-IID split; null: IID")
+    workers: int = 4
+    batch_size: int = Field(32, description="per worker")
+    device: Union[str, list[str]] = Field("jetson-agx-orin-64gb", description="catalog device, or one per worker")
+    server_device: Optional[str] = None
+    slowdown: dict[str, float] = Field(default_factory=dict)
+    topology: str = "switch"
+    link: str = "eth-10g"
+    compressor: str = "none"
+    compressor_params: dict[str, Any] = Field(default_factory=dict)
+    sync: Literal["auto", "allreduce", "allgather", "ps"] = "auto"
+    shards: int = 1
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    steps: Optional[int] = None
+    epochs: Optional[int] = None
+    eval_every: int = 0
+    seed: int = 0
+    encode_s_per_element: Optional[float] = None
+    decode_s_per_element: Optional[float] = None
+    backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
+    mode: Literal["des", "analytic"] = "des"
+
+    def config(self) -> TrainConfig:
+        """The library's run configuration (validated again there)."""
+        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link"})
+        if fields["steps"] is None and fields["epochs"] is None:
+            fields["epochs"] = 1
+        return TrainConfig(**fields)
+
+    def cluster(self, catalog: Catalog) -> Cluster:
+        """Workers and shards on the topology, each with its catalog device."""
+        cfg = self.config()
+        link = catalog.get(self.link, "link")
+        topology = build_topology(self.topology, cfg.hosts, link)
+        names = self.device if isinstance(self.device, list) else [self.device] * cfg.workers
+        if len(names) != cfg.workers:
+            raise SpecError(f"device: give one device for all workers or exactly {cfg.workers}, got {len(names)}")
+        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
+        server = catalog.get(self.server_device or names[0], "device")
+        devices.update({h: server for h in topology.hosts[cfg.workers:]})
+        return Cluster(topology, devices, slowdown=dict(self.slowdown))
+
+
+def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
+    """Validate a mapping; SpecError names the first bad field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: a training spec is a mapping of fields (model, data, workers, ...)")
+    try:
+        return TrainSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "spec"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise SpecError(f"{where}: {field}: {message}") from None
+
+
+def load_spec(path: str | Path) -> TrainSpec:
+    """Read and validate a YAML/JSON training spec."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_spec(data, str(path))

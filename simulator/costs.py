@@ -1,0 +1,147 @@
+"""Per-layer costs of a model, from its torch.fx graph with shapes (ShapeProp).
+
+``model_cost(model, input_shape) -> ModelCost``: for every node of the traced graph (one
+sample), forward FLOPs, parameter bytes and output activation bytes; backward FLOPs are
+``backward_factor`` (default 2: the input and the weight gradient) times forward for
+matmul-like layers (linear, convolution, matmul) and 1 times forward for the rest.
+
+Counting (multiply-add = 2 FLOPs): linear ``2 in out`` per row; convolution ``2 (C_in/groups)
+prod(kernel)`` per output element; matmul ``2 m n k``; normalisations 5 per element;
+softmax 5, GELU 8, other elementwise ops and pooling 1 per output element; reshapes 0.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from hwmodels import SpecError
+
+__all__ = ["LayerCost", "ModelCost", "model_cost"]
+
+_MATMUL_FUNCS = {torch.matmul, operator.matmul, torch.bmm, torch.mm}
+_FREE = {"reshape", "view", "permute", "transpose", "flatten", "contiguous", "size", "unsqueeze", "squeeze",
+         "expand", "getitem", "getattr", "chunk", "split", "flatten"}
+_PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5.0, "batch_norm": 5.0}
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One node: ``op`` (module class or function name) and its per-sample costs."""
+
+    name: str
+    op: str
+    forward_flops: float
+    backward_flops: float
+    param_bytes: float
+    activation_bytes: float
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Per-layer and total per-sample costs of a model."""
+
+    layers: tuple[LayerCost, ...]
+
+    def total(self, field: str) -> float:
+        """Sum of one :class:`LayerCost` field over the layers."""
+        return sum(getattr(layer, field) for layer in self.layers)
+
+    forward_flops = property(lambda self: self.total("forward_flops"), doc="Forward FLOPs per sample.")
+    backward_flops = property(lambda self: self.total("backward_flops"), doc="Backward FLOPs per sample.")
+    param_bytes = property(lambda self: self.total("param_bytes"), doc="Bytes of all parameters.")
+    activation_bytes = property(lambda self: self.total("activation_bytes"), doc="Output bytes of priced nodes per sample.")
+
+    def training_step(self, batch: int) -> tuple[float, float]:
+        """(FLOPs, memory bytes) of forward + backward on ``batch`` samples: activations written
+        and read back once, parameters read twice and gradients written once."""
+        flops = batch * (self.forward_flops + self.backward_flops)
+        return flops, 2.0 * batch * self.activation_bytes + 3.0 * self.param_bytes
+
+
+def _numel(meta: object) -> int:
+    shape = getattr(meta, "shape", None)
+    return math.prod(shape) if shape is not None else 0
+
+
+def _bytes(meta: object) -> int:
+    dtype = getattr(meta, "dtype", None)
+    return _numel(meta) * (dtype.itemsize if isinstance(dtype, torch.dtype) else 4)
+
+
+def _in_meta(node: fx.Node, i: int = 0) -> object:
+    arg = node.args[i] if len(node.args) > i else None
+    return arg.meta.get("tensor_meta") if isinstance(arg, fx.Node) else None
+
+
+def _module_flops(mod: nn.Module, node: fx.Node, out: object) -> tuple[float, bool]:
+    """(forward FLOPs, matmul-like) of a module call."""
+    n_out = _numel(out)
+    if isinstance(mod, nn.Linear):
+        return 2.0 * mod.in_features * n_out, True
+    if isinstance(mod, nn.modules.conv._ConvNd):
+        k = math.prod(mod.kernel_size) * mod.in_channels // mod.groups
+        return 2.0 * k * n_out, True
+    if isinstance(mod, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)):
+        return 5.0 * n_out, False
+    if isinstance(mod, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                        nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
+        return float(_numel(_in_meta(node))), False
+    if isinstance(mod, (nn.Flatten, nn.Identity, nn.Dropout)):
+        return 0.0, False
+    if isinstance(mod, nn.GELU):
+        return 8.0 * n_out, False
+    return float(n_out), False
+
+
+def _function_flops(name: str, target: object, node: fx.Node, out: object) -> tuple[float, bool]:
+    if target in _MATMUL_FUNCS or name in ("matmul", "bmm", "mm"):
+        a = _in_meta(node)
+        k = a.shape[-1] if a is not None and len(a.shape) else 1
+        return 2.0 * k * _numel(out), True
+    if name in _FREE:
+        return 0.0, False
+    return _PER_ELEMENT.get(name, 1.0) * _numel(out), False
+
+
+def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor: float = 2.0) -> ModelCost:
+    """Trace ``model`` with torch.fx, propagate one sample of ``input_shape``, price each node."""
+    if not backward_factor > 0:
+        raise SpecError(f"costs: backward_factor must be > 0, got {backward_factor!r}")
+    try:
+        gm = fx.symbolic_trace(model)
+    except Exception as exc:  # noqa: BLE001 - fx raises many kinds
+        raise SpecError(f"costs: torch.fx cannot trace {type(model).__name__}: {exc}") from None
+    was = model.training
+    gm.eval()
+    with torch.no_grad():
+        ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+    gm.train(was)
+    modules = dict(gm.named_modules())
+    layers = []
+    for node in gm.graph.nodes:
+        out = node.meta.get("tensor_meta")
+        if node.op == "call_module":
+            mod = modules[node.target]
+            flops, matmul = _module_flops(mod, node, out)
+            params = sum(p.numel() * p.element_size() for p in mod.parameters(recurse=False))
+            op = type(mod).__name__
+        elif node.op in ("call_function", "call_method"):
+            op = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+            flops, matmul = _function_flops(op, node.target, node, out)
+            params = 0
+        elif node.op == "get_attr":
+            attr = gm.get_parameter(node.target) if isinstance(getattr(gm, node.target, None), nn.Parameter) else None
+            layers.append(LayerCost(node.name, "parameter", 0.0, 0.0, float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0))
+            continue
+        else:
+            continue
+        act = float(_bytes(out)) if flops else 0.0
+        layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act))
+    return ModelCost(tuple(layers))

@@ -1,0 +1,14 @@
+"""Data-parallel training on a simulated cluster (docs/training.md).
+
+``train(TrainConfig(...), cluster) -> TrainResult``: K workers compute real gradients on their
+own data, pass them through any registered compressor, aggregate them by a collective or a
+parameter server, and step an optimizer; every step is a task graph priced on the cluster.
+"""
+
+from .config import OPTIMIZERS, SYNCS, TrainConfig
+from .exchange import SUMMABLE, GradientExchange
+from .stepgraph import StepCoster, StepCost, StepPlan, step_graph
+from .trainer import EvalRow, Trainer, TrainResult, train
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS", "SUMMABLE", "GradientExchange", "StepPlan", "StepCost", "StepCoster",
+           "step_graph", "EvalRow", "Trainer", "TrainResult", "train"]

@@ -1,0 +1,90 @@
+"""`ddlsim train`: JSON contract, --out files, shipped examples, user errors (exit 2)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from experiments.cli import app
+from experiments.train_spec import load_spec
+from hwmodels import load_catalog
+
+runner = CliRunner()
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "experiments" / "examples").glob("train_*.yaml"))
+SMALL = dict(model="mlp", data="digits", workers=2, batch_size=16, steps=4, eval_every=2, device="jetson-nano",
+             link="eth-1g", compressor="qsgd", encode_s_per_element=1e-8, decode_s_per_element=1e-8)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv("DDLSIM_CATALOG", raising=False)
+    monkeypatch.setenv("DDLSIM_CACHE", str(tmp_path / "cache"))
+
+
+def spec_file(tmp_path, **changes):
+    data = {**SMALL, **changes}
+    data = {k: v for k, v in data.items() if v is not None}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_json_rows_and_summary(tmp_path):
+    result = runner.invoke(app, ["train", str(spec_file(tmp_path)), "--json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [r["step"] for r in out["rows"]] == [2, 4]
+    assert set(out["rows"][0]) == {"step", "epoch", "sim_time_s", "energy_j", "bits_up_total", "test_accuracy", "train_loss"}
+    s = out["summary"]
+    assert {"final_test_accuracy", "sim_time_s", "energy_j", "bits_per_worker", "sync"} <= set(s)
+    assert s["sync"] == "allgather" and s["final_test_accuracy"] == out["rows"][-1]["test_accuracy"]
+    assert s["bits_per_worker"] * 2 == out["rows"][-1]["bits_up_total"]
+    assert out["rows"][0]["sim_time_s"] < out["rows"][1]["sim_time_s"]
+    written = (tmp_path / "out" / "rows.csv").read_text().splitlines()
+    assert written[0].startswith("step,epoch,sim_time_s") and len(written) == 3
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["sim_time_s"] == s["sim_time_s"]
+
+
+def test_human_output(tmp_path):
+    result = runner.invoke(app, ["train", str(spec_file(tmp_path, compressor="none"))])
+    assert result.exit_code == 0, result.output
+    assert "via allreduce" in result.stdout and "final test accuracy" in result.stdout
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_shipped_examples_are_valid(path):
+    spec = load_spec(path)
+    cluster = spec.cluster(load_catalog())
+    assert len(cluster.hosts) == spec.config().hosts
+
+
+def test_examples_cover_the_issue():
+    names = {p.name for p in EXAMPLES}
+    assert {f"train_digits_mlp_{c}.yaml" for c in ("none", "qsgd", "topk", "qcs")} <= names
+    jetson = load_spec(EXAMPLES[0].parent / "train_mnist1d_cnn1d_jetson.yaml")
+    assert jetson.workers == 8 and jetson.link == "eth-1g" and jetson.model == "cnn1d"
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(model="vgg"), "unknown model 'vgg'"),
+    (dict(data="imagenet"), "unknown data set 'imagenet'"),
+    (dict(compressor="zip"), "unknown compression scheme 'zip'"),
+    (dict(data="synthetic", data_params={"samples": 20}, workers=20), "20 workers but only 16"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(device="jetson-nanoo"), "jetson-nanoo"),
+    (dict(device=["jetson-nano"] * 3), "exactly 2"),
+    (dict(optimizer="lbfgs"), "optimizer"),
+    (dict(colour=True), "colour: unknown field"),
+    (dict(compressor_params={"levels": 0}), "levels"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, changes, message):
+    result = runner.invoke(app, ["train", str(spec_file(tmp_path, **changes))])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file_is_exit_2(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2

@@ -1,0 +1,51 @@
+"""Per-layer costs from torch.fx: hand counts, and torch's own FLOP counter as a reference."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from hwmodels import SpecError
+from simulator.costs import model_cost
+from simulator.models import build
+
+MATMUL = {"Linear", "Conv1d", "Conv2d", "matmul"}
+
+
+def test_mlp_by_hand():
+    cost = model_cost(build("mlp", (1, 8, 8), 10), (1, 8, 8))
+    # Linear 64->128 (2*64*128), ReLU (128), Linear 128->10 (2*128*10)
+    assert cost.forward_flops == 2 * 64 * 128 + 128 + 2 * 128 * 10
+    assert cost.backward_flops == 2 * (2 * 64 * 128 + 2 * 128 * 10) + 128
+    assert cost.param_bytes == 4 * (64 * 128 + 128 + 128 * 10 + 10)
+    ops = [layer.op for layer in cost.layers if layer.forward_flops]
+    assert ops == ["Linear", "ReLU", "Linear"]
+    flops, nbytes = cost.training_step(32)
+    assert flops == 32 * (cost.forward_flops + cost.backward_flops)
+    assert nbytes == 2 * 32 * cost.activation_bytes + 3 * cost.param_bytes
+
+
+def test_conv_by_hand():
+    cost = model_cost(build("lenet5", (1, 8, 8), 10), (1, 8, 8))
+    conv1 = next(layer for layer in cost.layers if layer.op == "Conv2d")
+    assert conv1.forward_flops == 2 * 25 * 1 * 6 * 8 * 8
+    assert conv1.param_bytes == 4 * (6 * 25 + 6) and conv1.activation_bytes == 4 * 6 * 8 * 8
+
+
+@pytest.mark.parametrize("name, shape", [("mlp", (1, 8, 8)), ("lenet5", (1, 8, 8)), ("resnet8", (1, 8, 8)),
+                                         ("cnn1d", (1, 40)), ("transformer", (1, 40)), ("transformer", (1, 8, 8))])
+def test_matmul_flops_match_torch_flop_counter(name, shape):
+    net = build(name, shape, 10).eval()
+    cost = model_cost(net, shape)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(torch.zeros(1, *shape))
+    ours = sum(layer.forward_flops for layer in cost.layers if layer.op in MATMUL)
+    assert ours == pytest.approx(counter.get_total_flops(), rel=1e-9)
+    assert cost.param_bytes == 4 * sum(p.numel() for p in net.parameters())
+
+
+def test_backward_factor_and_errors():
+    net = build("mlp", (4,), 2, hidden=[3])
+    assert model_cost(net, (4,), backward_factor=1.0).backward_flops == model_cost(net, (4,)).forward_flops
+    with pytest.raises(SpecError, match="backward_factor"):
+        model_cost(net, (4,), backward_factor=0)
