@@ -19,7 +19,7 @@ from simulator.cluster import Cluster
 from simulator.learning import TrainConfig
 from simulator.network import build_topology
 
-__all__ = ["TrainSpec", "load_spec", "parse_spec"]
+__all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
 
 
 class TrainSpec(BaseModel):
@@ -78,12 +78,13 @@ class TrainSpec(BaseModel):
         return Cluster(topology, devices, slowdown=dict(self.slowdown))
 
 
-def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
-    """Validate a mapping; SpecError names the first bad field."""
+def validate_spec(model: type[BaseModel], data: Any, where: str, what: str) -> Any:
+    """Validate a mapping into the pydantic ``model``; SpecError names the first bad field
+    (``what`` says what the mapping should be when it is not one)."""
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: a training spec is a mapping of fields (model, data, workers, ...)")
+        raise SpecError(f"{where}: {what}")
     try:
-        return TrainSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "spec"
@@ -91,11 +92,20 @@ def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
         raise SpecError(f"{where}: {field}: {message}") from None
 
 
-def load_spec(path: str | Path) -> TrainSpec:
-    """Read and validate a YAML/JSON training spec."""
+def read_spec_file(path: str | Path) -> Any:
+    """The data of a YAML/JSON file (``yaml.safe_load``); SpecError when it is not valid YAML."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_spec(data, str(path))
+
+
+def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
+    """Validate a mapping; SpecError names the first bad field."""
+    return validate_spec(TrainSpec, data, where, "a training spec is a mapping of fields (model, data, workers, ...)")
+
+
+def load_spec(path: str | Path) -> TrainSpec:
+    """Read and validate a YAML/JSON training spec."""
+    return parse_spec(read_spec_file(path), str(path))

@@ -8,7 +8,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.mark.parametrize("page", ["network.md", "training.md"])
+@pytest.mark.parametrize("page", ["network.md", "training.md", "experiments.md", "wireless.md", "inference.md"])
 def test_doc_examples_run(page):
     failures, tried = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0

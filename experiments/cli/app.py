@@ -7,10 +7,12 @@ while ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -23,8 +25,9 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import get_current_context
 
 from hwmodels import Catalog, SpecError
+from hwmodels.catalog import ENV_VAR
 
-__all__ = ["app", "user_errors", "catalog", "echo_json", "package_version", "USER_ERRORS", "EXIT_USER_ERROR"]
+__all__ = ["app", "user_errors", "catalog", "catalog_env", "echo_json", "package_version", "USER_ERRORS", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
 # Exceptions that mean "the user's input is wrong", never a bug of ours.
@@ -76,6 +79,28 @@ def _state() -> dict[str, Any]:
 def catalog() -> Catalog:
     """The catalog for this invocation: built-ins, ``$DDLSIM_CATALOG``, then ``--catalog`` files."""
     return Catalog.load(_state()["catalog_paths"])
+
+
+@contextlib.contextmanager
+def catalog_env() -> Iterator[None]:
+    """Export this invocation's ``--catalog`` files through ``$DDLSIM_CATALOG`` while a sweep runs.
+
+    Sweep points load the catalog in their own (Dask worker) processes, which inherit the
+    environment but not our options; the variable is restored afterwards.
+    """
+    paths = [str(Path(p).resolve()) for p in _state()["catalog_paths"]]
+    if not paths:
+        yield
+        return
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = os.pathsep.join(([before] if before else []) + paths)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
 
 
 def user_errors(func: F) -> F:

@@ -1,41 +1,46 @@
-"""``ddlsim demo``: the README's main job (the catalog, then a priced training step)."""
+"""``ddlsim demo``: the README's main job, three bundled sweeps with their tables and plots."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hwmodels import units
+from ..demo import DEFAULT_OUT, run_demo
+from .app import app, catalog_env, user_errors
+from .sweep import ProgressBar, report_lines
 
-from ..demo import PARAMS, TOKENS_PER_WORKER, WORKERS, demo_rows
-from .app import app, catalog, echo_json, user_errors
-from .hw import catalog_table
+__all__ = ["demo"]
 
 
 @app.command()
 @user_errors
 def demo(
-    as_json: bool = typer.Option(False, "--json", help="Print the example's rows as JSON (no catalog table)."),
+    out: Path = typer.Option(DEFAULT_OUT / "demo", "--out", help="Where the three sweeps write their results."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local Dask worker processes (default: cores; 0: in this process)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Remote Dask scheduler address."),
+    fresh: bool = typer.Option(False, "--fresh", help="Rerun every point."),
+    as_json: bool = typer.Option(False, "--json", help="Print the files written and the counts as JSON."),
 ) -> None:
-    """Print the hardware catalog, then price one data-parallel training step on several clusters."""
-    cat = catalog()
-    rows = demo_rows(cat)
+    """Run the bundled sweeps: compressors in training, collectives against scale, a hardware comparison."""
+    bar = ProgressBar("demo")
+    t0 = time.perf_counter()
+    try:
+        with catalog_env():
+            results = run_demo(out, workers=workers, scheduler=scheduler, fresh=fresh, on_point=bar,
+                               on_sweep=lambda spec: bar.restart(spec.name))
+    finally:
+        bar.stop()
+    wall = time.perf_counter() - t0
     if as_json:
-        echo_json(rows)
+        typer.echo(json.dumps({"wall_s": wall, "sweeps": [
+            {"name": r.root.name, "dir": str(r.root), "points": r.total, "errors": r.errors,
+             "files": [str(f) for f in r.files]} for r in results]}, indent=2))
         return
-    console = Console(width=160)
-    console.print(catalog_table(cat.entries()))
-    table = Table(title=f"One data-parallel step: {PARAMS / 1e6:.0f}M-parameter transformer, {WORKERS} workers x "
-                        f"{TOKENS_PER_WORKER} tokens, fp32 ring all-reduce over a switch")
-    for column in ("device", "link", "dtype", "compute", "all-reduce", "step", "comm share", "energy (8 workers)"):
-        table.add_column(column, justify="left" if column in ("device", "link", "dtype") else "right")
-    for row in rows:
-        fits = "" if row["fits_memory"] else " (state does not fit memory)"
-        table.add_row(str(row["device"]) + fits, str(row["link"]), str(row["dtype"]),
-                      units.fmt(row["compute_s"], "time", 4), units.fmt(row["allreduce_s"], "time", 4),
-                      units.fmt(row["step_s"], "time", 4), f"{row['comm_share']:.0%}",
-                      units.fmt(row["energy_j"], "energy", 4))
-    console.print(table)
-    console.print("Compute: roofline at 6NT FLOPs; all-reduce: ring closed form; no overlap. "
-                  "See `ddlsim hw show NAME` for every number's source.")
+    for r in results:
+        typer.echo("\n".join(report_lines(r)))
+    typer.echo(f"demo finished in {wall:.1f} s; see the plots above, `ddlsim results DIR` for a table, "
+               "and `ddlsim plot DIR --x COL --y COL` for any other view.")

@@ -1,0 +1,150 @@
+"""Benchmark partitioned inference, RePurpose-style restructuring, Net-Trim and the optimiser.
+
+    python benchmarks/bench_partition.py --json out.json            # every section
+    python benchmarks/bench_partition.py --only digits spirals
+
+Sections: ``digits`` (MLP 64-128-128-10, 4 workers owning the image quadrants, every partitioner
+at every budget: accuracy against transfers per sample), ``mnist1d`` (the 1-D CNN on 4 and 8
+workers owning signal segments), ``spirals`` (Net-Trim cascade on a 2-200-200-2 net trained on
+nested spirals), ``optimiser`` (wall time of the optimiser for a 784-1024-1024-10 MLP on the digits
+upsampled to 28 x 28, 8 workers). The digits and MNIST-1D models are trained once and cached
+(``simulator.models.trained``); the spirals and 784-wide nets are trained here (seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from hwmodels import load_catalog
+from simulator.cluster import Cluster
+from simulator.data import load
+from simulator.models import accuracy, build, trained
+from simulator.network import Topology
+from simulator.partition import PartitionContext, Target, nettrim_cascade, optimise, partition, sensor_owner
+from simulator.partition.nettrim import trimmed_model
+
+KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05)
+
+
+def _sweep(net, ds, ctx, names, keeps) -> list[dict]:
+    rows = []
+    for name in names:
+        grid = [dict(keep=k) for k in keeps] if name in ("sparse", "graphcut", "repurpose") else [{}]
+        if name == "sparse":
+            grid += [dict(keep=k, refit="none") for k in keeps]
+        for params in grid:
+            t0 = time.perf_counter()
+            plan = partition(name, net, ctx, **params)
+            rows.append({"partitioner": name, **params, "transfers": plan.transfers_per_sample(),
+                         "values": plan.values_per_sample(), "accuracy": accuracy(plan.to_torch(), ds.x_test, ds.y_test),
+                         "plan_s": time.perf_counter() - t0})
+    return rows
+
+
+def digits() -> dict:
+    ds = load("digits", seed=0)
+    net = trained("mlp", "digits", seed=0, epochs=30, model_params={"hidden": [128, 128]})
+    ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
+    return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test),
+            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose"], KEEPS)}
+
+
+def mnist1d() -> dict:
+    ds = load("mnist1d", seed=0)
+    net = trained("cnn1d", "mnist1d", seed=0, epochs=20)
+    out = {"original_accuracy": accuracy(net, ds.x_test, ds.y_test)}
+    for k in (4, 8):
+        ctx = PartitionContext(k, sensor_owner("segments", ds.input_shape, k), ds.x_train[:2000])
+        out[f"workers_{k}"] = _sweep(net, ds, ctx, ["central", "direct", "pipeline", "sparse", "repurpose"],
+                                     (1.0, 0.5, 0.25, 0.1))
+    return out
+
+
+def _spirals(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    t = np.sqrt(rng.random(n)) * 3 * np.pi
+    label = rng.integers(0, 2, n)
+    r = t + np.pi * label
+    x = np.stack([r * np.cos(t), r * np.sin(t)], 1) / (4 * np.pi) + 0.02 * rng.standard_normal((n, 2))
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(label)
+
+
+def spirals() -> dict:
+    torch.manual_seed(0)
+    x, y = _spirals(2000, 0)
+    xt, yt = _spirals(1000, 1)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 200), torch.nn.ReLU(), torch.nn.Linear(200, 200), torch.nn.ReLU(),
+                              torch.nn.Linear(200, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(600):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    t0 = time.perf_counter()
+    res = nettrim_cascade(net, x[:1000], eps=0.01, gamma=1.1, iterations=500)
+    wall = time.perf_counter() - t0
+    trimmed = trimmed_model(net, res)
+    with torch.no_grad():
+        h, ref = trimmed(xt), net(xt)
+    return {"accuracy_before": accuracy(net, xt, yt), "accuracy_after": accuracy(trimmed, xt, yt),
+            "nonzeros_before": [int((m.weight != 0).sum()) for m in (net[0], net[2], net[4])],
+            "nonzeros_after": [int((r.weight != 0).sum()) for r in res],
+            "relative_output_discrepancy": float(torch.linalg.norm(h - ref) / torch.linalg.norm(ref)), "wall_s": wall}
+
+
+def optimiser_wall() -> dict:
+    """784-1024-1024-10 MLP on the digits upsampled to 28 x 28, 8 workers owning a 2 x 4 grid of tiles."""
+    ds = load("digits", seed=0)
+    up = lambda x: torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)  # noqa: E731
+    x, xt = up(ds.x_train), up(ds.x_test)
+    net = build("mlp", (1, 28, 28), 10, seed=0, hidden=[1024, 1024])
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    t0 = time.perf_counter()
+    for _ in range(8):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), 64):
+            idx = order[i:i + 64]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[idx]), ds.y_train[idx]).backward()
+            opt.step()
+    train_s = time.perf_counter() - t0
+    cat = load_catalog()
+    cluster = Cluster(Topology.switch(8, cat.link("eth-1g")), cat.device("jetson-orin-nano-8gb"))
+    ctx = PartitionContext(8, sensor_owner("quadrants", (1, 28, 28), 8), x)
+    res = optimise(net, ctx, cluster, xt, ds.y_test, target=Target(max_accuracy_drop=0.02),
+                   baselines=("central", "direct", "pipeline", "sparse"), batch=32)
+    return {"train_s": train_s, "wall_s": res.wall_s, "candidates": len(res.candidates),
+            "original_accuracy": res.original_accuracy, "chosen": res.chosen.row(),
+            "rows": [(e.partitioner, e.params.get("keep"), e.accuracy, e.transfers_per_sample, e.latency_s)
+                     for e in res.candidates],
+            "pareto": [(e.partitioner, e.params.get("keep"), e.accuracy, e.latency_s) for e in res.pareto]}
+
+
+SECTIONS = {"digits": digits, "mnist1d": mnist1d, "spirals": spirals, "optimiser": optimiser_wall}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=list(SECTIONS), default=list(SECTIONS))
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    out = {"host": platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    for name in args.only:
+        t0 = time.perf_counter()
+        out[name] = SECTIONS[name]()
+        out[name]["section_s"] = time.perf_counter() - t0
+        print(f"{name}: done in {out[name]['section_s']:.1f} s", flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m experiments.cli``: the ``ddlsim`` command."""
+
+from . import main
+
+main()

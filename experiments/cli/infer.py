@@ -1,0 +1,110 @@
+"""``ddlsim infer SPEC.yaml``: one partition plan on one simulated cluster;
+``ddlsim restructure SPEC.yaml``: the cost-driven optimiser, its Pareto table, plan and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from simulator.models import accuracy
+from simulator.partition import evaluate, optimise, partition
+
+from ..infer_spec import load_spec
+from .app import app, catalog, echo_json, user_errors
+
+__all__ = ["infer", "infer_result", "restructure", "restructure_result"]
+
+
+def infer_result(spec_path: str | Path) -> dict[str, Any]:
+    """What ``ddlsim infer --json`` prints."""
+    spec = load_spec(spec_path)
+    cluster = spec.cluster(catalog())
+    model, data, ctx = spec.setup()
+    plan = partition(spec.partitioner, model, ctx, **spec.params)
+    ev = evaluate(plan, cluster, data.x_test, data.y_test, batch=spec.batch, activation_bits=spec.activation_bits,
+                  mode=spec.mode, params=spec.params)
+    return {"name": spec.name or Path(spec_path).stem, "original_accuracy": accuracy(model, data.x_test, data.y_test),
+            "workers": spec.workers, "batch": spec.batch, "activation_bits": spec.activation_bits, **ev.row()}
+
+
+def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[str, Any]:
+    """What ``ddlsim restructure --json`` prints; with ``out``, also writes the table, plan and plot."""
+    spec = load_spec(spec_path)
+    cluster = spec.cluster(catalog())
+    model, data, ctx = spec.setup()
+    res = optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
+                   baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
+                   activation_bits=spec.activation_bits, mode=spec.mode)
+    table = res.table()
+    result = {"name": spec.name or Path(spec_path).stem, "original_accuracy": res.original_accuracy,
+              "wall_s": res.wall_s, "chosen": res.chosen.row(), "rows": table}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_table(table, out / "pareto.csv")
+        res.chosen.plan.save(out / "plan.pt")
+        (out / "summary.json").write_text(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2),
+                                          encoding="utf-8")
+        from ..plots_infer import tradeoff_figure  # noqa: PLC0415  (matplotlib only when plotting)
+
+        tradeoff_figure(table, res.original_accuracy).savefig(out / "tradeoff.png", dpi=120)
+    return result
+
+
+def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
+    names = ["partitioner", "params", "accuracy", "latency_s", "energy_j", "bits_per_sample", "transfers_per_sample",
+             "weights_kept_fraction", "pareto", "chosen"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**r, "params": json.dumps(r["params"])} for r in rows)
+
+
+def _fmt_row(r: dict[str, Any]) -> str:
+    keep = r["params"].get("keep", "")
+    return (f"{r['partitioner']:<10} {keep!s:>5} {r['accuracy']:>8.4f} {r['latency_s']:>11.4g} {r['energy_j']:>10.4g} "
+            f"{r['transfers_per_sample']:>9} {r['bits_per_sample']:>9.0f}")
+
+
+_HEAD = f"{'plan':<10} {'keep':>5} {'accuracy':>8} {'latency_s':>11} {'energy_j':>10} {'transfers':>9} {'bits':>9}"
+
+
+@app.command("infer")
+@user_errors
+def infer(
+    spec: Path = typer.Argument(..., help="Inference spec (YAML or JSON): model, data, sensors, workers, partitioner, hardware."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a trained model partitioned over workers: accuracy real; latency, energy and bits simulated."""
+    r = infer_result(spec)
+    if as_json:
+        echo_json(r)
+        return
+    typer.echo(f"{r['name']}: {r['partitioner']} on {r['workers']} workers (original accuracy {r['original_accuracy']:.4f})")
+    typer.echo(_HEAD)
+    typer.echo(_fmt_row(r))
+    typer.echo("FLOPs per sample per worker: " + ", ".join(f"{f:.4g}" for f in r["flops_per_worker"]))
+
+
+@app.command("restructure")
+@user_errors
+def restructure(
+    spec: Path = typer.Argument(..., help="Inference spec with keeps, baselines and target."),
+    as_json: bool = typer.Option(False, "--json", help="Print every candidate and the chosen plan as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write pareto.csv, plan.pt, summary.json and tradeoff.png here."),
+) -> None:
+    """Search restructuring budgets on the simulated hardware; print the Pareto front and the chosen plan."""
+    r = restructure_result(spec, out)
+    if as_json:
+        echo_json(r)
+        return
+    typer.echo(f"{r['name']}: original accuracy {r['original_accuracy']:.4f}; {len(r['rows'])} candidates in {r['wall_s']:.1f} s")
+    typer.echo("Pareto front (accuracy, latency, energy):")
+    typer.echo(_HEAD)
+    for row in r["rows"]:
+        if row["pareto"]:
+            typer.echo(_fmt_row(row) + ("  <- chosen" if row["chosen"] else ""))
+    typer.echo("chosen: " + _fmt_row(r["chosen"]))

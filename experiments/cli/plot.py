@@ -1,0 +1,62 @@
+"""``ddlsim plot RESULTS --x COL --y COL``: a trade-off curve (or bars) from a results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hwmodels import SpecError
+
+from .. import plots
+from ..results import read_table
+from .app import app, user_errors
+
+__all__ = ["plot"]
+
+
+def _where(items: Optional[list[str]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError(f"--where takes COL=VALUE, got {item!r}")
+        out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return out
+
+
+@app.command("plot")
+@user_errors
+def plot(
+    source: Path = typer.Argument(..., help="A sweep directory or a results .parquet/.csv file."),
+    x: str = typer.Option(..., "--x", help="Column on the x axis."),
+    y: str = typer.Option(..., "--y", help="Column on the y axis (mean, error bars over repeats)."),
+    hue: Optional[str] = typer.Option(None, "--hue", help="One line (or bar group) per value of this column."),
+    col: Optional[str] = typer.Option(None, "--col", help="One panel per value of this column."),
+    kind: str = typer.Option("tradeoff", "--kind", help="tradeoff, bars or compression."),
+    where: Optional[list[str]] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable), e.g. last=true."),
+    logx: bool = typer.Option(False, "--logx"),
+    logy: bool = typer.Option(False, "--logy"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file; PNG plus SVG (or .pdf) beside it (default: plot-Y-vs-X.png in the sweep directory)."),
+) -> None:
+    """Plot any metric against any other, grouped by any column, from a results table."""
+    table = read_table(source)
+    filters = _where(where)
+    if kind not in ("tradeoff", "bars", "compression"):
+        raise SpecError(f"--kind must be tradeoff, bars or compression, got {kind!r}")
+    for name, value in filters.items():
+        if name in table.columns and table[name].dtype.kind in "if":
+            filters[name] = float(value)  # type: ignore[arg-type]
+    if kind == "bars":
+        fig = plots.bars(table, x, y, hue=hue, where=filters, logy=logy)
+    elif kind == "compression":
+        fig = plots.compression(table, x, y, hue=hue, where=filters)
+    else:
+        fig = plots.tradeoff(table, x, y, hue=hue, col=col, where=filters, logx=logx, logy=logy)
+    if out is None:
+        base = source if source.is_dir() else source.parent
+        out = base / "plots" / f"plot-{y}-vs-{x}.png"
+    formats = ("pdf",) if out.suffix == ".pdf" else ("png", "svg")
+    for path in plots.save(fig, out, formats):
+        typer.echo(str(path))

@@ -1,0 +1,107 @@
+"""The spec of ``ddlsim fl``: a YAML (or JSON) file.
+
+The run's fields (model, data, clients, alpha, participation, local_steps, batch_size, lr,
+server_lr, rounds, eval_every, seed, scheme, scheme_params, mac_params) are those of
+:class:`~simulator.federated.FLConfig` and validated there; the hardware fields are ``device``,
+``radio``, ``radio_overrides`` (e.g. ``max_tx_power: 10dBm``), ``channel`` (the fields of
+:class:`~hwmodels.channel.Channel`) and ``placement`` (``kind`` and the keywords of
+:func:`~hwmodels.placement.place`). ``load_fl_spec(path) -> FLSpec``; a wrong key or value is a
+:class:`~hwmodels.SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from hwmodels import Catalog, Device, Radio, SpecError
+from hwmodels.channel import Channel
+from hwmodels.placement import place
+from hwmodels.record import from_entry
+from simulator.federated import FLConfig
+
+__all__ = ["FLSpec", "HARDWARE_FIELDS", "load_fl_spec", "parse_fl_spec"]
+
+_HARDWARE = {"device": "raspberry-pi-4b-4gb", "radio": "lte-20mhz-ue", "radio_overrides": {},
+             "channel": {"path_loss": "umi-nlos"}, "placement": {"kind": "disc", "radius_m": 200.0, "min_distance_m": 10.0}}
+HARDWARE_FIELDS = tuple(_HARDWARE)
+
+
+def _build(cls: Any, fields: dict[str, Any], where: str) -> Any:
+    """``cls(**fields)``; an unknown or missing keyword is a SpecError listing the known ones."""
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        message = f"unknown field {bad.group(1)!r}" if bad else str(exc).split(") ", 1)[-1]
+        known = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        if cls is FLConfig:
+            known += list(_HARDWARE)
+        raise SpecError(f"{where}: {message}" + (f"; known fields: {', '.join(known)}" if known else "")) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class FLSpec:
+    """A validated FL spec: the run's :class:`FLConfig`, its name and its hardware fields."""
+
+    name: str
+    run: FLConfig
+    hardware_fields: dict[str, Any]
+
+    def config(self) -> FLConfig:
+        return self.run
+
+    def hardware(self, catalog: Catalog, base: Optional[Path] = None) -> tuple[Device, Radio, Channel, np.ndarray]:
+        """Client device, radio (with overrides), channel and one distance per client."""
+        hw = self.hardware_fields
+        device = catalog.get(hw["device"], "device")
+        radio = catalog.get(hw["radio"], "radio")
+        if hw["radio_overrides"]:
+            known = dataclasses.fields(Radio)
+            entry = {f.name: getattr(radio, f.name) for f in known}
+            stems = {f.metadata["stem"]: f.name for f in known if "stem" in f.metadata}
+            for key, value in hw["radio_overrides"].items():
+                entry.pop(stems.get(key, key), None)
+                entry[key] = value
+            radio = from_entry(Radio, entry, f"radio_overrides of {hw['radio']!r}")
+        channel = _build(Channel, dict(hw["channel"]), "channel")
+        placement = dict(hw["placement"])
+        kind = placement.pop("kind", "disc")
+        if placement.get("path") is not None and base is not None and not Path(placement["path"]).is_absolute():
+            placement["path"] = str(base / placement["path"])
+        rng = np.random.default_rng(np.random.SeedSequence([self.run.seed, 0x91AC]))
+        distances = _build(lambda **kw: place(kind, self.run.clients, rng, **kw), placement, "placement")
+        channel.check_distances(distances)
+        return device, radio, channel, distances
+
+
+def parse_fl_spec(data: Any, where: str = "spec") -> FLSpec:
+    """Validate a mapping; SpecError names the first bad field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: an FL spec is a mapping of fields (model, data, clients, scheme, ...)")
+    fields = dict(data)
+    name = str(fields.pop("name", "") or "")
+    hardware = {k: fields.pop(k, v) for k, v in _HARDWARE.items()}
+    for key in ("radio_overrides", "channel", "placement"):
+        if not isinstance(hardware[key], dict):
+            raise SpecError(f"{where}: {key}: expected a mapping of fields")
+    try:
+        run = _build(FLConfig, fields, where)
+    except SpecError as exc:
+        raise SpecError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    return FLSpec(name, run, hardware)
+
+
+def load_fl_spec(path: str | Path) -> FLSpec:
+    """Read and validate a YAML/JSON FL spec."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_fl_spec(data, str(path))

@@ -1,0 +1,97 @@
+"""The spec of ``ddlsim infer`` and ``ddlsim restructure``: a YAML (or JSON) file validated by pydantic.
+
+``load_spec(path) -> InferSpec``; ``spec.setup()`` trains (or loads from the cache) the model and
+gives ``(model, dataset, PartitionContext)``; ``spec.cluster(catalog)`` the simulated hardware
+(workers ``h0..h{K-1}``). A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hwmodels import Catalog, SpecError
+from simulator.cluster import Cluster
+from simulator.data import Dataset, load
+from simulator.models import trained
+from simulator.network import build_topology
+from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, sensor_owner
+
+from .train_spec import read_spec_file, validate_spec
+
+__all__ = ["InferSpec", "TargetSpec", "load_spec", "parse_spec"]
+
+
+class TargetSpec(BaseModel):
+    """One of: the largest allowed accuracy drop, or a latency or energy budget per batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_accuracy_drop: Optional[float] = None
+    max_latency_s: Optional[float] = None
+    max_energy_j: Optional[float] = None
+
+
+class InferSpec(BaseModel):
+    """A trained model, its sensors and workers, a partitioner, the hardware; for ``restructure``
+    also the budgets to search, the baselines and the target."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str = ""
+    model: str = "mlp"
+    model_params: dict[str, Any] = Field(default_factory=lambda: {"hidden": [128, 128]})
+    data: str = "digits"
+    data_params: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(30, ge=1, description="central training epochs of the model (cached)")
+    seed: int = 0
+    workers: int = Field(4, ge=1)
+    sensors: Union[Literal["quadrants", "rows", "segments"], list[int]] = "quadrants"
+    fusion: int = 0
+    calibration: Optional[int] = Field(None, ge=1, description="training samples used to refit (default all)")
+    partitioner: str = "repurpose"
+    params: dict[str, Any] = Field(default_factory=dict, description="the partitioner's parameters")
+    device: Union[str, list[str]] = "raspberry-pi-4b-4gb"
+    slowdown: dict[str, float] = Field(default_factory=dict)
+    topology: str = "switch"
+    link: str = "eth-1g"
+    batch: int = Field(1, ge=1)
+    activation_bits: int = Field(32, ge=1, le=64)
+    mode: Literal["des", "analytic"] = "des"
+    keeps: list[float] = Field(default_factory=lambda: list(DEFAULT_KEEPS))
+    baselines: list[str] = Field(default_factory=lambda: ["central", "direct", "pipeline", "sparse", "graphcut"])
+    refit: Literal["lstsq", "nettrim", "none"] = "lstsq"
+    alternate: int = Field(0, ge=0)
+    target: TargetSpec = Field(default_factory=TargetSpec)
+
+    def setup(self) -> tuple[Any, Dataset, PartitionContext]:
+        """(trained model, data set, partition context)."""
+        dataset = load(self.data, seed=self.seed, **self.data_params)
+        model = trained(self.model, self.data, seed=self.seed, epochs=self.epochs, model_params=self.model_params,
+                        data_params=self.data_params)
+        calib = dataset.x_train if self.calibration is None else dataset.x_train[:self.calibration]
+        owner = sensor_owner(self.sensors, dataset.input_shape, self.workers)
+        return model, dataset, PartitionContext(self.workers, owner, calib, fusion=self.fusion, seed=self.seed)
+
+    def cluster(self, catalog: Catalog) -> Cluster:
+        topology = build_topology(self.topology, self.workers, catalog.get(self.link, "link"))
+        names = self.device if isinstance(self.device, list) else [self.device] * self.workers
+        if len(names) != self.workers:
+            raise SpecError(f"device: give one device for all workers or exactly {self.workers}, got {len(names)}")
+        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
+        return Cluster(topology, devices, slowdown=dict(self.slowdown))
+
+    def target_value(self) -> Target:
+        return Target(**self.target.model_dump())
+
+
+def parse_spec(data: Any, where: str = "spec") -> InferSpec:
+    """Validate a mapping; SpecError names the first bad field."""
+    return validate_spec(InferSpec, data, where, "an inference spec is a mapping of fields (model, data, workers, ...)")
+
+
+def load_spec(path: str | Path) -> InferSpec:
+    """Read and validate a YAML/JSON inference spec."""
+    return parse_spec(read_spec_file(path), str(path))

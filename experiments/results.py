@@ -1,0 +1,170 @@
+"""The results store: one directory per sweep, one file per finished point, one tidy table.
+
+Layout of a sweep directory::
+
+    spec.yaml            the validated spec the sweep ran
+    points/<hash>.json   one finished point (written to a temporary file, then renamed: atomic)
+    results.parquet      the consolidated table (results.csv on request)
+    plots/               the spec's plot recipes
+
+A point's hash covers its normalised config, workload, repeat, seed and the package version, so a
+rerun skips what is done and an interrupted sweep (Ctrl-C, kill -9) resumes with every point once.
+The table has one row per point and metrics row (a training curve gives several): ``sweep``,
+``point``, ``hash``, ``repeat``, ``seed``, ``status``, ``error``, ``wall_s``, the flattened config
+(dotted paths), then the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hwmodels import SpecError
+
+__all__ = ["ResultStore", "flatten", "records_table", "read_table", "ID_COLUMNS"]
+
+ID_COLUMNS = ("sweep", "workload", "point", "hash", "repeat", "seed", "status", "error", "wall_s", "row", "last")
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings to dotted keys; lists and other non-scalars to JSON text (Parquet-safe)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value, sort_keys=True, default=str)
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def records_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The tidy table of point records (see the module doc), sorted by point, repeat and row."""
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        ident = {"sweep": rec["sweep"], "workload": rec["workload"], "point": rec["point"], "hash": rec["hash"],
+                 "repeat": rec["repeat"], "seed": rec["seed"], "status": rec["status"], "error": rec["error"],
+                 "wall_s": rec["wall_s"]}
+        config = flatten(rec["config"])
+        metrics = rec["rows"] or [{}]
+        for i, metric in enumerate(metrics):
+            flat = {k: v for k, v in flatten(metric).items() if k not in config and k not in ident}
+            rows.append({**ident, "row": i, "last": i == len(metrics) - 1, **config, **flat})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return pd.DataFrame(columns=list(ID_COLUMNS))
+    return table.sort_values(["point", "repeat", "row"], kind="stable").reset_index(drop=True)
+
+
+def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding several types (e.g. ``size`` as "1MiB" and 1e6) become text."""
+    out = table.copy()
+    for name in out.columns:
+        if out[name].dtype == object:
+            kinds = {type(v) for v in out[name] if v is not None and v == v}
+            if len(kinds) > 1:
+                out[name] = [None if v is None else str(v) for v in out[name]]
+    return out
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A results table from a sweep directory, a ``.parquet`` or a ``.csv`` file."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "results.parquet").exists():
+            return pd.read_parquet(path / "results.parquet")
+        if (path / "points").is_dir():
+            return ResultStore(path).table()
+        raise SpecError(f"{path}: not a sweep directory (no results.parquet, no points/)")
+    if not path.exists():
+        raise SpecError(f"{path}: no such file or directory")
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    raise SpecError(f"{path}: give a sweep directory, a .parquet or a .csv file")
+
+
+class ResultStore:
+    """The directory of one sweep. ``open()`` checks it is writable before anything runs."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.points_dir = self.root / "points"
+
+    def open(self, spec_yaml: str, *, fresh: bool = False) -> "ResultStore":
+        """Create (or, ``fresh``, empty) the directory and record the spec; SpecError if unwritable."""
+        if self.root.exists() and not self.root.is_dir():
+            raise SpecError(f"{self.root}: exists and is not a directory")
+        try:
+            if fresh and self.points_dir.exists():
+                shutil.rmtree(self.points_dir)
+                for name in ("results.parquet", "results.csv"):
+                    (self.root / name).unlink(missing_ok=True)
+            self.points_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.root / "spec.yaml", spec_yaml)
+        except OSError as exc:
+            raise SpecError(f"{self.root}: cannot write the results here ({exc.strerror or exc})") from None
+        for stale in self.points_dir.glob(".*.tmp"):   # a write cut short by kill -9
+            stale.unlink(missing_ok=True)
+        return self
+
+    def done(self) -> set[str]:
+        """Hashes of the points finished without error."""
+        out = set()
+        for path in self.points_dir.glob("*.json"):
+            try:
+                if json.loads(path.read_text(encoding="utf-8"))["status"] == "ok":
+                    out.add(path.stem)
+            except (OSError, ValueError, KeyError):
+                continue
+        return out
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Store one finished point atomically (a rerun of the same hash replaces it)."""
+        _atomic_write(self.points_dir / f"{record['hash']}.json", json.dumps(record, sort_keys=True, default=str))
+
+    def records(self, hashes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The stored point records (only ``hashes`` if given)."""
+        paths = ([self.points_dir / f"{h}.json" for h in hashes] if hashes is not None
+                 else sorted(self.points_dir.glob("*.json")))
+        return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
+
+    def table(self, hashes: Iterable[str] | None = None) -> pd.DataFrame:
+        """The tidy table of the stored points."""
+        return records_table(self.records(hashes))
+
+    def consolidate(self, table: pd.DataFrame, *, csv: bool = False) -> list[Path]:
+        """Write ``results.parquet`` (and ``results.csv``) atomically; the paths written."""
+        written = []
+        target = self.root / "results.parquet"
+        tmp = self.root / ".results.parquet.tmp"
+        _parquet_safe(table).to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+        written.append(target)
+        if csv:
+            _atomic_write(self.root / "results.csv", table.to_csv(index=False))
+            written.append(self.root / "results.csv")
+        return written

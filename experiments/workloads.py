@@ -1,0 +1,250 @@
+"""The registry of sweep workload kinds: what one sweep point runs.
+
+A workload is a pure function ``run(config, seed) -> rows`` of a plain mapping (the spec's
+``base`` with the point's overrides applied) and an integer seed; ``rows`` is one metrics dict or a
+list of them (a training curve: one dict per evaluation). Same config and seed, same numbers.
+
+Built in: ``collective``, ``netsim``, ``compress``, ``train`` and ``fl``. Other modules add kinds with
+:func:`register_workload`; a sweep point carries the registering module's name, so a Dask worker
+imports it before looking the kind up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hwmodels import Catalog, SpecError
+
+__all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
+
+Rows = "dict[str, Any] | list[dict[str, Any]]"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A registered kind. ``fields``: the known top-level config keys (None: any);
+    ``hardware``: the config keys that name catalog hardware (``compare-hw`` sets them);
+    ``volatile``: metrics measured on the host's clock, left out of equality checks;
+    ``headline``: the metric ``compare-hw`` shows by default."""
+
+    name: str
+    run: Callable[[dict[str, Any], int], Any]
+    summary: str
+    module: str
+    fields: tuple[str, ...] | None = None
+    validate: Callable[[dict[str, Any]], None] | None = None
+    hardware: tuple[str, ...] = ()
+    volatile: tuple[str, ...] = ()
+    headline: str = ""
+
+    def check(self, config: Mapping[str, Any], where: str) -> None:
+        """Raise SpecError (naming ``where``) if ``config`` is not a valid config of this kind."""
+        if self.fields is not None:
+            unknown = sorted(set(config) - set(self.fields))
+            if unknown:
+                raise SpecError(f"{where}: unknown field {unknown[0]!r} for workload {self.name} "
+                                f"(known: {', '.join(self.fields)})")
+        if self.validate is not None:
+            try:
+                self.validate(dict(config))
+            except SpecError as exc:
+                raise SpecError(f"{where}: {exc}") from None
+
+
+_REGISTRY: dict[str, Workload] = {}
+
+
+def register_workload(name: str, run: Callable[[dict[str, Any], int], Any], *, summary: str,
+                      fields: tuple[str, ...] | None = None, validate: Callable[[dict[str, Any]], None] | None = None,
+                      hardware: tuple[str, ...] = (), volatile: tuple[str, ...] = (), headline: str = "") -> Workload:
+    """Register (or replace) workload kind ``name``; ``run`` must be a module-level function."""
+    workload = Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile, headline)
+    _REGISTRY[name] = workload
+    return workload
+
+
+def get_workload(name: str, module: str | None = None) -> Workload:
+    """The workload ``name``, importing ``module`` first if given (a Dask worker's first point)."""
+    if name not in _REGISTRY and module:
+        importlib.import_module(module)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpecError(f"unknown workload {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def workloads() -> list[Workload]:
+    """Every registered workload, by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+# ---- built-in kinds -------------------------------------------------------------------------
+
+_COLLECTIVE_FIELDS = ("op", "algorithm", "workers", "size", "topology", "bandwidth", "latency", "link", "device",
+                      "mode", "chunks", "shards", "root", "paths")
+
+
+def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = dict(config)
+    for key in ("op", "algorithm", "workers", "size"):
+        if key not in cfg:
+            raise SpecError(f"{key}: required field of a collective")
+    cat = Catalog.load() if ("link" in cfg or "device" in cfg) else None
+    if "link" in cfg:
+        link = cat.get(cfg.pop("link"), "link")
+        cfg.setdefault("bandwidth", link.bandwidth_Bps)
+        cfg.setdefault("latency", link.latency_s)
+    if "bandwidth" not in cfg:
+        raise SpecError("bandwidth: give bandwidth (e.g. 10Gbps) or a catalog link")
+    if "device" in cfg:
+        cfg["device"] = cat.get(cfg["device"], "device")
+    cfg.setdefault("topology", "switch")
+    cfg.setdefault("latency", 0.0)
+    cfg["workers"] = int(cfg["workers"])
+    return cfg
+
+
+def _validate_collective(config: dict[str, Any]) -> None:
+    from hwmodels import units  # noqa: PLC0415
+
+    cfg = _collective_args(config)
+    for key, dimension in (("size", "size"), ("bandwidth", "rate"), ("latency", "time")):
+        if isinstance(cfg[key], str):
+            try:
+                units.parse(cfg[key], dimension)
+            except SpecError as exc:
+                raise SpecError(f"{key}: {exc}") from None
+
+
+def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One collective (``ddlsim collective``): time, steps, messages, bytes."""
+    from .cli.collective import collective_result  # noqa: PLC0415  (keeps the CLI out of import time)
+
+    cfg = _collective_args(config)
+    out = collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
+                            cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
+    return {k: v for k, v in out.items() if k in _COLLECTIVE_METRICS}
+
+
+_COLLECTIVE_METRICS = ("hosts", "size_B", "bandwidth_Bps", "latency_s", "time_s", "analytic_time_s", "steps",
+                       "messages", "bytes_sent_total", "wall_s")
+
+
+def _scenario(config: Mapping[str, Any]) -> Any:
+    from simulator.network.scenario import load_scenario, parse_scenario  # noqa: PLC0415
+
+    if "file" in config:
+        return load_scenario(config["file"])
+    return parse_scenario(dict(config), "base")
+
+
+def _validate_netsim(config: dict[str, Any]) -> None:
+    _scenario(config)
+
+
+def run_netsim(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A flow scenario (``ddlsim netsim``): makespan and each flow's finish time."""
+    from simulator.network.scenario import run_scenario  # noqa: PLC0415
+
+    result = run_scenario(_scenario(config), seed=seed, record_flows=False)
+    return {"makespan_s": result.makespan_s, **{f"finish_s.{k}": v for k, v in result.finish_s.items()}}
+
+
+_COMPRESS_FIELDS = ("scheme", "params", "elements", "rows", "distribution", "trials", "workers", "noise", "batch",
+                    "d_in", "d_out")
+
+
+def _validate_compress(config: dict[str, Any]) -> None:
+    from simulator.compression import get  # noqa: PLC0415
+
+    if "scheme" not in config:
+        raise SpecError("scheme: required field of a compress workload")
+    get(config["scheme"]).resolve(dict(config.get("params") or {}))
+
+
+def run_compress(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A compressor on synthetic data (``ddlsim compress``): bits per element, error, bias, D(R)."""
+    from simulator.compression import get  # noqa: PLC0415
+    from simulator.compression.evaluate import measure, measure_factors, measure_workers  # noqa: PLC0415
+
+    cfg = dict(config)
+    scheme, params = cfg.pop("scheme"), dict(cfg.pop("params", None) or {})
+    kind = get(scheme).kind
+    if kind == "factors":
+        row = measure_factors(scheme, params, seed=seed, **cfg)
+    elif kind == "workers" or "workers" in cfg:
+        row = measure_workers(scheme, params, seed=seed, **cfg)
+    else:
+        row = measure(scheme, params, seed=seed, **cfg)
+    row.pop("params", None)
+    row.pop("scheme", None)
+    return row
+
+
+def _train_spec(config: Mapping[str, Any]) -> Any:
+    from .train_spec import parse_spec  # noqa: PLC0415
+
+    return parse_spec(dict(config), "base")
+
+
+def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Data-parallel training (``ddlsim train``): one row per evaluation, with the run's summary."""
+    from simulator.learning import train  # noqa: PLC0415
+
+    spec = _train_spec({**config, "seed": seed})
+    result = train(spec.config(), spec.cluster(Catalog.load()))
+    keep = ("sync", "bits_per_worker", "bits_per_element", "final_test_accuracy")
+    summary = {k: v for k, v in result.summary.items() if k in keep}
+    return [{**row, **summary} for row in result.to_dict()["rows"]]
+
+
+def _train_fields() -> tuple[str, ...]:
+    from .train_spec import TrainSpec  # noqa: PLC0415
+
+    return tuple(TrainSpec.model_fields)
+
+
+def _fl_spec(config: Mapping[str, Any]) -> Any:
+    from .fl_spec import parse_fl_spec  # noqa: PLC0415
+
+    return parse_fl_spec(dict(config), "base")
+
+
+def run_fl(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Federated learning over a wireless MAC (``ddlsim fl``): one row per evaluated round,
+    with the run's final accuracy and the device placement's seed-derived distances left out."""
+    from simulator.federated import run_federated  # noqa: PLC0415
+
+    spec = _fl_spec({**config, "seed": seed})
+    result = run_federated(spec.config(), *spec.hardware(Catalog.load())).to_dict()
+    final = {"final_test_accuracy": result["summary"]["final_test_accuracy"],
+             "parameters": result["summary"]["parameters"]}
+    return [{**row, **final} for row in result["rows"]]
+
+
+def _fl_fields() -> tuple[str, ...]:
+    from simulator.federated import FLConfig  # noqa: PLC0415
+
+    from .fl_spec import HARDWARE_FIELDS  # noqa: PLC0415
+
+    return ("name", *(f.name for f in dataclasses.fields(FLConfig)), *HARDWARE_FIELDS)
+
+
+register_workload("collective", run_collective, summary="one collective, DES or closed form",
+                  fields=_COLLECTIVE_FIELDS, validate=_validate_collective, hardware=("device", "link"),
+                  volatile=("wall_s",), headline="time_s")
+register_workload("netsim", run_netsim, summary="flows of a scenario on a max-min fair network",
+                  validate=_validate_netsim, headline="makespan_s")
+register_workload("compress", run_compress, summary="a gradient compressor on synthetic data",
+                  fields=_COMPRESS_FIELDS, validate=_validate_compress, volatile=("encode_s", "decode_s"),
+                  headline="relative_error")
+register_workload("train", run_train, summary="data-parallel training of a real model",
+                  fields=_train_fields(), validate=lambda c: _train_spec(c) and None, hardware=("device", "link"),
+                  headline="sim_time_s")
+register_workload("fl", run_fl, summary="federated learning over a wireless multiple-access channel",
+                  fields=_fl_fields(), validate=lambda c: _fl_spec(c) and None, hardware=("device", "radio"),
+                  headline="sim_time_s")

@@ -1,0 +1,17 @@
+"""Partitioned inference: plans, partitioners, Net-Trim, RePurpose-style restructuring and the
+cost-driven optimiser (see docs/inference.md).
+
+``partition(name, model, ctx, **params) -> PartitionPlan`` runs a registered partitioner:
+``central``, ``direct``, ``pipeline``, ``graphcut``, ``sparse``, ``repurpose``.
+"""
+
+from . import central, direct, graphcut, pipeline, repurpose, sparse  # noqa: F401  (registration by import)
+from .common import PartitionContext, sensor_owner
+from .optimiser import DEFAULT_KEEPS, Evaluation, OptimiseResult, Target, evaluate, optimise, pareto_front
+from .nettrim import NetTrimResult, nettrim_cascade, nettrim_layer, nettrim_parallel
+from .layers import LayerSpec, extract
+from .plan import MaskedNet, PartitionPlan, dense_layers, linear_specs
+from .registry import PARTITIONERS, partition, register
+
+__all__ = ["DEFAULT_KEEPS", "Evaluation", "OptimiseResult", "Target", "evaluate", "optimise", "pareto_front", "PARTITIONERS", "LayerSpec", "MaskedNet", "extract", "linear_specs", "NetTrimResult", "PartitionContext", "PartitionPlan", "dense_layers",
+           "nettrim_cascade", "nettrim_layer", "nettrim_parallel", "partition", "register", "sensor_owner"]

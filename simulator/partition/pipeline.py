@@ -1,0 +1,45 @@
+"""``pipeline``: contiguous ranges of layers per worker (stage s on worker s), balanced so that
+the largest stage's multiply-adds are smallest (GPipe-style); outputs gathered at the fusion worker."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from .central import dense_plan
+from .common import PartitionContext
+from .layers import extract
+from .plan import PartitionPlan
+from .registry import register
+
+
+def balanced_stages(costs: list[float], stages: int) -> list[int]:
+    """Stage of each layer: contiguous, at most ``stages``, minimising the largest stage sum (exact DP)."""
+    n = len(costs)
+    s = min(stages, n)
+    prefix = np.concatenate([[0.0], np.cumsum(costs)])
+    best = np.full((s + 1, n + 1), np.inf)
+    cut = np.zeros((s + 1, n + 1), dtype=int)
+    best[0, 0] = 0.0
+    for k in range(1, s + 1):
+        for j in range(1, n + 1):
+            for i in range(k - 1, j):
+                v = max(best[k - 1, i], prefix[j] - prefix[i])
+                if v < best[k, j]:
+                    best[k, j], cut[k, j] = v, i
+    k = int(np.argmin(best[1:, n])) + 1
+    stage = [0] * n
+    j = n
+    while k > 0:
+        i = cut[k, j]
+        stage[i:j] = [k - 1] * (j - i)
+        j, k = i, k - 1
+    return stage
+
+
+@register("pipeline")
+def pipeline(model: nn.Module, ctx: PartitionContext) -> PartitionPlan:
+    specs, weights, _ = extract(model, ctx.input_shape)
+    stage = balanced_stages([float(w.numel() * sp.preact_spatial) for sp, w in zip(specs, weights)], ctx.workers)
+    owners = [np.full(w.shape[0], s, dtype=np.int64) for w, s in zip(weights, stage)]
+    return dense_plan(model, ctx, owners, "pipeline")

@@ -1,0 +1,28 @@
+"""``sparse``: the direct split, then each destination keeps only ``keep`` of its foreign inputs,
+chosen by weight magnitude (summed |W| over its neurons), then a least-squares refit on what
+survives so the baseline is fair (``refit="none"`` to skip it, ``"nettrim"`` for Net-Trim's ADMM)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .common import PartitionContext
+from .direct import direct_owners
+from .plan import PartitionPlan
+from .registry import register
+from .repurpose import restructure
+
+
+@register("sparse")
+def sparse(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq",
+           eps: float = 0.02) -> PartitionPlan:
+    owners = direct_owners(model, ctx)
+
+    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
+        return owners[l]
+
+    return restructure(model, ctx, owner_fn, keep=keep, score="magnitude", refit_with=refit, eps=eps, name="sparse")

@@ -1,0 +1,50 @@
+"""``ddlsim infer`` and ``ddlsim restructure`` on the example specs."""
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from experiments.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "experiments" / "examples"
+runner = CliRunner()
+
+
+def test_infer_json_has_the_promised_fields():
+    res = runner.invoke(app, ["infer", str(EXAMPLES / "infer_digits_repurpose.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for key in ("accuracy", "latency_s", "energy_j", "bits_per_sample", "transfers_per_sample", "flops_per_worker"):
+        assert key in out
+    assert out["bits_per_sample"] == 32 * out["transfers_per_sample"]
+    assert len(out["flops_per_worker"]) == 4 and out["accuracy"] > 0.94
+
+
+def test_restructure_writes_table_plan_and_plot(tmp_path):
+    spec = yaml.safe_load((EXAMPLES / "infer_digits_restructure.yaml").read_text())
+    spec.update(keeps=[1.0, 0.1], baselines=["central", "direct"])
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res = runner.invoke(app, ["restructure", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "chosen:" in res.stdout
+    for name in ("pareto.csv", "plan.pt", "summary.json", "tradeoff.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert len((tmp_path / "out" / "pareto.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_bad_specs_are_one_line_and_exit_2(tmp_path):
+    base = yaml.safe_load((EXAMPLES / "infer_digits_repurpose.yaml").read_text())
+    for change, message in [({"workers": 200, "sensors": list(range(64))}, "layer 0 has 128 neurons but there are 200 workers"),
+                            ({"workers": 128}, "128 workers need a 8 x 16 grid of tiles but the image is 8 x 8 pixels"),
+                            ({"sensors": [0, 1]}, "one integer owner per input feature (64)"),
+                            ({"params": {"keep": 2}}, "keep: every budget must be a fraction"),
+                            ({"partitioner": "magic"}, "unknown partitioner 'magic'"),
+                            ({"linkk": "x"}, "linkk: unknown field")]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump({**base, **change}))
+        res = runner.invoke(app, ["infer", str(path)])
+        assert res.exit_code == 2, (change, res.output)
+        assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
