@@ -17,11 +17,13 @@ from simulator.cluster import Cluster
 from simulator.data import Dataset, load
 from simulator.models import trained
 from simulator.network import build_topology
-from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, sensor_owner
+from simulator.models import accuracy
+from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
+from simulator.partition.optimiser import OptimiseResult
 
 from .train_spec import read_spec_file, validate_spec
 
-__all__ = ["InferSpec", "TargetSpec", "load_spec", "parse_spec"]
+__all__ = ["InferSpec", "TargetSpec", "load_spec", "parse_spec", "run_infer_spec", "run_restructure_spec"]
 
 
 class TargetSpec(BaseModel):
@@ -95,3 +97,23 @@ def parse_spec(data: Any, where: str = "spec") -> InferSpec:
 def load_spec(path: str | Path) -> InferSpec:
     """Read and validate a YAML/JSON inference spec."""
     return parse_spec(read_spec_file(path), str(path))
+
+
+def run_infer_spec(spec: InferSpec, catalog: Catalog) -> dict[str, Any]:
+    """One plan of ``spec`` on its hardware: the row ``ddlsim infer --json`` prints (without the name)."""
+    cluster = spec.cluster(catalog)
+    model, data, ctx = spec.setup()
+    plan = partition(spec.partitioner, model, ctx, **spec.params)
+    ev = evaluate(plan, cluster, data.x_test, data.y_test, batch=spec.batch, activation_bits=spec.activation_bits,
+                  mode=spec.mode, params=spec.params)
+    return {"original_accuracy": accuracy(model, data.x_test, data.y_test), "workers": spec.workers,
+            "batch": spec.batch, "activation_bits": spec.activation_bits, **ev.row()}
+
+
+def run_restructure_spec(spec: InferSpec, catalog: Catalog) -> OptimiseResult:
+    """The cost-driven optimiser of ``spec``: every candidate priced, the Pareto front, the chosen plan."""
+    cluster = spec.cluster(catalog)
+    model, data, ctx = spec.setup()
+    return optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
+                    baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
+                    activation_bits=spec.activation_bits, mode=spec.mode)

@@ -4,7 +4,7 @@ A workload is a pure function ``run(config, seed) -> rows`` of a plain mapping (
 ``base`` with the point's overrides applied) and an integer seed; ``rows`` is one metrics dict or a
 list of them (a training curve: one dict per evaluation). Same config and seed, same numbers.
 
-Built in: ``collective``, ``netsim``, ``compress``, ``train`` and ``fl``. Other modules add kinds with
+Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and ``restructure``. Other modules add kinds with
 :func:`register_workload`; a sweep point carries the registering module's name, so a Dask worker
 imports it before looking the kind up.
 """
@@ -234,6 +234,34 @@ def _fl_fields() -> tuple[str, ...]:
     return ("name", *(f.name for f in dataclasses.fields(FLConfig)), *HARDWARE_FIELDS)
 
 
+def _infer_spec(config: Mapping[str, Any]) -> Any:
+    from .infer_spec import parse_spec  # noqa: PLC0415
+
+    return parse_spec(dict(config), "base")
+
+
+def run_infer(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One partition plan on one cluster (``ddlsim infer``): accuracy, latency, energy, bits, transfers."""
+    from .infer_spec import run_infer_spec  # noqa: PLC0415
+
+    return run_infer_spec(_infer_spec({**config, "seed": seed}), Catalog.load())
+
+
+def run_restructure(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """The restructuring optimiser (``ddlsim restructure``): one row per candidate plan, marked
+    ``pareto`` and ``chosen``."""
+    from .infer_spec import run_restructure_spec  # noqa: PLC0415
+
+    result = run_restructure_spec(_infer_spec({**config, "seed": seed}), Catalog.load())
+    return [{**row, "original_accuracy": result.original_accuracy} for row in result.table()]
+
+
+def _infer_fields() -> tuple[str, ...]:
+    from .infer_spec import InferSpec  # noqa: PLC0415
+
+    return tuple(InferSpec.model_fields)
+
+
 register_workload("collective", run_collective, summary="one collective, DES or closed form",
                   fields=_COLLECTIVE_FIELDS, validate=_validate_collective, hardware=("device", "link"),
                   volatile=("wall_s",), headline="time_s")
@@ -245,6 +273,12 @@ register_workload("compress", run_compress, summary="a gradient compressor on sy
 register_workload("train", run_train, summary="data-parallel training of a real model",
                   fields=_train_fields(), validate=lambda c: _train_spec(c) and None, hardware=("device", "link"),
                   headline="sim_time_s")
+register_workload("infer", run_infer, summary="a trained model partitioned over workers",
+                  fields=_infer_fields(), validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
+                  headline="latency_s")
+register_workload("restructure", run_restructure, summary="the cost-driven restructuring optimiser",
+                  fields=_infer_fields(), validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
+                  volatile=("wall_s",), headline="latency_s")
 register_workload("fl", run_fl, summary="federated learning over a wireless multiple-access channel",
                   fields=_fl_fields(), validate=lambda c: _fl_spec(c) and None, hardware=("device", "radio"),
                   headline="sim_time_s")

@@ -10,10 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from simulator.models import accuracy
-from simulator.partition import evaluate, optimise, partition
-
-from ..infer_spec import load_spec
+from ..infer_spec import load_spec, run_infer_spec, run_restructure_spec
 from .app import app, catalog, echo_json, user_errors
 
 __all__ = ["infer", "infer_result", "restructure", "restructure_result"]
@@ -22,23 +19,13 @@ __all__ = ["infer", "infer_result", "restructure", "restructure_result"]
 def infer_result(spec_path: str | Path) -> dict[str, Any]:
     """What ``ddlsim infer --json`` prints."""
     spec = load_spec(spec_path)
-    cluster = spec.cluster(catalog())
-    model, data, ctx = spec.setup()
-    plan = partition(spec.partitioner, model, ctx, **spec.params)
-    ev = evaluate(plan, cluster, data.x_test, data.y_test, batch=spec.batch, activation_bits=spec.activation_bits,
-                  mode=spec.mode, params=spec.params)
-    return {"name": spec.name or Path(spec_path).stem, "original_accuracy": accuracy(model, data.x_test, data.y_test),
-            "workers": spec.workers, "batch": spec.batch, "activation_bits": spec.activation_bits, **ev.row()}
+    return {"name": spec.name or Path(spec_path).stem, **run_infer_spec(spec, catalog())}
 
 
 def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[str, Any]:
     """What ``ddlsim restructure --json`` prints; with ``out``, also writes the table, plan and plot."""
     spec = load_spec(spec_path)
-    cluster = spec.cluster(catalog())
-    model, data, ctx = spec.setup()
-    res = optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
-                   baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
-                   activation_bits=spec.activation_bits, mode=spec.mode)
+    res = run_restructure_spec(spec, catalog())
     table = res.table()
     result = {"name": spec.name or Path(spec_path).stem, "original_accuracy": res.original_accuracy,
               "wall_s": res.wall_s, "chosen": res.chosen.row(), "rows": table}

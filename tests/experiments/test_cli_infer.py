@@ -48,3 +48,23 @@ def test_bad_specs_are_one_line_and_exit_2(tmp_path):
         res = runner.invoke(app, ["infer", str(path)])
         assert res.exit_code == 2, (change, res.output)
         assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_infer_and_restructure_are_sweep_workloads_with_the_commands_numbers(tmp_path):
+    from experiments.spec import parse_experiment
+    from experiments.sweep import expand
+    from experiments.workloads import get_workload
+
+    base = yaml.safe_load((EXAMPLES / "infer_digits_repurpose.yaml").read_text())
+    spec = parse_experiment({"name": "p", "workload": "infer", "base": base,
+                             "sweep": {"grid": {"partitioner": ["direct", "repurpose"]}}}, "x.yaml")
+    points = expand(spec)
+    assert [p.config["partitioner"] for p in points] == ["direct", "repurpose"]
+    row = get_workload("infer").run(dict(points[1].config), points[1].seed)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**base, "seed": points[1].seed}))
+    direct = json.loads(runner.invoke(app, ["infer", str(path), "--json"]).stdout)
+    for key in ("accuracy", "latency_s", "energy_j", "bits_per_sample", "transfers_per_sample"):
+        assert row[key] == direct[key]
+    rows = get_workload("restructure").run({**base, "keeps": [1.0, 0.1], "baselines": ["direct"]}, 0)
+    assert len(rows) == 3 and sum(r["chosen"] for r in rows) == 1 and all("pareto" in r for r in rows)
