@@ -2,7 +2,8 @@
 
 ``load_spec(path) -> InferSpec``; ``spec.setup()`` trains (or loads from the cache) the model and
 gives ``(model, dataset, PartitionContext)``; ``spec.cluster(catalog)`` the simulated hardware
-(workers ``h0..h{K-1}``). A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
+(workers ``h0..h{K-1}``); with a ``wireless:`` mapping, ``spec.wireless_hardware(catalog)`` the
+shared channel every transfer goes over (the cluster then only gives the devices). A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hwmodels import Catalog, SpecError
+from hwmodels.channel import Channel
+from hwmodels.placement import place
 from simulator.cluster import Cluster
 from simulator.data import Dataset, load
 from simulator.models import trained
@@ -20,10 +24,11 @@ from simulator.network import build_topology
 from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
 from simulator.partition.optimiser import OptimiseResult
+from simulator.partition.wireless_cost import WirelessHardware
 
 from .train_spec import read_spec_file, validate_spec
 
-__all__ = ["InferSpec", "TargetSpec", "load_spec", "parse_spec", "run_infer_spec", "run_restructure_spec"]
+__all__ = ["InferSpec", "TargetSpec", "WirelessSpec", "load_spec", "parse_spec", "run_infer_spec", "run_restructure_spec"]
 
 
 class TargetSpec(BaseModel):
@@ -34,6 +39,35 @@ class TargetSpec(BaseModel):
     max_accuracy_drop: Optional[float] = None
     max_latency_s: Optional[float] = None
     max_energy_j: Optional[float] = None
+
+
+class WirelessSpec(BaseModel):
+    """The workers share one wireless multiple-access channel to an access point: a ``radio``
+    from the catalog, the digital ``access`` scheme, the ``channel`` (fields of
+    :class:`~hwmodels.channel.Channel`) and the ``placement`` (``kind`` and the keywords of
+    :func:`~hwmodels.placement.place`), drawn from the spec's seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    radio: str = "wifi6-80mhz"
+    access: Literal["tdma", "ofdma"] = "tdma"
+    channel: dict[str, Any] = Field(default_factory=lambda: {"path_loss": "log-distance"})
+    placement: dict[str, Any] = Field(default_factory=lambda: {"kind": "disc", "radius_m": 30.0, "min_distance_m": 2.0})
+
+    def build(self, catalog: Catalog, workers: int, seed: int) -> WirelessHardware:
+        radio = catalog.get(self.radio, "radio")
+        try:
+            channel = Channel(**self.channel)
+        except TypeError as exc:
+            raise SpecError(f"wireless.channel: {str(exc).split(') ', 1)[-1]}") from None
+        placement = dict(self.placement)
+        kind = placement.pop("kind", "disc")
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x91AC]))
+        try:
+            distances = place(kind, workers, rng, **placement)
+        except TypeError as exc:
+            raise SpecError(f"wireless.placement: {str(exc).split(') ', 1)[-1]}") from None
+        return WirelessHardware(radio, channel, distances, access=self.access, seed=seed)
 
 
 class InferSpec(BaseModel):
@@ -59,6 +93,7 @@ class InferSpec(BaseModel):
     slowdown: dict[str, float] = Field(default_factory=dict)
     topology: str = "switch"
     link: str = "eth-1g"
+    wireless: Optional[WirelessSpec] = Field(None, description="a shared wireless channel instead of topology/link")
     batch: int = Field(1, ge=1)
     activation_bits: int = Field(32, ge=1, le=64)
     mode: Literal["des", "analytic"] = "des"
@@ -85,6 +120,15 @@ class InferSpec(BaseModel):
         devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         return Cluster(topology, devices, slowdown=dict(self.slowdown))
 
+    def wireless_hardware(self, catalog: Catalog) -> Optional[WirelessHardware]:
+        """The shared wireless channel of the workers, or None (wired ``topology`` and ``link``)."""
+        if self.wireless is None:
+            return None
+        wired = sorted({"topology", "link"} & self.model_fields_set)
+        if wired:
+            raise SpecError(f"wireless: give either wireless or a wired {' and '.join(wired)}, not both")
+        return self.wireless.build(catalog, self.workers, self.seed)
+
     def target_value(self) -> Target:
         return Target(**self.target.model_dump())
 
@@ -102,10 +146,11 @@ def load_spec(path: str | Path) -> InferSpec:
 def run_infer_spec(spec: InferSpec, catalog: Catalog) -> dict[str, Any]:
     """One plan of ``spec`` on its hardware: the row ``ddlsim infer --json`` prints (without the name)."""
     cluster = spec.cluster(catalog)
+    wireless = spec.wireless_hardware(catalog)
     model, data, ctx = spec.setup()
     plan = partition(spec.partitioner, model, ctx, **spec.params)
     ev = evaluate(plan, cluster, data.x_test, data.y_test, batch=spec.batch, activation_bits=spec.activation_bits,
-                  mode=spec.mode, params=spec.params)
+                  mode=spec.mode, params=spec.params, wireless=wireless)
     return {"original_accuracy": accuracy(model, data.x_test, data.y_test), "workers": spec.workers,
             "batch": spec.batch, "activation_bits": spec.activation_bits, **ev.row()}
 
@@ -113,7 +158,8 @@ def run_infer_spec(spec: InferSpec, catalog: Catalog) -> dict[str, Any]:
 def run_restructure_spec(spec: InferSpec, catalog: Catalog) -> OptimiseResult:
     """The cost-driven optimiser of ``spec``: every candidate priced, the Pareto front, the chosen plan."""
     cluster = spec.cluster(catalog)
+    wireless = spec.wireless_hardware(catalog)
     model, data, ctx = spec.setup()
     return optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
                     baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
-                    activation_bits=spec.activation_bits, mode=spec.mode)
+                    activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless)

@@ -2,7 +2,8 @@
 simulated cluster and score it on held-out data, return the Pareto front and the chosen plan.
 
 ``evaluate(plan, cluster, x, y)`` -> :class:`Evaluation` (accuracy on ``x, y``; latency, energy
-and bits of one batch from the task graph run on ``cluster``). ``optimise(model, ctx, cluster,
+and bits of one batch from the task graph run on ``cluster``, or with ``wireless=`` a
+:class:`~.wireless_cost.WirelessHardware`, its transfers priced over that shared channel). ``optimise(model, ctx, cluster,
 x, y, target=Target(...))`` -> :class:`OptimiseResult`: the RePurpose budget grid ``keeps``
 (fraction of each destination's foreign inputs kept, all layers) plus the baselines, every
 candidate evaluated the same way; the chosen plan is the fastest within the accuracy drop, or
@@ -28,6 +29,7 @@ from ..models import accuracy as model_accuracy
 from .common import PartitionContext
 from .plan import PartitionPlan
 from .registry import partition
+from .wireless_cost import WirelessHardware, wireless_cost
 
 __all__ = ["Evaluation", "Target", "OptimiseResult", "evaluate", "optimise", "pareto_front", "DEFAULT_KEEPS"]
 
@@ -93,18 +95,25 @@ class OptimiseResult:
 
 
 def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Tensor, *, batch: int = 1,
-             activation_bits: int = 32, mode: str = "des", params: dict[str, Any] | None = None) -> Evaluation:
-    """Accuracy of ``plan`` on (x, y) and the cost of one ``batch`` on the first ``plan.workers`` hosts."""
+             activation_bits: int = 32, mode: str = "des", params: dict[str, Any] | None = None,
+             wireless: WirelessHardware | None = None) -> Evaluation:
+    """Accuracy of ``plan`` on (x, y) and the cost of one ``batch`` on the first ``plan.workers`` hosts
+    (with ``wireless``, transfers go over that shared channel instead: :func:`wireless_cost`)."""
     hosts = cluster.hosts
     if len(hosts) < plan.workers:
         raise SpecError(f"plan needs {plan.workers} workers but the cluster has {len(hosts)} hosts")
-    graph = plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits)
-    res = run(graph, cluster, mode=mode, trace=False)
+    if wireless is not None:
+        wc = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
+        latency, energy, busy = wc.latency_s, wc.energy_j, wc.busy_s
+    else:
+        graph = plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits)
+        res = run(graph, cluster, mode=mode, trace=False)
+        latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
     s = plan.summary()
-    return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(), x, y), res.makespan_s, res.energy_j,
+    return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],
                       s["values_per_sample"], s["transfers_per_layer"], [2.0 * m for m in s["macs_per_worker"]],
-                      {h: res.busy_s.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan)
+                      {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan)
 
 
 def pareto_front(evals: Sequence[Evaluation]) -> list[Evaluation]:
@@ -138,7 +147,8 @@ def _choose(evals: Sequence[Evaluation], target: Target, original: float) -> Eva
 def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch.Tensor, y: torch.Tensor, *,
              target: Target = Target(), keeps: Sequence[float] = DEFAULT_KEEPS,
              baselines: Sequence[str] = DEFAULT_BASELINES, refit: str = "lstsq", alternate: int = 0,
-             batch: int = 1, activation_bits: int = 32, mode: str = "des") -> OptimiseResult:
+             batch: int = 1, activation_bits: int = 32, mode: str = "des",
+             wireless: WirelessHardware | None = None) -> OptimiseResult:
     """Search RePurpose budgets ``keeps`` (and price the ``baselines``, the budgeted ones at every
     budget); see the module doc."""
     if not keeps:
@@ -154,6 +164,7 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
     evals = []
     for name, params in jobs:
         plan = partition(name, model, ctx, **params)
-        evals.append(evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=params))
+        evals.append(evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=params,
+                              wireless=wireless))
     chosen = _choose(evals, target, original)
     return OptimiseResult(original, evals, pareto_front(evals), chosen, time.perf_counter() - start)

@@ -68,3 +68,24 @@ def test_infer_and_restructure_are_sweep_workloads_with_the_commands_numbers(tmp
         assert row[key] == direct[key]
     rows = get_workload("restructure").run({**base, "keeps": [1.0, 0.1], "baselines": ["direct"]}, 0)
     assert len(rows) == 3 and sum(r["chosen"] for r in rows) == 1 and all("pareto" in r for r in rows)
+
+
+def test_infer_over_a_shared_wireless_channel_and_its_bad_specs(tmp_path):
+    wireless = EXAMPLES / "infer_digits_wireless.yaml"
+    res = runner.invoke(app, ["infer", str(wireless), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    wired = json.loads(runner.invoke(app, ["infer", str(EXAMPLES / "infer_digits_repurpose.yaml"), "--json"]).stdout)
+    assert out["bits_per_sample"] == wired["bits_per_sample"] and out["accuracy"] == wired["accuracy"]
+    assert out["latency_s"] > 0 and out["energy_j"] > 0 and out["latency_s"] != wired["latency_s"]
+    assert json.loads(runner.invoke(app, ["infer", str(wireless), "--json"]).stdout) == out   # deterministic
+    base = yaml.safe_load(wireless.read_text())
+    for change, message in [({"link": "eth-1g"}, "wireless: give either wireless or a wired link, not both"),
+                            ({"wireless": {"radio": "no-such-radio"}}, "no-such-radio"),
+                            ({"wireless": {"access": "cdma"}}, "access"),
+                            ({"wireless": {"channel": {"fadingg": "none"}}}, "fadingg")]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump({**base, **change}))
+        res = runner.invoke(app, ["infer", str(path)])
+        assert res.exit_code == 2, (change, res.output)
+        assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -163,3 +163,17 @@ def test_unknown_policy_parameters_are_named():
         mac("analog").superpose(torch.ones(5, 3), 0, "truncated", thresold=0.1)
     with pytest.raises(SpecError, match="known: none"):
         mac("analog").superpose(torch.ones(5, 3), 0, "inversion", threshold=0.1)
+
+
+@pytest.mark.parametrize("access", ["tdma", "ofdma"])
+def test_shannon_rate_is_capped_by_the_radios_peak_phy_rate(access):
+    # Devices 10 m away have an SNR far above what an 800 kb/s radio can use: the PHY rate caps it.
+    radio = Radio(name="capped", max_tx_power_W=0.1, bandwidth_Hz=2e6, carrier_frequency_Hz=2.4e9,
+                  max_phy_rate_Bps=1e5)
+    bits = np.array([8e5, 4e5])
+    tx = create_mac(access, Simulation(0), radio, Channel("log-distance", shadowing_dB=0.0), np.array([10.0, 10.0])) \
+        .upload(bits, round_=0)
+    if access == "tdma":
+        assert tx.airtime_s == pytest.approx(bits.sum() / 8e5, rel=1e-12)
+    else:  # each of the two gets half the band and half the peak rate
+        assert tx.airtime_s == pytest.approx(bits.max() / 4e5, rel=1e-12)
