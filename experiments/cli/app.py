@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from hwmodels import Catalog, SpecError
 from hwmodels.catalog import ENV_VAR
 
-__all__ = ["app", "user_errors", "catalog", "catalog_env", "echo_json", "package_version", "USER_ERRORS", "EXIT_USER_ERROR"]
+__all__ = ["app", "user_errors", "catalog", "catalog_env", "StepProgress", "echo_json", "package_version", "USER_ERRORS", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
 # Exceptions that mean "the user's input is wrong", never a bug of ours.
@@ -118,6 +118,29 @@ def user_errors(func: F) -> F:
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class StepProgress:
+    """A rich progress bar on stderr for a run of ``total`` steps (or rounds); call it with
+    ``(done, total)`` after each one and :meth:`stop` it at the end."""
+
+    def __init__(self, label: str, unit: str) -> None:
+        from rich.console import Console  # noqa: PLC0415
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
+
+        self._label = label
+        self._bar = Progress(label, BarColumn(), f"{{task.completed}}/{{task.total}} {unit}", TimeElapsedColumn(),
+                             TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._bar.add_task(self._label, total=total)
+            self._bar.start()
+        self._bar.update(self._task, completed=done)
+
+    def stop(self) -> None:
+        self._bar.stop()
 
 
 def echo_json(data: Any) -> None:

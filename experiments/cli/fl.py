@@ -11,8 +11,7 @@ import typer
 from simulator.federated import run_federated
 
 from ..fl_spec import load_fl_spec
-from .app import app, catalog, echo_json, user_errors
-from .train import _Progress
+from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["fl", "fl_result"]
 
@@ -22,7 +21,7 @@ def fl_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, Any
     spec = load_fl_spec(spec_path)
     config = spec.config()
     device, radio, channel, distances = spec.hardware(catalog(), Path(spec_path).parent)
-    bar = _Progress() if progress else None
+    bar = StepProgress("federated learning", "rounds") if progress else None
     try:
         result = run_federated(config, device, radio, channel, distances, on_round=bar)
     finally:

@@ -14,7 +14,7 @@ import typer
 from simulator.learning import EvalRow, train as run_training
 
 from ..train_spec import load_spec
-from .app import app, catalog, echo_json, user_errors
+from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["train", "train_result"]
 
@@ -24,32 +24,13 @@ def train_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, 
     spec = load_spec(spec_path)
     config = spec.config()
     cluster = spec.cluster(catalog())
-    bar = _Progress() if progress else None
+    bar = StepProgress("training", "steps") if progress else None
     try:
         result = run_training(config, cluster, on_step=bar)
     finally:
         if bar is not None:
             bar.stop()
     return {"name": spec.name or Path(spec_path).stem, **result.to_dict()}
-
-
-class _Progress:
-    def __init__(self) -> None:
-        from rich.console import Console  # noqa: PLC0415
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
-
-        self._bar = Progress("training", BarColumn(), "{task.completed}/{task.total} steps", TimeElapsedColumn(),
-                             TimeRemainingColumn(), transient=True, console=Console(stderr=True))
-        self._task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._task is None:
-            self._task = self._bar.add_task("training", total=total)
-            self._bar.start()
-        self._bar.update(self._task, completed=done)
-
-    def stop(self) -> None:
-        self._bar.stop()
 
 
 def _write(out: dict[str, Any], folder: Path) -> None:
