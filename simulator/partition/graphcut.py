@@ -20,7 +20,7 @@ from .common import PartitionContext, check_width
 from .layers import extract
 from .plan import PartitionPlan
 from .registry import register
-from .repurpose import restructure
+from .cascade import restructure
 
 METHODS = ("kernighan-lin", "spectral")
 

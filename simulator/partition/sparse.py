@@ -14,7 +14,7 @@ from .common import PartitionContext
 from .direct import direct_owners
 from .plan import PartitionPlan
 from .registry import register
-from .repurpose import restructure
+from .cascade import restructure
 
 
 @register("sparse")
