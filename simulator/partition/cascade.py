@@ -52,14 +52,28 @@ def _fit(how: str, spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.T
     return w * expand_mask(spec, w, mask), b
 
 
+SUPPORTS = ("score", "ls")
+
+
+def _support(how: str, spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, scores: torch.Tensor,
+             owner: np.ndarray, in_owner: np.ndarray, workers: int, keep: float) -> torch.Tensor:
+    if how == "score":
+        return select_support(scores, owner, in_owner, workers, keep)
+    from .support import ls_support  # noqa: PLC0415
+
+    return ls_support(spec, x, z, tuple(w.shape[2:]), owner, in_owner, workers, keep, scores)
+
+
 def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Any = 0.5, score: str = "affinity",
                 refit_with: str = "lstsq", eps: float = 0.02, alternate: int = 0, share: Any = None,
-                name: str = "") -> PartitionPlan:
+                support: str = "score", name: str = "") -> PartitionPlan:
     """The cascade of steps 1-6 with ownership from ``owner_fn`` (hidden layers) and support scores
     ``"affinity"`` or ``"magnitude"`` (|W|). A first convolution reading a split input channel
     keeps all of it (a channel cannot be partly dropped)."""
     if refit_with not in REFITS:
         raise SpecError(f"refit {refit_with!r}; known: {', '.join(REFITS)}")
+    if support not in SUPPORTS:
+        raise SpecError(f"support {support!r}; known: {', '.join(SUPPORTS)}")
     if score not in ("affinity", "magnitude"):
         raise SpecError(f"score {score!r}; known: affinity, magnitude")
     if isinstance(alternate, bool) or not isinstance(alternate, int) or alternate < 0:
@@ -79,12 +93,12 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
         owner = np.full(w.shape[0], ctx.fusion, dtype=np.int64) if last else owner_fn(l, w, x_hat, in_owner)
         scores = affinity(w, x_hat) if score == "affinity" else magnitude(w)
         budget = 1.0 if split_input else keeps[l]
-        mask = select_support(scores, owner, in_owner, ctx.workers, budget)
+        mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
         u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
         for _ in range(0 if last else alternate):
             cap = capacities(w.shape[0], ctx.workers, share)
             owner = assign(_residuals(spec, x_hat, z, mask, owner, ctx.workers, tuple(w.shape[2:])), cap)
-            mask = select_support(scores, owner, in_owner, ctx.workers, budget)
+            mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
             u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
         weights.append(u)
         biases.append(c)

@@ -168,6 +168,18 @@ class PartitionPlan:
         np.fill_diagonal(out, 0.0)
         return out if values else np.rint(out).astype(np.int64)
 
+    def broadcast_values(self, layer: int) -> np.ndarray:
+        """(workers,): numbers per sample each worker sends at ``layer`` when one transmission
+        reaches every destination (a broadcast medium): each held unit some other worker needs,
+        once."""
+        held = self.unit_values(layer)
+        wanted = self.needs(layer)  # workers x units
+        out = np.zeros(self.workers)
+        for s in range(self.workers):
+            others = np.delete(wanted, s, axis=0).any(0)
+            out[s] = float(held[others, s].sum())
+        return out
+
     def gather_matrix(self) -> np.ndarray:
         """(workers x workers): final outputs each worker sends to the fusion worker."""
         out = np.zeros((self.workers, self.workers), dtype=np.int64)

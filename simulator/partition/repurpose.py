@@ -25,9 +25,10 @@ __all__ = ["repurpose"]
 
 @register("repurpose")
 def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq", eps: float = 0.02,
-              alternate: int = 0, share: Any = None) -> PartitionPlan:
+              alternate: int = 0, share: Any = None, support: str = "score") -> PartitionPlan:
     """RePurpose-style restructuring; ``keep``: kept fraction of each destination's foreign inputs
-    (one number or one per layer); ``share``: relative neuron capacity of each worker."""
+    (one number or one per layer); ``share``: relative neuron capacity of each worker; ``support``:
+    ``"score"`` (foreign inputs by summed affinity) or ``"ls"`` (by least-squares fit gain)."""
 
     def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
         check_width(w.shape[0], ctx.workers, f"layer {l}")
@@ -38,4 +39,4 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
         return assign(cost.numpy(), capacities(w.shape[0], ctx.workers, share))
 
     return restructure(model, ctx, owner_fn, keep=keep, refit_with=refit, eps=eps, alternate=alternate, share=share,
-                       name="repurpose")
+                       support=support, name="repurpose")
