@@ -28,7 +28,7 @@ from hwmodels import SpecError
 
 from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude,
                      refit_layer, select_support)
-from .layers import LayerSpec, apply, expand_mask, extract, preact
+from .layers import LayerSpec, apply, coupled_groups, expand_mask, extract, preact
 from .nettrim import nettrim_layer
 from .plan import PartitionPlan
 
@@ -67,9 +67,10 @@ def _support(how: str, spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: tor
 def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Any = 0.5, score: str = "affinity",
                 refit_with: str = "lstsq", eps: float = 0.02, alternate: int = 0, share: Any = None,
                 support: str = "score", name: str = "") -> PartitionPlan:
-    """The cascade of steps 1-6 with ownership from ``owner_fn`` (hidden layers) and support scores
-    ``"affinity"`` or ``"magnitude"`` (|W|). A first convolution reading a split input channel
-    keeps all of it (a channel cannot be partly dropped)."""
+    """The cascade of steps 1-5 with ownership from ``owner_fn`` (hidden layers) and support scores
+    ``"affinity"`` or ``"magnitude"`` (|W|). A convolution reading a split input channel keeps
+    all of it (a channel cannot be partly dropped). Layers joined by a residual add take the
+    assignment of the first of them in cascade order, and are not alternated."""
     if refit_with not in REFITS:
         raise SpecError(f"refit {refit_with!r}; known: {', '.join(REFITS)}")
     if support not in SUPPORTS:
@@ -80,22 +81,41 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
         raise SpecError(f"alternate must be a non-negative integer, got {alternate!r}")
     specs, w0, b0 = extract(model, ctx.input_shape)
     keeps = layer_budgets(keep, len(specs))
-    x_orig = x_hat = ctx.calibration
+    group = coupled_groups(specs)
+    group_owner: dict[int, np.ndarray] = {}
+    hat = {-1: ctx.calibration}  # restructured outputs per layer (-1: the inputs)
+    orig = {-1: ctx.calibration}
     weights, biases, masks, owners = [], [], [], []
     for l, (spec, w, b) in enumerate(zip(specs, w0, b0)):
+        src, res = spec.source(l), spec.residual
+        x_hat, x_orig = hat[src], orig[src]
         probe = PartitionPlan(workers=ctx.workers, input_owner=ctx.input_owner, weight=weights + [w], bias=biases + [b],
                               mask=masks + [torch.ones(w.shape[:2], dtype=torch.bool)],
                               owner=owners + [np.zeros(w.shape[0], dtype=np.int64)], specs=specs[:l + 1])
         in_owner = probe.in_owner(l)
-        split_input = l == 0 and spec.conv and bool(np.any((probe.unit_values(0) > 0).sum(1) > 1))
+        split_input = src < 0 and spec.conv and bool(np.any((probe.unit_values(l) > 0).sum(1) > 1))
         z = preact(spec, x_orig, w, b)
+        r_hat = r_orig = None
+        if res is not None:  # fit what the add leaves to this layer: the original sum minus the restructured shortcut
+            if refit_with == "nettrim":
+                raise SpecError("refit 'nettrim' does not support residual adds; use refit: lstsq")
+            r_hat, r_orig = hat[res].reshape(z.shape), orig[res].reshape(z.shape)
+            z = z + r_orig - r_hat
         last = l == len(specs) - 1
-        owner = np.full(w.shape[0], ctx.fusion, dtype=np.int64) if last else owner_fn(l, w, x_hat, in_owner)
+        coupled = group.count(group[l]) > 1
+        if last:
+            owner = np.full(w.shape[0], ctx.fusion, dtype=np.int64)
+        elif group[l] in group_owner:  # a residual add is channel-wise: coupled layers share one assignment
+            owner = group_owner[group[l]]
+        else:
+            owner = owner_fn(l, w, x_hat, in_owner)
+            if coupled:
+                group_owner[group[l]] = owner
         scores = affinity(w, x_hat) if score == "affinity" else magnitude(w)
         budget = 1.0 if split_input else keeps[l]
         mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
         u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
-        for _ in range(0 if last else alternate):
+        for _ in range(0 if last or coupled else alternate):
             cap = capacities(w.shape[0], ctx.workers, share)
             owner = assign(_residuals(spec, x_hat, z, mask, owner, ctx.workers, tuple(w.shape[2:])), cap)
             mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
@@ -105,11 +125,11 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
         nonzero = u.reshape(u.shape[0], u.shape[1], -1).ne(0).any(2)
         masks.append(mask & nonzero if refit_with == "nettrim" else mask)
         owners.append(owner)
-        x_hat = apply(spec, x_hat, u, c)
-        x_orig = apply(spec, x_orig, w, b)
+        hat[l] = apply(spec, x_hat, u, c, r_hat)
+        orig[l] = apply(spec, x_orig, w, b, r_orig)
     return PartitionPlan(workers=ctx.workers, input_owner=ctx.input_owner, weight=weights, bias=biases, mask=masks,
                          owner=owners, specs=specs, fusion=ctx.fusion, name=name,
-                         info={"keep": keeps, "refit": refit_with, "score": score})
+                         info={"keep": keeps, "refit": refit_with, "score": score, "support": support})
 
 
 def _residuals(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, owner: np.ndarray, workers: int,

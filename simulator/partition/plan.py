@@ -21,7 +21,14 @@ owned by ``k`` has a surviving weight from ``i`` and ``i``'s owner is not ``k``;
 activation of a dense layer or one feature map (all its positions) of a convolution. A first
 convolution whose single input channel is split among sensors needs each foreign piece of it
 (one transfer per (piece, destination), its values counted in bits). The final outputs not
-owned by ``fusion`` are one transfer each. Flattened features keep their channel's owner.
+owned by ``fusion`` are one transfer each. Flattened features keep their channel's owner. A layer
+reads the output of its source layer (``LayerSpec.src``); a residual add needs channel j of the
+shortcut layer on the worker owning channel j (free when the two share an assignment).
+
+Activations cross workers at ``activation_bits``: 32 is exact fp32, 16 is IEEE half, fewer bits
+a uniform quantiser over each layer's calibrated output range (:meth:`PartitionPlan.calibrate`,
+done by :func:`~.registry.partition`); the torch model of :meth:`PartitionPlan.to_torch` applies
+it to exactly the values that travel, so accuracy and bits describe the same plan.
 """
 
 from __future__ import annotations
@@ -39,9 +46,9 @@ from torch import nn
 from hwmodels import SpecError
 
 from ..taskgraph import TaskGraph
-from .layers import LayerSpec, apply, expand_mask, extract
+from .layers import LayerSpec, expand_mask, extract, finish, preact
 
-__all__ = ["PartitionPlan", "ACTIVATIONS", "dense_layers", "linear_specs", "MaskedNet"]
+__all__ = ["PartitionPlan", "ACTIVATIONS", "dense_layers", "linear_specs", "MaskedNet", "quantise"]
 
 ACTIVATIONS = ("relu", "none")
 
@@ -62,21 +69,81 @@ def linear_specs(widths: list[int], acts: list[str]) -> list[LayerSpec]:
     return [LayerSpec("linear", (a,), (b,), act=act) for a, b, act in zip(widths[:-1], widths[1:], acts)]
 
 
+def quantise(x: torch.Tensor, bits: int, lo: float, hi: float) -> torch.Tensor:
+    """``x`` as it arrives after travelling at ``bits`` per value: exact for 32 or more, IEEE
+    half for 16, otherwise the nearest of 2**bits uniform levels over [lo, hi] (clipped)."""
+    if bits >= 32:
+        return x
+    if bits == 16:
+        return x.half().float()
+    if hi <= lo:
+        return torch.full_like(x, lo)
+    step = (hi - lo) / (2 ** bits - 1)
+    return lo + torch.round((x.clamp(lo, hi) - lo) / step) * step
+
+
 class MaskedNet(nn.Module):
     """The partitioned model: each layer's weights are zero outside its mask, so every neuron
-    sees only its surviving inputs."""
+    sees only its surviving inputs. With ``activation_bits`` < 32 (and the plan's ownership and
+    ranges), every value a worker receives from another is quantised on the way; local values
+    stay exact."""
 
-    def __init__(self, specs: Sequence[LayerSpec], weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> None:
+    def __init__(self, specs: Sequence[LayerSpec], weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],
+                 *, activation_bits: int = 32, feature_owner: Sequence[np.ndarray] | None = None,
+                 owners: Sequence[np.ndarray] | None = None, ranges: Sequence[tuple[float, float]] | None = None,
+                 fusion: int = 0) -> None:
         super().__init__()
         self.specs = list(specs)
         self.weights = nn.ParameterList([nn.Parameter(w.clone(), requires_grad=False) for w in weights])
         self.biases = nn.ParameterList([nn.Parameter(b.clone(), requires_grad=False) for b in biases])
+        self.bits = int(activation_bits)
+        self.feature_owner = [torch.as_tensor(f) for f in feature_owner] if feature_owner is not None else None
+        self.owners = [torch.as_tensor(o) for o in owners] if owners is not None else None
+        self.ranges = list(ranges) if ranges is not None else None
+        self.fusion = fusion
+        if self.bits < 32 and (self.feature_owner is None or self.owners is None or self.ranges is None):
+            raise SpecError("quantised activations need the plan's ownership and calibrated ranges")
+
+    def _q(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        lo, hi = self.ranges[layer + 1]  # ranges[0] is the model input
+        return quantise(x, self.bits, lo, hi)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for spec, w, b in zip(self.specs, self.weights, self.biases):
-            h = apply(spec, h, w, b)
+        outs = {-1: x.reshape(len(x), -1)}
+        for l, (spec, w, b) in enumerate(zip(self.specs, self.weights, self.biases)):
+            src, res = spec.source(l), spec.residual
+            inp = outs[src].reshape(len(x), -1)
+            if self.bits >= 32:
+                h = preact(spec, inp, w, b)
+                r = None if res is None else outs[res]
+            else:
+                h = self._quantised_preact(l, spec, inp, w, b)
+                r = None if res is None else self._residual_in(l, spec, outs[res])
+            outs[l] = finish(spec, h, r)
+        out = outs[len(self.specs) - 1].reshape(len(x), -1)
+        if self.bits < 32:  # the final outputs travel to the fusion worker
+            out = torch.where(self.owners[-1] != self.fusion, self._q(out, len(self.specs) - 1), out)
+        return out
+
+    def _quantised_preact(self, l: int, spec: LayerSpec, inp: torch.Tensor, w: torch.Tensor,
+                          b: torch.Tensor) -> torch.Tensor:
+        """Each worker's neurons read its own features exactly and the others' quantised."""
+        q = self._q(inp, spec.source(l))
+        owner, feat = self.owners[l], self.feature_owner[l]
+        h = None
+        for k in torch.unique(owner).tolist():
+            rows = torch.nonzero(owner == k).flatten()
+            part = preact(spec, torch.where(feat == k, inp, q), w[rows], b[rows])
+            if h is None:
+                h = torch.zeros(len(inp), len(owner), *part.shape[2:])
+            h[:, rows] = part
         return h
+
+    def _residual_in(self, l: int, spec: LayerSpec, r: torch.Tensor) -> torch.Tensor:
+        flat = r.reshape(len(r), -1)
+        held = self.feature_owner[len(self.specs) + l]  # owner of each shortcut value
+        need = torch.repeat_interleave(self.owners[l], flat.shape[1] // len(self.owners[l]))
+        return torch.where(held != need, self._q(flat, spec.residual), flat)
 
 
 def _int_array(values: Any, n: int, workers: int, what: str) -> np.ndarray:
@@ -102,6 +169,7 @@ class PartitionPlan:
     fusion: int = 0
     name: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    act_range: list[tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
@@ -115,8 +183,11 @@ class PartitionPlan:
                                       "plan: input_owner")
         for l, (w, b, m, sp) in enumerate(zip(self.weight, self.bias, self.mask, self.specs)):
             out, inp = w.shape[:2]
+            src = sp.source(l)
+            src_shape = self.specs[0].in_shape if src < 0 else self.specs[src].out_shape
             if b.shape != (out,) or tuple(m.shape) != (out, inp) or sp.out_shape[0] != out or sp.in_shape[0] != inp \
-                    or (l and math.prod(sp.in_shape) != math.prod(self.specs[l - 1].out_shape)):
+                    or not -1 <= src < l or math.prod(sp.in_shape) != math.prod(src_shape) \
+                    or (sp.residual is not None and not -1 <= sp.residual < l):
                 raise SpecError(f"plan: layer {l} shapes do not chain (weight {tuple(w.shape)}, bias {tuple(b.shape)}, "
                                 f"mask {tuple(m.shape)}, in {sp.in_shape}, out {sp.out_shape})")
             self.owner[l] = _int_array(self.owner[l], out, self.workers, f"plan: layer {l} owner")
@@ -138,18 +209,39 @@ class PartitionPlan:
     def unit_values(self, layer: int) -> np.ndarray:
         """(input units x workers): values of each input unit of ``layer`` each worker holds."""
         sp = self.specs[layer]
-        if layer == 0:
+        src = sp.source(layer)
+        if src < 0:
             per_unit = math.prod(sp.in_shape[1:]) if sp.conv else 1
             unit = np.arange(self.input_owner.size) // per_unit
             out = np.zeros((sp.in_shape[0], self.workers))
             np.add.at(out, (unit, self.input_owner), 1.0)
             return out
-        prev = self.owner[layer - 1]
-        if not sp.conv and self.specs[layer - 1].conv:  # flattened feature maps
-            prev = np.repeat(prev, math.prod(self.specs[layer - 1].out_shape[1:]))
+        prev = self.owner[src]
+        if not sp.conv and self.specs[src].conv:  # flattened feature maps
+            prev = np.repeat(prev, math.prod(self.specs[src].out_shape[1:]))
         out = np.zeros((len(prev), self.workers))
         out[np.arange(len(prev)), prev] = float(sp.unit_values)
         return out
+
+    def feature_owner(self, layer: int) -> np.ndarray:
+        """Owner of every value (flattened) of ``layer``'s output; layer -1 is the model input."""
+        if layer < 0:
+            return self.input_owner
+        return np.repeat(self.owner[layer], math.prod(self.specs[layer].out_shape[1:]))
+
+    def residual_matrix(self, layer: int, values: bool = False) -> np.ndarray:
+        """(src x dst): shortcut units (or numbers) per sample ``layer``'s residual add moves."""
+        out = np.zeros((self.workers, self.workers))
+        res = self.specs[layer].residual
+        if res is None:
+            return out.astype(np.int64) if not values else out
+        held = self.feature_owner(res).reshape(len(self.owner[layer]), -1)  # channel x positions
+        for j, k in enumerate(self.owner[layer]):
+            srcs, counts = np.unique(held[j], return_counts=True)
+            for s_, c in zip(srcs, counts):
+                if s_ != k:
+                    out[s_, k] += c if values else 1
+        return out if values else np.rint(out).astype(np.int64)
 
     def in_owner(self, layer: int) -> np.ndarray:
         """Owner of every input unit of ``layer`` (a split first channel: the sensor with most of it)."""
@@ -166,6 +258,7 @@ class PartitionPlan:
         held = self.unit_values(layer)
         out = (self.needs(layer).astype(float) @ (held if values else (held > 0).astype(float))).T
         np.fill_diagonal(out, 0.0)
+        out = out + self.residual_matrix(layer, values)
         return out if values else np.rint(out).astype(np.int64)
 
     def broadcast_values(self, layer: int) -> np.ndarray:
@@ -178,7 +271,7 @@ class PartitionPlan:
         for s in range(self.workers):
             others = np.delete(wanted, s, axis=0).any(0)
             out[s] = float(held[others, s].sum())
-        return out
+        return out + self.residual_matrix(layer, values=True).sum(1)
 
     def gather_matrix(self) -> np.ndarray:
         """(workers x workers): final outputs each worker sends to the fusion worker."""
@@ -228,10 +321,34 @@ class PartitionPlan:
                 "weights_per_worker": self.weights_per_worker().tolist(), "weights_kept_fraction": kept / total}
 
     # ------------------------------------------------------------------ compilation
-    def to_torch(self) -> MaskedNet:
-        """The model the workers compute together (weights outside the masks are zero)."""
+    def to_torch(self, activation_bits: int = 32) -> MaskedNet:
+        """The model the workers compute together (weights outside the masks are zero), every value
+        crossing workers sent at ``activation_bits`` (see the module doc)."""
         masked = [w * expand_mask(sp, w, m) for sp, w, m in zip(self.specs, self.weight, self.mask)]
-        return MaskedNet(self.specs, masked, self.bias).eval()
+        if activation_bits >= 32:
+            return MaskedNet(self.specs, masked, self.bias).eval()
+        if self.act_range is None:
+            raise SpecError("plan: quantised activations need calibrated ranges; call plan.calibrate(x) with "
+                            "calibration inputs first")
+        feats = [self.feature_owner(sp.source(l)) for l, sp in enumerate(self.specs)]
+        feats += [self.feature_owner(sp.residual) if sp.residual is not None else np.zeros(0, dtype=np.int64)
+                  for sp in self.specs]
+        return MaskedNet(self.specs, masked, self.bias, activation_bits=activation_bits, feature_owner=feats,
+                         owners=self.owner, ranges=self.act_range, fusion=self.fusion).eval()
+
+    def calibrate(self, x: torch.Tensor) -> PartitionPlan:
+        """Record the range (min, max) of the model input and of every layer's output on ``x``,
+        the fixed ranges quantised activations use (sent once with the plan, not per sample)."""
+        net = self.to_torch()
+        ranges = [(float(x.min()), float(x.max()))]
+        outs = {-1: x.reshape(len(x), -1).float()}
+        with torch.no_grad():
+            for l, (sp, w, b) in enumerate(zip(net.specs, net.weights, net.biases)):
+                outs[l] = finish(sp, preact(sp, outs[sp.source(l)], w, b),
+                                 None if sp.residual is None else outs[sp.residual])
+                ranges.append((float(outs[l].min()), float(outs[l].max())))
+        self.act_range = ranges
+        return self
 
     def task_graph(self, hosts: Sequence[str], *, batch: int = 1, activation_bits: int = 32,
                    dtype: str = "fp32") -> TaskGraph:
@@ -246,12 +363,19 @@ class PartitionPlan:
         g = TaskGraph(self.name or "inference", workers=hosts)
         macs = self.macs_per_worker()
         value_bytes = 4.0
-        ready: list[list[int]] = [[] for _ in range(self.workers)]  # node ids worker k's current activations wait on
+        # ready[l][k]: the node worker k's output of layer l waits on (none for the sensors' inputs)
+        ready: dict[int, list[list[int]]] = {-1: [[] for _ in range(self.workers)]}
         for l in range(self.num_layers):
-            sends = self._sends(g, self.transfer_matrix(l, values=True), hosts, ready, batch, activation_bits, f"L{l}")
-            new_ready: list[list[int]] = [[] for _ in range(self.workers)]
-            active = np.flatnonzero(np.bincount(self.owner[l], minlength=self.workers))
             sp = self.specs[l]
+            src, res = sp.source(l), sp.residual
+            sends = self._sends(g, self.transfer_matrix(l, values=True) - self.residual_matrix(l, values=True), hosts,
+                                ready[src], batch, activation_bits, f"L{l}")
+            if res is not None:
+                extra = self._sends(g, self.residual_matrix(l, values=True), hosts, ready[res], batch, activation_bits,
+                                    f"L{l}")
+                sends = [a + b + ready[res][k] for k, (a, b) in enumerate(zip(sends, extra))]
+            ready[l] = [[] for _ in range(self.workers)]
+            active = np.flatnonzero(np.bincount(self.owner[l], minlength=self.workers))
             width_in, per_out = math.prod(sp.in_shape), math.prod(sp.out_shape[1:])
             weights = self.weights_per_layer_worker(l)
             for k in active.tolist():
@@ -259,10 +383,9 @@ class PartitionPlan:
                 wbytes = weights[k] * value_bytes
                 abytes = batch * (width_in + n_out * per_out) * value_bytes
                 node = g.compute(hosts[k], flops=2.0 * macs[l, k] * batch, bytes=wbytes + abytes, dtype=dtype,
-                                 deps=ready[k] + sends[k], name=f"L{l}/w{k}")
-                new_ready[k] = [node.id]
-            ready = new_ready
-        self._sends(g, self.gather_matrix(), hosts, ready, batch, activation_bits, "gather")
+                                 deps=ready[src][k] + sends[k], name=f"L{l}/w{k}")
+                ready[l][k] = [node.id]
+        self._sends(g, self.gather_matrix(), hosts, ready[self.num_layers - 1], batch, activation_bits, "gather")
         return g
 
     def _sends(self, g: TaskGraph, counts: np.ndarray, hosts: list[str], ready: list[list[int]], batch: int,
@@ -283,7 +406,8 @@ class PartitionPlan:
                     "input_owner": torch.as_tensor(self.input_owner), "weight": self.weight, "bias": self.bias,
                     "mask": self.mask, "owner": [torch.as_tensor(o) for o in self.owner],
                     "specs": [sp.to_dict() for sp in self.specs],
-                    "fusion": self.fusion, "name": self.name, "info": _plain(self.info)}, path)
+                    "fusion": self.fusion, "name": self.name, "info": _plain(self.info),
+                    "act_range": self.act_range}, path)
         return path
 
     @classmethod
@@ -295,7 +419,8 @@ class PartitionPlan:
         return cls(workers=data["workers"], input_owner=data["input_owner"].numpy(), weight=data["weight"],
                    bias=data["bias"], mask=data["mask"], owner=[o.numpy() for o in data["owner"]],
                    specs=[LayerSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in sp.items()}) for sp in data["specs"]],
-                   fusion=data["fusion"], name=data["name"], info=data["info"])
+                   fusion=data["fusion"], name=data["name"], info=data["info"],
+                   act_range=[tuple(r) for r in data["act_range"]] if data.get("act_range") else None)
 
 
 def _plain(value: Any) -> Any:

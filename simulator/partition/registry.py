@@ -27,7 +27,8 @@ def register(name: str) -> Callable[[Partitioner], Partitioner]:
 
 
 def partition(name: str, model: nn.Module, ctx: PartitionContext, **params: Any) -> PartitionPlan:
-    """Plan ``model`` on ``ctx``'s workers with the partitioner ``name`` and its ``params``."""
+    """Plan ``model`` on ``ctx``'s workers with the partitioner ``name`` and its ``params``; the
+    plan's activation ranges are calibrated on ``ctx.calibration``."""
     fn = PARTITIONERS.get(name)
     if fn is None:
         raise SpecError(f"unknown partitioner {name!r}; known: {', '.join(sorted(PARTITIONERS))}")
@@ -36,4 +37,4 @@ def partition(name: str, model: nn.Module, ctx: PartitionContext, **params: Any)
     except TypeError as exc:
         raise SpecError(f"partitioner {name!r}: {exc}") from None
     plan.name = plan.name or name
-    return plan
+    return plan.calibrate(ctx.calibration)
