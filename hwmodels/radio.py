@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+import numpy as np
 
 from .errors import SpecError
 from .record import quantity, validate
@@ -49,5 +50,14 @@ class Radio:
         """Shannon capacity B log2(1 + SNR) in bytes per second, capped at ``max_phy_rate_Bps`` if set."""
         if snr_linear < 0:
             raise SpecError(f"radio {self.name!r}: SNR must be non-negative, got {snr_linear}")
-        rate = self.bandwidth_Hz * math.log2(1.0 + snr_linear) / 8.0
-        return min(rate, self.max_phy_rate_Bps) if self.max_phy_rate_Bps else rate
+        return float(self.rate_bps(snr_linear)) / 8.0
+
+    def rate_bps(self, snr_linear: float | np.ndarray, band_Hz: float | None = None) -> np.ndarray:
+        """Shannon rate band log2(1 + SNR) in bit/s over ``band_Hz`` (default: the whole channel),
+        capped at the radio's peak PHY rate scaled to that share of the channel (an OFDMA share
+        gets its share of the peak rate)."""
+        band = self.bandwidth_Hz if band_Hz is None else band_Hz
+        rate = band * np.log2(1.0 + np.asarray(snr_linear, dtype=float))
+        if self.max_phy_rate_Bps:
+            rate = np.minimum(rate, 8.0 * self.max_phy_rate_Bps * band / self.bandwidth_Hz)
+        return rate

@@ -131,10 +131,7 @@ class DigitalMAC(MultipleAccessChannel):
             snr = self.max_power_W * np.abs(self.gains(round_, attempt)) ** 2 / noise
             cap = capacity_bits_per_use(snr)
             if self.rate is None:
-                rate_bps, ok = band * cap, pending
-                if self.radio.max_phy_rate_Bps:
-                    # The radio's peak PHY rate caps Shannon; an OFDMA share gets its share of it.
-                    rate_bps = np.minimum(rate_bps, 8.0 * self.radio.max_phy_rate_Bps * band / self.bandwidth_Hz)
+                rate_bps, ok = self.radio.rate_bps(snr, band), pending
             else:
                 rate_bps, ok = np.full(self.devices, band * self.rate), pending & (cap >= self.rate)
             time[pending] += bits[pending] / rate_bps[pending]
