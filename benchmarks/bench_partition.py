@@ -5,7 +5,8 @@
 
 Sections: ``digits`` (MLP 64-128-128-10, 4 workers owning the image quadrants, every partitioner
 at every budget: accuracy against transfers per sample), ``mnist1d`` (the 1-D CNN on 4 and 8
-workers owning signal segments), ``spirals`` (Net-Trim cascade on a 2-200-200-2 net trained on
+workers owning signal segments), ``resnet`` (ResNet-8 on the digits: residual blocks, coupled
+assignments), ``bits`` (accuracy against activation bits, values quantised in transit), ``spirals`` (Net-Trim cascade on a 2-200-200-2 net trained on
 nested spirals), ``optimiser`` (wall time of the optimiser for a 784-1024-1024-10 MLP on the digits
 upsampled to 28 x 28, 8 workers). The digits and MNIST-1D models are trained once and cached
 (``simulator.models.trained``); the spirals and 784-wide nets are trained here (seeded).
@@ -64,6 +65,31 @@ def mnist1d() -> dict:
         out[f"workers_{k}"] = _sweep(net, ds, ctx, ["central", "direct", "pipeline", "sparse", "repurpose"],
                                      (1.0, 0.5, 0.25, 0.1))
     return out
+
+
+def resnet() -> dict:
+    """ResNet-8 (width 16, BatchNorm folded, identity and 1x1 shortcuts) on the digits, 4 quadrant workers."""
+    ds = load("digits", seed=0)
+    t0 = time.perf_counter()
+    net = trained("resnet8", "digits", seed=0, epochs=15)
+    ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
+    return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test), "train_or_load_s": time.perf_counter() - t0,
+            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "sparse", "repurpose"], (1.0, 0.5, 0.25, 0.1))}
+
+
+def bits() -> dict:
+    """Accuracy against activation bits (values crossing workers quantised in transit), digits MLP, 4 workers."""
+    ds = load("digits", seed=0)
+    net = trained("mlp", "digits", seed=0, epochs=30, model_params={"hidden": [128, 128]})
+    ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
+    rows = []
+    for name, params in (("central", {}), ("direct", {}), ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.1})):
+        plan = partition(name, net, ctx, **params)
+        for b in (32, 16, 8, 6, 4, 3, 2):
+            rows.append({"partitioner": name, **params, "activation_bits": b, "transfers": plan.transfers_per_sample(),
+                         "bits_per_sample": plan.values_per_sample() * b,
+                         "accuracy": accuracy(plan.to_torch(b), ds.x_test, ds.y_test)})
+    return {"rows": rows}
 
 
 def _spirals(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,7 +153,8 @@ def optimiser_wall() -> dict:
             "pareto": [(e.partitioner, e.params.get("keep"), e.accuracy, e.latency_s) for e in res.pareto]}
 
 
-SECTIONS = {"digits": digits, "mnist1d": mnist1d, "spirals": spirals, "optimiser": optimiser_wall}
+SECTIONS = {"digits": digits, "mnist1d": mnist1d, "resnet": resnet, "bits": bits, "spirals": spirals,
+            "optimiser": optimiser_wall}
 
 
 def main() -> None:

@@ -70,8 +70,9 @@ def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, method
         raise SpecError(f"graphcut: Kernighan-Lin bisection needs a power-of-two number of workers, got {k}; "
                         f"use method: spectral")
     specs, weights, biases = extract(model, ctx.input_shape)
-    if any(sp.conv for sp in specs):
-        raise SpecError("graphcut supports MLPs only (Linear layers); convolutional models: use direct, sparse or repurpose")
+    if any(sp.conv or sp.residual is not None or sp.src is not None for sp in specs):
+        raise SpecError("graphcut supports sequential MLPs only (Linear layers); convolutional or residual models: "
+                        "use direct, sparse or repurpose")
     layers = [(w, b, sp.act) for sp, w, b in zip(specs, weights, biases)]
     for l, (w, _, _) in enumerate(layers[:-1]):
         check_width(w.shape[0], k, f"layer {l}")

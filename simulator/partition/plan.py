@@ -59,8 +59,8 @@ def dense_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, str
     if first is None:
         raise SpecError("partitioning: the model has no Linear layer")
     specs, weights, biases = extract(model, (first.in_features,))
-    if any(sp.conv for sp in specs):
-        raise SpecError("this operation supports MLPs only (Linear and ReLU layers)")
+    if any(sp.conv or sp.residual is not None or sp.src is not None for sp in specs):
+        raise SpecError("this operation supports sequential MLPs only (Linear and ReLU layers)")
     return [(w, b, sp.act) for sp, w, b in zip(specs, weights, biases)]
 
 
