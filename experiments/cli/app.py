@@ -121,26 +121,51 @@ def user_errors(func: F) -> F:
 
 
 class StepProgress:
-    """A rich progress bar on stderr for a run of ``total`` steps (or rounds); call it with
-    ``(done, total)`` after each one and :meth:`stop` it at the end."""
+    """A rich progress bar on stderr for a run of ``total`` steps (rounds, points); call it with
+    ``(done, total)`` (a sweep adds the point's ``record``, whose failures are counted) after each
+    one and :meth:`stop` it at the end. ``throttle``: redraw only every that fraction of the total
+    (DES runs call it per step); ``tty_only``: draw nothing unless stderr is a terminal."""
 
-    def __init__(self, label: str, unit: str) -> None:
+    def __init__(self, label: str, unit: str, *, throttle: float = 0.0, tty_only: bool = False,
+                 count_errors: bool = False) -> None:
+        import sys  # noqa: PLC0415
+
         from rich.console import Console  # noqa: PLC0415
         from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 
-        self._label = label
-        self._bar = Progress(label, BarColumn(), f"{{task.completed}}/{{task.total}} {unit}", TimeElapsedColumn(),
-                             TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+        self._label, self._unit, self._throttle = label, unit, throttle
+        self._opts = (throttle, tty_only, count_errors)
         self._task: Any = None
+        self._shown = 0
+        self.errors = 0
+        self._bar: Any = None
+        if not tty_only or sys.stderr.isatty():
+            columns = [label, BarColumn(), f"{{task.completed}}/{{task.total}} {unit}"]
+            columns += ["{task.fields[errors]} failed"] if count_errors else []
+            self._bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                                 console=Console(stderr=True))
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, record: dict[str, Any] | None = None) -> None:
+        if record is not None and record.get("status") == "error":
+            self.errors += 1
+        if self._bar is None:
+            return
         if self._task is None:
-            self._task = self._bar.add_task(self._label, total=total)
+            self._task = self._bar.add_task(self._label, total=total, errors=0)
             self._bar.start()
-        self._bar.update(self._task, completed=done)
+        if done - self._shown >= max(1, int(total * self._throttle)) or done >= total or record is not None:
+            self._bar.update(self._task, completed=done, total=total, errors=self.errors)
+            self._shown = done
+
+    def restart(self, label: str) -> None:
+        """Stop this bar and start a fresh one for the next run."""
+        self.stop()
+        self.__init__(label, self._unit, throttle=self._opts[0], tty_only=self._opts[1],  # type: ignore[misc]
+                      count_errors=self._opts[2])
 
     def stop(self) -> None:
-        self._bar.stop()
+        if self._bar is not None and self._task is not None:
+            self._bar.stop()
 
 
 def echo_json(data: Any) -> None:

@@ -14,7 +14,7 @@ from simulator.collectives import (OPS, NetParams, algorithms, analytic_time, bu
                                    ranks_needed, reduction_gamma, simulate, totals)
 from simulator.network import TOPOLOGIES, build_topology
 
-from .app import app, catalog, echo_json, user_errors
+from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["collective", "collective_result"]
 
@@ -106,28 +106,18 @@ def _analytic_net(op: str, algorithm: str, workers: int, size_B: float, topology
     return net_params(program, build_topology(topology, hosts, link), how=paths, gamma_s_per_B=gamma)
 
 
-class _Progress:
-    def __init__(self, total: int) -> None:
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
-
-        self._bar = Progress("[progress.description]{task.description}", BarColumn(), "{task.completed}/{task.total} steps",
-                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                             console=__import__("rich.console").console.Console(stderr=True))
-        self._task = self._bar.add_task("simulating", total=total)
-        self._bar.start()
-        self._shown = 0
-
-    def __call__(self, reached: int, total: int) -> None:
-        done = reached + 1 if reached + 1 < total else total
-        if done - self._shown >= max(1, total // 200) or done == total:
-            self._bar.update(self._task, completed=done)
-            self._shown = done
-        if done == total:
-            self._bar.stop()
-
-
 def _progress_bar(total: int) -> Any:
-    return _Progress(total) if total >= 200 else None
+    """Per DES step (``reached`` is 0-based); only for runs long enough to watch."""
+    if total < 200:
+        return None
+    bar = StepProgress("simulating", "steps", throttle=1 / 200)
+
+    def on_step(reached: int, total: int) -> None:
+        bar(min(reached + 1, total), total)
+        if reached + 1 >= total:
+            bar.stop()
+
+    return on_step
 
 
 def _print_human(out: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from ..spec import ExperimentSpec, load_experiment
 from ..sweep import run_sweep
 from ..workloads import get_workload
 from .app import app, catalog_env, user_errors
-from .sweep import DEFAULT_ROOT, ProgressBar, report_lines
+from .sweep import DEFAULT_ROOT, report_lines, sweep_progress
 
 __all__ = ["compare_hw", "hardware_spec", "comparison_table"]
 
@@ -63,7 +63,7 @@ def compare_hw(
     """Run one workload on several hardware configurations; print them side by side and plot them."""
     experiment = hardware_spec(load_experiment(spec), [d.strip() for d in devices.split(",") if d.strip()])
     metric = metric or get_workload(experiment.workload).headline
-    bar = ProgressBar(experiment.name)
+    bar = sweep_progress(experiment.name)
     try:
         with catalog_env():
             result = run_sweep(experiment, out or DEFAULT_ROOT / experiment.name, workers=workers, scheduler=scheduler,

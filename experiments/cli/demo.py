@@ -11,7 +11,7 @@ import typer
 
 from ..demo import DEFAULT_OUT, run_demo
 from .app import app, catalog_env, user_errors
-from .sweep import ProgressBar, report_lines
+from .sweep import report_lines, sweep_progress
 
 __all__ = ["demo"]
 
@@ -26,7 +26,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the files written and the counts as JSON."),
 ) -> None:
     """Run the bundled sweeps: compressors in training, collectives against scale, a hardware comparison."""
-    bar = ProgressBar("demo")
+    bar = sweep_progress("demo")
     t0 = time.perf_counter()
     try:
         with catalog_env():

@@ -2,53 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from ..spec import load_experiment
 from ..sweep import SweepResult, run_sweep
-from .app import app, catalog_env, user_errors
+from .app import StepProgress, app, catalog_env, user_errors
 
-__all__ = ["sweep", "ProgressBar", "report_lines", "DEFAULT_ROOT"]
+__all__ = ["sweep", "sweep_progress", "report_lines", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("ddlsim-results")
 
 
-class ProgressBar:
-    """A rich progress bar on stderr (only when stderr is a terminal); a sweep's ``on_point``."""
-
-    def __init__(self, label: str = "sweep") -> None:
-        self._bar: Any = None
-        self._task: Any = None
-        self.label = label
-        if sys.stderr.isatty():
-            from rich.console import Console  # noqa: PLC0415
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn  # noqa: PLC0415
-
-            self._bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), "points",
-                                 "{task.fields[errors]} failed", TimeElapsedColumn(), transient=True,
-                                 console=Console(stderr=True))
-
-    def __call__(self, done: int, total: int, record: dict[str, Any]) -> None:
-        if self._bar is None:
-            return
-        if self._task is None:
-            self._bar.start()
-            self._task = self._bar.add_task(self.label, total=total, errors=0)
-        errors = self._bar.tasks[0].fields["errors"] + (record.get("status") == "error")
-        self._bar.update(self._task, completed=done, total=total, errors=errors)
-
-    def restart(self, label: str) -> None:
-        """Start a fresh bar for the next sweep."""
-        self.stop()
-        self.__init__(label)  # type: ignore[misc]
-
-    def stop(self) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.stop()
+def sweep_progress(label: str) -> StepProgress:
+    """A sweep's ``on_point`` progress bar on stderr (only when stderr is a terminal), counting failures."""
+    return StepProgress(label, "points", tty_only=True, count_errors=True)
 
 
 def report_lines(result: SweepResult) -> list[str]:
@@ -74,7 +44,7 @@ def sweep(
 ) -> None:
     """Run every point of an experiment sweep (skipping finished ones); write the table and plots."""
     experiment = load_experiment(spec)
-    bar = ProgressBar(experiment.name)
+    bar = sweep_progress(experiment.name)
     try:
         with catalog_env():
             result = run_sweep(experiment, out or DEFAULT_ROOT / experiment.name, workers=workers, scheduler=scheduler,
