@@ -5,10 +5,10 @@ Imports nothing else of ddlsim, so it can be used on its own.
 
 from .catalog import Catalog, load_catalog
 from .cost import Cost
-from .device import DTYPES, Device
+from .device import DTYPE_BYTES, DTYPES, Device
 from .errors import SpecError
 from .link import LinkSpec
 from .radio import Radio
 from .units import fmt, parse
 
-__all__ = ["Catalog", "Cost", "DTYPES", "Device", "LinkSpec", "Radio", "SpecError", "fmt", "load_catalog", "parse"]
+__all__ = ["Catalog", "Cost", "DTYPE_BYTES", "DTYPES", "Device", "LinkSpec", "Radio", "SpecError", "fmt", "load_catalog", "parse"]

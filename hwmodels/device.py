@@ -9,9 +9,11 @@ from .cost import Cost
 from .errors import SpecError
 from .record import quantity, validate
 
-__all__ = ["Device", "DTYPES"]
+__all__ = ["Device", "DTYPES", "DTYPE_BYTES"]
 
 DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+# Bytes one element occupies in memory (tf32 is computed in, but stored as, 32 bits).
+DTYPE_BYTES = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hwmodels import Device, LinkSpec, SpecError
+from hwmodels import DTYPE_BYTES, Device, LinkSpec, SpecError
 
 __all__ = ["NetParams", "reduction_gamma", "DEFAULT_PAIR_CAP"]
 
@@ -44,7 +44,7 @@ def reduction_gamma(device: Device | None, dtype: str = "fp32", slowdown: float 
     roofline; times ``slowdown``. 0 without a device."""
     if device is None:
         return 0.0
-    elem = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": 0.5}.get(dtype, 4)
+    elem = DTYPE_BYTES.get(dtype, 4.0)
     return device.time(1.0 / elem, 3.0, dtype) * float(slowdown)
 
 

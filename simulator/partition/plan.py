@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwmodels import SpecError
+from hwmodels import DTYPE_BYTES, SpecError
 
 from ..taskgraph import TaskGraph
 from .layers import LayerSpec, expand_mask, extract, finish, preact
@@ -360,9 +360,11 @@ class PartitionPlan:
             raise SpecError(f"batch must be a positive integer, got {batch!r}")
         if isinstance(activation_bits, bool) or not isinstance(activation_bits, int) or not 1 <= activation_bits <= 64:
             raise SpecError(f"activation_bits must be an integer in 1..64, got {activation_bits!r}")
+        if dtype not in DTYPE_BYTES:
+            raise SpecError(f"dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
         g = TaskGraph(self.name or "inference", workers=hosts)
         macs = self.macs_per_worker()
-        value_bytes = 4.0
+        value_bytes = DTYPE_BYTES[dtype]  # weights and activations in memory (compute precision)
         # ready[l][k]: the node worker k's output of layer l waits on (none for the sensors' inputs)
         ready: dict[int, list[list[int]]] = {-1: [[] for _ in range(self.workers)]}
         for l in range(self.num_layers):
