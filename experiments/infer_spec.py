@@ -9,10 +9,10 @@ shared channel every transfer goes over (the cluster then only gives the devices
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hwmodels import Catalog, SpecError
 from hwmodels.channel import Channel
@@ -23,7 +23,7 @@ from simulator.models import trained
 from simulator.network import build_topology
 from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
-from simulator.partition.optimiser import OptimiseResult
+from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiseResult
 from simulator.partition.wireless_cost import WirelessHardware
 
 from .train_spec import read_spec_file, validate_spec
@@ -45,12 +45,17 @@ class WirelessSpec(BaseModel):
     """The workers share one wireless multiple-access channel to an access point: a ``radio``
     from the catalog, the digital ``access`` scheme, the ``channel`` (fields of
     :class:`~hwmodels.channel.Channel`) and the ``placement`` (``kind`` and the keywords of
-    :func:`~hwmodels.placement.place`), drawn from the spec's seed."""
+    :func:`~hwmodels.placement.place`), drawn from the spec's seed. ``relay``: ``ap`` (the access
+    point forwards every activation: one uplink, then one downlink broadcast at the worst
+    destination's rate, the AP transmitting at ``ap_power_dbm``, default the radio's maximum) or
+    ``d2d`` (workers hear each other directly; see :mod:`simulator.partition.wireless_cost`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     radio: str = "wifi6-80mhz"
     access: Literal["tdma", "ofdma"] = "tdma"
+    relay: Literal["ap", "d2d"] = "ap"
+    ap_power_dbm: Optional[float] = Field(None, allow_inf_nan=False, description="AP transmit power (dBm)")
     channel: dict[str, Any] = Field(default_factory=lambda: {"path_loss": "log-distance"})
     placement: dict[str, Any] = Field(default_factory=lambda: {"kind": "disc", "radius_m": 30.0, "min_distance_m": 2.0})
 
@@ -67,7 +72,8 @@ class WirelessSpec(BaseModel):
             distances = place(kind, workers, rng, **placement)
         except TypeError as exc:
             raise SpecError(f"wireless.placement: {str(exc).split(') ', 1)[-1]}") from None
-        return WirelessHardware(radio, channel, distances, access=self.access, seed=seed)
+        return WirelessHardware(radio, channel, distances, access=self.access, seed=seed, relay=self.relay,
+                                ap_power_dbm=self.ap_power_dbm)
 
 
 class InferSpec(BaseModel):
@@ -78,7 +84,7 @@ class InferSpec(BaseModel):
 
     name: str = ""
     model: str = "mlp"
-    model_params: dict[str, Any] = Field(default_factory=lambda: {"hidden": [128, 128]})
+    model_params: Optional[dict[str, Any]] = Field(None, description="the model's parameters (mlp default: hidden [128, 128])")
     data: str = "digits"
     data_params: dict[str, Any] = Field(default_factory=dict)
     epochs: int = Field(30, ge=1, description="central training epochs of the model (cached)")
@@ -101,12 +107,43 @@ class InferSpec(BaseModel):
     baselines: list[str] = Field(default_factory=lambda: ["central", "direct", "pipeline", "sparse", "graphcut"])
     refit: Literal["lstsq", "nettrim", "none"] = "lstsq"
     alternate: int = Field(0, ge=0)
+    lam_c: Union[Annotated[float, Field(ge=0)], list[Annotated[float, Field(ge=0)]]] = Field(
+        0.0, description="link weight(s) of the link-aware assignment to search (0: off)")
+    spread: int = Field(DEFAULT_SPREAD, ge=0, description="bands of the per-source load balance (0: off)")
+    refine: int = Field(DEFAULT_REFINE, ge=0, description="extra candidates of the per-layer budget search (0: off)")
+    compute_workers: Optional[list[Annotated[int, Field(ge=1)]]] = Field(
+        None, description="numbers of computing workers to search (the others only send their inputs)")
+    share: Union[Literal["speed", "equal"], list[Annotated[float, Field(ge=0)]]] = Field(
+        "equal", description="neuron capacity of the computing workers: by device speed, equal, or one per worker")
     target: TargetSpec = Field(default_factory=TargetSpec)
+
+    @field_validator("compute_workers")
+    @classmethod
+    def _compute_workers_fit(cls, v: Optional[list[int]], info: ValidationInfo) -> Optional[list[int]]:
+        workers = info.data.get("workers")
+        if v is not None and not v:
+            raise ValueError("list at least one count, or leave it out (every worker computes)")
+        if v is not None and workers is not None and max(v) > workers:
+            raise ValueError(f"every count must be at most workers ({workers}), got {max(v)}")
+        return v
+
+    @field_validator("share")
+    @classmethod
+    def _share_fits(cls, v: Any, info: ValidationInfo) -> Any:
+        workers = info.data.get("workers")
+        if isinstance(v, list) and workers is not None and (len(v) != workers or sum(v) <= 0):
+            raise ValueError(f"give 'speed', 'equal' or one non-negative number per worker ({workers}), not all zero")
+        return v
+
+    def model_kwargs(self) -> dict[str, Any]:
+        if self.model_params is not None:
+            return dict(self.model_params)
+        return {"hidden": [128, 128]} if self.model == "mlp" else {}
 
     def setup(self) -> tuple[Any, Dataset, PartitionContext]:
         """(trained model, data set, partition context)."""
         dataset = load(self.data, seed=self.seed, **self.data_params)
-        model = trained(self.model, self.data, seed=self.seed, epochs=self.epochs, model_params=self.model_params,
+        model = trained(self.model, self.data, seed=self.seed, epochs=self.epochs, model_params=self.model_kwargs(),
                         data_params=self.data_params)
         calib = dataset.x_train if self.calibration is None else dataset.x_train[:self.calibration]
         owner = sensor_owner(self.sensors, dataset.input_shape, self.workers)
@@ -162,4 +199,5 @@ def run_restructure_spec(spec: InferSpec, catalog: Catalog) -> OptimiseResult:
     model, data, ctx = spec.setup()
     return optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
                     baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
-                    activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless)
+                    activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless, lam_c=spec.lam_c,
+                    spread=spec.spread, refine=spec.refine, compute_workers=spec.compute_workers, share=spec.share)

@@ -51,9 +51,14 @@ def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def _fmt_row(r: dict[str, Any]) -> str:
-    keep = r["params"].get("keep", "")
+    p = r["params"]
+    keep = p.get("keep", "")
+    if isinstance(keep, list):  # per-layer budgets
+        keep = "/".join(f"{v:g}" for v in keep)
+    extra = ([f"compute_workers={p['compute_workers']}"] if p.get("share") is not None else []) + \
+        ([f"lam_c={p['lam_c']:g}"] if p.get("lam_c") else []) + ([f"spread={p['spread']}"] if p.get("spread") else [])
     return (f"{r['partitioner']:<10} {keep!s:>5} {r['accuracy']:>8.4f} {r['latency_s']:>11.4g} {r['energy_j']:>10.4g} "
-            f"{r['transfers_per_sample']:>9} {r['bits_per_sample']:>9.0f}")
+            f"{r['transfers_per_sample']:>9} {r['bits_per_sample']:>9.0f}" + "".join(f" {e}" for e in extra))
 
 
 _HEAD = f"{'plan':<10} {'keep':>5} {'accuracy':>8} {'latency_s':>11} {'energy_j':>10} {'transfers':>9} {'bits':>9}"

@@ -8,6 +8,28 @@ x, y, target=Target(...))`` -> :class:`OptimiseResult`: the RePurpose budget gri
 (fraction of each destination's foreign inputs kept, all layers) plus the baselines, every
 candidate evaluated the same way; the chosen plan is the fastest within the accuracy drop, or
 the most accurate within the latency or energy budget.
+
+The search (all deterministic):
+
+* the uniform grid: RePurpose at every budget in ``keeps``, for every link weight in ``lam_c``
+  (link-aware assignment with the cost matrix :func:`.linkcost.link_cost` derives from the
+  cluster or the wireless channel; on hardware where every pair costs the same, lam_c > 0 changes
+  nothing and only lam_c = 0 is priced) and every count in ``compute_workers`` (the first K' of
+  :func:`.linkcost.compute_order` get neuron capacity, the others are pure sensors);
+* ``spread`` bands of per-source load balance in every RePurpose assignment (:mod:`.repurpose`);
+* ``share``: ``"equal"`` (the default) gives every computing worker the same neuron capacity,
+  ``"speed"`` capacity in proportion to its device speed (the same on identical devices), or one
+  number per worker;
+* then the per-layer search: coordinate descent from the best RePurpose candidate on the target
+  (then the other RePurpose candidates on the Pareto front): move one layer's budget one rung
+  along the ladder ``keeps`` plus min(keeps)/2 and 0 (tighter first while an accuracy target
+  holds or a latency/energy budget is broken, looser first otherwise; tighter moves try the
+  layer with most transfers first), keep the first move that improves the target objective
+  (feasible first, then as the chosen plan is ranked), repeat; at most ``refine`` extra
+  candidates in all.
+
+The chosen plan is picked among all candidates, so the per-layer search can only improve on the
+grid's choice.
 """
 
 from __future__ import annotations
@@ -26,7 +48,8 @@ from hwmodels import SpecError
 from ..cluster import Cluster
 from ..executor import run
 from ..models import accuracy as model_accuracy
-from .common import PartitionContext
+from .common import PartitionContext, layer_budgets
+from .linkcost import compute_share, link_cost as derive_link_cost
 from .plan import PartitionPlan
 from .registry import partition
 from .wireless_cost import WirelessHardware, wireless_cost
@@ -35,6 +58,9 @@ __all__ = ["Evaluation", "Target", "OptimiseResult", "evaluate", "optimise", "pa
 
 DEFAULT_KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02)
 DEFAULT_BASELINES = ("central", "direct", "pipeline", "sparse")
+DEFAULT_SPREAD = 0  # off by default: today's plans; 8 is a good setting (docs/benchmarks.md)
+DEFAULT_REFINE = 0  # off by default: today's candidates; 4-8 is a good setting
+SHARES = ("speed", "equal")
 
 
 @dataclass
@@ -110,7 +136,7 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
         res = run(graph, cluster, mode=mode, trace=False)
         latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
     s = plan.summary()
-    return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(), x, y), latency, energy,
+    return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],
                       s["values_per_sample"], s["transfers_per_layer"], [2.0 * m for m in s["macs_per_worker"]],
                       {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan)
@@ -144,27 +170,167 @@ def _choose(evals: Sequence[Evaluation], target: Target, original: float) -> Eva
     return min(ok, key=lambda e: (e.latency_s, e.energy_j))
 
 
+
+def _objective(e: Evaluation, target: Target, original: float) -> tuple:
+    """Smaller is better, consistent with :func:`_choose`: feasible candidates first, ranked as it ranks them."""
+    if target.max_latency_s is not None or target.max_energy_j is not None:
+        attr, budget = ("latency_s", target.max_latency_s) if target.max_latency_s is not None else ("energy_j", target.max_energy_j)
+        value = getattr(e, attr)
+        return (0, -e.accuracy, e.latency_s) if value <= budget else (1, value - budget, -e.accuracy)
+    drop = 0.02 if target.max_accuracy_drop is None else target.max_accuracy_drop
+    if e.accuracy >= original - drop - 1e-12:
+        return (0, e.latency_s, e.energy_j)
+    return (1, -e.accuracy, e.latency_s)
+
+
+def _numbers(value: Any, what: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False) -> list:
+    vals = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not vals:
+        raise SpecError(f"optimiser: {what} must list at least one value")
+    for v in vals:
+        ok = not isinstance(v, bool) and isinstance(v, (int, np.integer) if integer else (int, float, np.integer, np.floating))
+        if not ok or not np.isfinite(v) or v < lo or (hi is not None and v > hi):
+            rng = f"{lo:g}..{hi:g}" if hi is not None else f">= {lo:g}"
+            raise SpecError(f"optimiser: {what} must be {'integers' if integer else 'numbers'} {rng}, got {v!r}")
+    return [int(v) for v in vals] if integer else [float(v) for v in vals]
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise SpecError(f"optimiser: {what} must be one non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _configs(ctx: PartitionContext, cluster: Cluster, lam_c: Any, compute_workers: Any, share: Any, batch: int,
+             activation_bits: int, wireless: WirelessHardware | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(repurpose keywords, table params) of every (lam_c, compute_workers) pair, duplicates removed."""
+    lams = _numbers(lam_c, "lam_c")
+    counts = None if compute_workers is None else _numbers(compute_workers, "compute_workers", lo=1, hi=ctx.workers,
+                                                           integer=True)
+    explicit = None
+    if isinstance(share, str):
+        if share not in SHARES:
+            raise SpecError(f"optimiser: share {share!r}; give 'speed', 'equal' or one number per worker ({ctx.workers})")
+    else:
+        explicit = _numbers(share, "share")
+        if len(explicit) != ctx.workers or sum(explicit) <= 0:
+            raise SpecError(f"optimiser: share must give one non-negative number per worker ({ctx.workers}), not all zero")
+        if counts is not None:
+            raise SpecError("optimiser: give compute_workers or an explicit share list, not both")
+    c = derive_link_cost(cluster, ctx.workers, activation_bits=activation_bits, batch=batch, wireless=wireless) \
+        if any(lam > 0 for lam in lams) else None
+    uniform = c is None or ctx.workers < 2 or np.ptp(c[~np.eye(ctx.workers, dtype=bool)]) <= 1e-9
+    out, seen = [], set()
+    for n in (counts or [None]):
+        if explicit is not None:
+            vec = np.asarray(explicit, dtype=float)
+        else:
+            vec = compute_share(cluster, ctx, n, by_speed=share == "speed")
+        sh = None if np.all(vec == vec[0]) else [float(v) for v in vec]
+        for lam in lams:
+            lam_eff = 0.0 if uniform else lam
+            key = (tuple(sh) if sh else None, lam_eff)
+            if key in seen:
+                continue
+            seen.add(key)
+            kw: dict[str, Any] = {}
+            if lam_eff > 0:
+                kw.update(link_cost=c, lam_c=lam_eff)
+            if sh is not None:
+                kw["share"] = sh
+            shown = {"lam_c": lam_eff, "compute_workers": int(np.count_nonzero(vec)), "share": sh}
+            out.append((kw, shown))
+    return out
+
+
 def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch.Tensor, y: torch.Tensor, *,
              target: Target = Target(), keeps: Sequence[float] = DEFAULT_KEEPS,
              baselines: Sequence[str] = DEFAULT_BASELINES, refit: str = "lstsq", alternate: int = 0,
              batch: int = 1, activation_bits: int = 32, mode: str = "des",
-             wireless: WirelessHardware | None = None) -> OptimiseResult:
+             wireless: WirelessHardware | None = None, lam_c: float | Sequence[float] = 0.0,
+             spread: int = DEFAULT_SPREAD, refine: int = DEFAULT_REFINE,
+             compute_workers: Sequence[int] | None = None, share: str | Sequence[float] = "equal") -> OptimiseResult:
     """Search RePurpose budgets ``keeps`` (and price the ``baselines``, the budgeted ones at every
-    budget); see the module doc."""
+    budget), link weights ``lam_c``, compute-worker counts ``compute_workers``, then per-layer
+    budgets (at most ``refine`` more candidates); see the module doc."""
     if not keeps:
         raise SpecError("optimiser: keeps must list at least one budget")
+    keeps = layer_budgets(list(keeps), len(keeps))  # the partitioners' own check and message
+    spread, refine = _count(spread, "spread"), _count(refine, "refine")
     start = time.perf_counter()
     original = model_accuracy(model, x, y)
-    jobs: list[tuple[str, dict[str, Any]]] = [("repurpose", {"keep": k, "refit": refit, "alternate": alternate}) for k in keeps]
+    configs = _configs(ctx, cluster, lam_c, compute_workers, share, batch, activation_bits, wireless)
+    base = {"refit": refit, "alternate": alternate}
+
+    def job(keep: Any, cfg: int, search: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        kw, shown = configs[cfg]
+        kwargs = {"keep": keep, **base, **kw, **({"spread": spread} if spread else {})}
+        return "repurpose", kwargs, {"keep": keep, **base, **shown, "spread": spread, "search": search}
+
+    jobs = [job(k, cfg, "grid") for cfg in range(len(configs)) for k in keeps]
     for b in baselines:
         if b in ("sparse", "graphcut"):
-            jobs += [(b, {"keep": k}) for k in keeps if k < 1]
+            jobs += [(b, {"keep": k}, {"keep": k}) for k in keeps if k < 1]
         else:
-            jobs.append((b, {}))
-    evals = []
-    for name, params in jobs:
-        plan = partition(name, model, ctx, **params)
-        evals.append(evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=params,
-                              wireless=wireless))
+            jobs.append((b, {}, {}))
+
+    def run_job(name: str, kwargs: dict[str, Any], shown: dict[str, Any]) -> Evaluation:
+        plan = partition(name, model, ctx, **kwargs)
+        return evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=shown,
+                        wireless=wireless)
+
+    evals = [run_job(*j) for j in jobs]
+    cfg_of = {id(e): j // len(keeps) for j, e in enumerate(evals[:len(configs) * len(keeps)])}
+    if refine:
+        evals += _per_layer(evals, cfg_of, keeps, refine, target, original, lambda kv, c: run_job(*job(kv, c, "per-layer")))
     chosen = _choose(evals, target, original)
     return OptimiseResult(original, evals, pareto_front(evals), chosen, time.perf_counter() - start)
+
+
+def _per_layer(evals: list[Evaluation], cfg_of: dict[int, int], keeps: list[float], cap: int, target: Target,
+               original: float, build: Any) -> list[Evaluation]:
+    """Coordinate descent over per-layer budgets from the best RePurpose candidates (module doc)."""
+    score = lambda e: _objective(e, target, original)  # noqa: E731
+    grid = [e for e in evals if id(e) in cfg_of]
+    if not grid:
+        return []
+    front = {id(e) for e in pareto_front(evals)}
+    seeds = sorted(grid, key=score)[:1] + sorted((e for e in grid if id(e) in front), key=score)
+    ladder = sorted(set(keeps) | {0.0, min(keeps) / 2})
+    budget_target = target.max_latency_s is not None or target.max_energy_j is not None
+    seen = {(cfg_of[id(e)], (float(e.params["keep"]),) * e.plan.num_layers) for e in grid}
+    out: list[Evaluation] = []
+    done_seeds: set[int] = set()
+    for seed in seeds:
+        if len(out) >= cap or id(seed) in done_seeds:
+            continue
+        done_seeds.add(id(seed))
+        cfg, cur = cfg_of[id(seed)], seed
+        vec = [float(seed.params["keep"])] * seed.plan.num_layers
+        improved = True
+        while improved and len(out) < cap:
+            improved = False
+            transfers = cur.transfers_per_layer[:len(vec)]
+            tighter = [(l, -1) for l in sorted(range(len(vec)), key=lambda l: -transfers[l]) if transfers[l] > 0]
+            looser = [(l, +1) for l in sorted(range(len(vec)), key=lambda l: transfers[l])]
+            # towards the binding side first: cheaper plans when the accuracy target holds (or the
+            # budget is broken), more accurate ones when the budget holds (or the accuracy is short)
+            feasible = score(cur)[0] == 0
+            moves = (looser + tighter) if budget_target == feasible else (tighter + looser)
+            for l, step in moves:
+                rung = ladder.index(vec[l]) + step if vec[l] in ladder else None
+                if rung is None or not 0 <= rung < len(ladder):
+                    continue
+                new = vec[:l] + [ladder[rung]] + vec[l + 1:]
+                if (cfg, tuple(new)) in seen:
+                    continue
+                seen.add((cfg, tuple(new)))
+                ev = build(new, cfg)
+                cfg_of[id(ev)] = cfg
+                out.append(ev)
+                if score(ev) < score(cur):
+                    cur, vec, improved = ev, new, True
+                    break
+                if len(out) >= cap:
+                    break
+    return out

@@ -100,7 +100,7 @@ def test_direct_conv_plan_is_exact_and_counts_feature_maps(setting):
 
 def test_conv_errors(setting):
     model, ctx, _ = setting
-    with pytest.raises(SpecError, match="graphcut supports MLPs only"):
+    with pytest.raises(SpecError, match="graphcut supports sequential MLPs only"):
         partition("graphcut", model, ctx)
     with pytest.raises(SpecError, match="refit 'nettrim' supports dense layers only"):
         partition("repurpose", model, ctx, refit="nettrim")
