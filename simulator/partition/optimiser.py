@@ -58,8 +58,8 @@ __all__ = ["Evaluation", "Target", "OptimiseResult", "evaluate", "optimise", "pa
 
 DEFAULT_KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02)
 DEFAULT_BASELINES = ("central", "direct", "pipeline", "sparse")
-DEFAULT_SPREAD = 0  # off by default: today's plans; 8 is a good setting (docs/benchmarks.md)
-DEFAULT_REFINE = 0  # off by default: today's candidates; 4-8 is a good setting
+DEFAULT_SPREAD = 8  # bands of the per-source load balance (docs/benchmarks.md: 11-15 % faster at equal transfers)
+DEFAULT_REFINE = 4  # per-layer budget candidates after the uniform grid
 SHARES = ("speed", "equal")
 
 

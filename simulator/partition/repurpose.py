@@ -124,7 +124,7 @@ def export_demand(specs: list, weights: list[torch.Tensor], biases: list[torch.T
 
 @register("repurpose")
 def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq", eps: float = 0.02,
-              alternate: int = 0, share: Any = None, support: str = "score", link_cost: Any = None,
+              alternate: int = 0, share: Any = None, support: str = "ls", link_cost: Any = None,
               lam_c: float = 0.0, spread: int = 0) -> PartitionPlan:
     """RePurpose-style restructuring; ``keep``: kept fraction of each destination's foreign inputs
     (one number or one per layer); ``share``: relative neuron capacity of each worker (0: the

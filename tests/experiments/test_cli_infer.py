@@ -24,7 +24,7 @@ def test_infer_json_has_the_promised_fields():
 
 def test_restructure_writes_table_plan_and_plot(tmp_path):
     spec = yaml.safe_load((EXAMPLES / "infer_digits_restructure.yaml").read_text())
-    spec.update(keeps=[1.0, 0.1], baselines=["central", "direct"])
+    spec.update(keeps=[1.0, 0.1], baselines=["central", "direct"], refine=0)  # exactly 4 candidates
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(spec))
     res = runner.invoke(app, ["restructure", str(path), "--out", str(tmp_path / "out")])
@@ -66,8 +66,9 @@ def test_infer_and_restructure_are_sweep_workloads_with_the_commands_numbers(tmp
     direct = json.loads(runner.invoke(app, ["infer", str(path), "--json"]).stdout)
     for key in ("accuracy", "latency_s", "energy_j", "bits_per_sample", "transfers_per_sample"):
         assert row[key] == direct[key]
-    rows = get_workload("restructure").run({**base, "keeps": [1.0, 0.1], "baselines": ["direct"]}, 0)
-    assert len(rows) == 3 and sum(r["chosen"] for r in rows) == 1 and all("pareto" in r for r in rows)
+    rows = get_workload("restructure").run({**base, "keeps": [1.0, 0.1], "baselines": ["direct"], "refine": 2}, 0)
+    assert 3 <= len(rows) <= 5 and sum(r["params"]["search"] == "per-layer" for r in rows if r["partitioner"] == "repurpose") \
+        == len(rows) - 3 and sum(r["chosen"] for r in rows) == 1 and all("pareto" in r for r in rows)
 
 
 def test_infer_over_a_shared_wireless_channel_and_its_bad_specs(tmp_path):

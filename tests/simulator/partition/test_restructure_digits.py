@@ -51,15 +51,17 @@ def test_optimiser_meets_its_target_and_returns_a_pareto_front(digits):
                        and (o.accuracy, o.latency_s, o.energy_j) != (e.accuracy, e.latency_s, e.energy_j)
                        for o in res.candidates)
     assert pareto_front(front) == front
-    quarter = next(e for e in res.candidates if e.partitioner == "repurpose" and e.params["keep"] == 0.25)
+    grid = [e for e in res.candidates if e.partitioner == "repurpose" and e.params["search"] == "grid"]
+    assert len(grid) == 3 and len(res.candidates) - len(grid) - 3 <= 4  # direct, sparse x 2, refine <= 4
+    quarter = next(e for e in grid if e.params["keep"] == 0.25)
     under = optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, target=Target(max_latency_s=quarter.latency_s),
-                     keeps=(1.0, 0.25, 0.05), baselines=(), batch=16).chosen
+                     keeps=(1.0, 0.25, 0.05), baselines=(), batch=16, refine=0).chosen
     assert under.latency_s <= quarter.latency_s and under.accuracy == max(
-        e.accuracy for e in res.candidates if e.partitioner == "repurpose" and e.latency_s <= quarter.latency_s)
+        e.accuracy for e in grid if e.latency_s <= quarter.latency_s)
     with pytest.raises(SpecError, match="no plan meets latency_s <= 1e-09"):
         optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, target=Target(max_latency_s=1e-9), keeps=(0.25,),
                  baselines=())
     # the chosen plan has fewer transfers on a slow link than on a fast one, or the same
-    lat = {e.params.get("keep"): e.latency_s for e in res.candidates if e.partitioner == "repurpose"}
+    lat = {e.params["keep"]: e.latency_s for e in grid}
     assert lat[0.05] < lat[0.25] < lat[1.0]
     assert np.isfinite(res.wall_s)
