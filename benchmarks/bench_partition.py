@@ -39,6 +39,8 @@ def _sweep(net, ds, ctx, names, keeps) -> list[dict]:
         grid = [dict(keep=k) for k in keeps] if name in ("sparse", "graphcut", "repurpose") else [{}]
         if name == "sparse":
             grid += [dict(keep=k, refit="none") for k in keeps]
+        if name == "repurpose":  # both support rules, whichever is the default
+            grid = [dict(keep=k, support=sup) for sup in ("ls", "score") for k in keeps]
         for params in grid:
             t0 = time.perf_counter()
             plan = partition(name, net, ctx, **params)
