@@ -66,7 +66,9 @@ SHARES = ("speed", "equal")
 @dataclass
 class Evaluation:
     """One plan on one cluster: accuracy (held out), per-batch latency and energy, bits per sample
-    (values sent times activation bits; a feature map counts all its positions)."""
+    (values sent times activation bits, once per (value, destination) as a wired network carries
+    them; a feature map counts all its positions), and over a wireless channel the bits on air
+    per sample (each value broadcast once, plus the access point's relay)."""
 
     partitioner: str
     params: dict[str, Any]
@@ -81,10 +83,12 @@ class Evaluation:
     busy_s_per_worker: dict[str, float]
     weights_kept_fraction: float
     plan: PartitionPlan | None = field(default=None, repr=False)
+    air_bits_per_sample: float | None = None  # over a wireless channel: bits on air (broadcast uplinks + relays)
 
     def row(self) -> dict[str, Any]:
-        """Plain values (no plan), for tables and JSON."""
-        return {k: v for k, v in self.__dict__.items() if k != "plan"}
+        """Plain values (no plan; bits on air only over a wireless channel), for tables and JSON."""
+        return {k: v for k, v in self.__dict__.items()
+                if k != "plan" and not (k == "air_bits_per_sample" and v is None)}
 
 
 @dataclass(frozen=True)
@@ -131,15 +135,17 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
     if wireless is not None:
         wc = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
         latency, energy, busy = wc.latency_s, wc.energy_j, wc.busy_s
+        air: float | None = wc.air_bits / batch
     else:
         graph = plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits)
         res = run(graph, cluster, mode=mode, trace=False)
         latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
+        air = None
     s = plan.summary()
     return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],
                       s["values_per_sample"], s["transfers_per_layer"], [2.0 * m for m in s["macs_per_worker"]],
-                      {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan)
+                      {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan, air)
 
 
 def pareto_front(evals: Sequence[Evaluation]) -> list[Evaluation]:

@@ -162,12 +162,14 @@ class WirelessCost:
     relay: str = "ap"
     phases: list[str] = field(default_factory=list)
     delivered: bool = True
+    air_bits: float = 0.0  # bits transmitted over the air for the batch: uplinks, relays and direct broadcasts
 
 
 # ---------------------------------------------------------------------- what travels
 def layer_groups(plan: Any, layer: int) -> list[tuple[int, tuple[int, ...], float]]:
     """``[(sender, destinations, values per sample)]`` of ``layer``: every unit a sender holds
-    that other workers need, grouped by its destination set (each value counted once)."""
+    that other workers need, grouped by its destination set (each value counted once); then the
+    shortcut values a residual add moves, one destination each."""
     held = plan.unit_values(layer)            # units x workers
     needs = np.asarray(plan.needs(layer), dtype=bool)   # workers x units
     out: list[tuple[int, tuple[int, ...], float]] = []
@@ -182,6 +184,8 @@ def layer_groups(plan: Any, layer: int) -> list[tuple[int, tuple[int, ...], floa
         for row, v in zip(sets, values):
             if row.any() and v > 0:
                 out.append((s, tuple(int(k) for k in np.flatnonzero(row)), float(v)))
+    residual = plan.residual_matrix(layer, values=True)  # shortcut channels whose owners differ
+    out += [(int(s), (int(d),), float(residual[s, d])) for s, d in zip(*np.nonzero(residual > 0))]
     return out
 
 
@@ -283,7 +287,7 @@ def wireless_cost(plan: Any, cluster: Cluster, hw: WirelessHardware, *, batch: i
     mac = hw.mac()
     links = _Links(hw, mac)
     up, down, comp = [], [], []
-    radio_j = ap_j = 0.0
+    radio_j = ap_j = air_bits = 0.0
     delivered = True
     for p, name in enumerate(phases):
         groups = layer_groups(plan, p) if p < L else gather_groups(plan)
@@ -296,6 +300,7 @@ def wireless_cost(plan: Any, cluster: Cluster, hw: WirelessHardware, *, batch: i
                 for s, _, v in groups:
                     sent[s] += v * scale
             tx = mac.upload(sent, p, start_s=0.0)
+            air_bits += float(sent.sum()) + sum(v for _, _, v in groups) * scale  # up, then the AP's relay
             t_up = float(tx.airtime_s)
             radio_j += float(tx.energy_j.sum())
             delivered &= bool(tx.delivered[sent > 0].all())
@@ -307,6 +312,7 @@ def wireless_cost(plan: Any, cluster: Cluster, hw: WirelessHardware, *, batch: i
             ap_j += (hw.ap_power_W + hw.radio.circuit_power_W) * t_down
         elif groups:   # d2d
             senders = sorted({s for s, _, _ in groups})
+            air_bits += sum(v for _, _, v in groups) * scale
             band = links.band_Hz / len(senders) if hw.access == "ofdma" else links.band_Hz
             per = np.zeros(plan.workers)
             for s, dests, v in groups:
@@ -326,4 +332,4 @@ def wireless_cost(plan: Any, cluster: Cluster, hw: WirelessHardware, *, batch: i
         dev = cluster.device(h)
         device_j += dev.active_power_W * busy[h] + dev.idle_power_W * max(0.0, latency - busy[h])
     return WirelessCost(latency, device_j + radio_j, float(sum(air)), radio_j, busy, air, comp, up, down,
-                        ap_j, hw.relay, phases, delivered)
+                        ap_j, hw.relay, phases, delivered, air_bits)

@@ -100,7 +100,7 @@ def test_hand_computed_airtime_energy_and_latency(access):
     ev = evaluate(plan, cluster(), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), batch=batch,
                   activation_bits=bits, wireless=hw)
     assert ev.latency_s == pytest.approx(latency, rel=1e-9) and ev.energy_j == pytest.approx(energy, rel=1e-9)
-    assert ev.bits_per_sample == 7 * bits
+    assert ev.bits_per_sample == 7 * bits and ev.air_bits_per_sample == 14 * bits  # each value up, then relayed down
 
 
 # ---------------------------------------------------------------------- one activation, two destinations
@@ -159,6 +159,7 @@ def test_ap_relay_hand_computed(access):
     assert wc.latency_s == pytest.approx(up0 + down0 + up1 + down1 + upg + downg + sum(comp), rel=1e-9)
     assert wc.radio_energy_j == pytest.approx(0.051 * (up0 + radio1 + upg), rel=1e-9)
     assert wc.ap_energy_j == pytest.approx(0.051 * (down0 + down1 + downg), rel=1e-9)
+    assert wc.air_bits == 10 * per   # 5 values up (1 + 3 + the gather's 1), each relayed down once
 
 
 @pytest.mark.parametrize("access", ["tdma", "ofdma"])
@@ -176,6 +177,7 @@ def test_d2d_relay_hand_computed(access):
     lg = per / rate(D01, W)
     assert wc.uplink_per_phase == pytest.approx([l0, l1, lg], rel=1e-9)
     assert wc.downlink_per_phase == [0.0, 0.0, 0.0] and wc.ap_energy_j == 0.0
+    assert wc.air_bits == 5 * per    # every value once, heard by all its destinations
     assert wc.radio_energy_j == pytest.approx(0.051 * (l0 + sum(t1) + lg), rel=1e-9)
     ap = wireless_cost(plan, cluster(3), hw3("ap", access), batch=batch, activation_bits=bits)
     assert wc.compute_per_phase == ap.compute_per_phase

@@ -13,6 +13,7 @@ from simulator.models import build
 from simulator.partition import PartitionContext, PartitionPlan, partition, sensor_owner
 from simulator.partition.layers import coupled_groups, extract
 from simulator.partition.plan import quantise
+from simulator.partition.wireless_cost import layer_groups
 
 
 def tiny_resnet():
@@ -124,6 +125,10 @@ def test_residual_transfers_are_counted_when_owners_differ(setting):
     assert reference(plan, x)[1] == plan.transfers_per_layer()
     graph = plan.task_graph([f"h{k}" for k in range(4)])
     assert sum(1 for node in graph if node.name.startswith("L2/") and "->" in node.name) >= 1
+    sent = np.zeros(4)  # over a broadcast medium the shortcut values go out once too
+    for s, _, v in layer_groups(plan, 2):
+        sent[s] += v
+    assert np.allclose(sent, plan.broadcast_values(2))
 
 
 def test_unsupported_graphs_are_clear_errors():
