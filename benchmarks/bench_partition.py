@@ -1,15 +1,16 @@
-"""Benchmark partitioned inference, RePurpose-style restructuring, Net-Trim and the optimiser.
+"""Benchmark partitioned inference, RePurpose-style restructuring and the optimiser
+(Net-Trim has its own: ``benchmarks/bench_nettrim.py``).
 
     python benchmarks/bench_partition.py --json out.json            # every section
-    python benchmarks/bench_partition.py --only digits spirals
+    python benchmarks/bench_partition.py --only digits bits
 
 Sections: ``digits`` (MLP 64-128-128-10, 4 workers owning the image quadrants, every partitioner
 at every budget: accuracy against transfers per sample), ``mnist1d`` (the 1-D CNN on 4 and 8
 workers owning signal segments), ``resnet`` (ResNet-8 on the digits: residual blocks, coupled
-assignments), ``bits`` (accuracy against activation bits, values quantised in transit), ``spirals`` (Net-Trim cascade on a 2-200-200-2 net trained on
-nested spirals), ``optimiser`` (wall time of the optimiser for a 784-1024-1024-10 MLP on the digits
-upsampled to 28 x 28, 8 workers). The digits and MNIST-1D models are trained once and cached
-(``simulator.models.trained``); the spirals and 784-wide nets are trained here (seeded).
+assignments), ``bits`` (accuracy against activation bits, values quantised in transit),
+``optimiser`` (wall time of the optimiser for a 784-1024-1024-10 MLP on the digits upsampled to
+28 x 28, 8 workers). The digits, MNIST-1D and ResNet models are trained once and cached
+(``simulator.models.trained``); the 784-wide net is trained here (seeded).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import platform
 import time
 
-import numpy as np
 import torch
 
 from hwmodels import load_catalog
@@ -27,8 +27,7 @@ from simulator.cluster import Cluster
 from simulator.data import load
 from simulator.models import accuracy, build, trained
 from simulator.network import Topology
-from simulator.partition import PartitionContext, Target, nettrim_cascade, optimise, partition, sensor_owner
-from simulator.partition.nettrim import trimmed_model
+from simulator.partition import PartitionContext, Target, optimise, partition, sensor_owner
 
 KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05)
 
@@ -94,38 +93,6 @@ def bits() -> dict:
     return {"rows": rows}
 
 
-def _spirals(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    rng = np.random.default_rng(seed)
-    t = np.sqrt(rng.random(n)) * 3 * np.pi
-    label = rng.integers(0, 2, n)
-    r = t + np.pi * label
-    x = np.stack([r * np.cos(t), r * np.sin(t)], 1) / (4 * np.pi) + 0.02 * rng.standard_normal((n, 2))
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(label)
-
-
-def spirals() -> dict:
-    torch.manual_seed(0)
-    x, y = _spirals(2000, 0)
-    xt, yt = _spirals(1000, 1)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 200), torch.nn.ReLU(), torch.nn.Linear(200, 200), torch.nn.ReLU(),
-                              torch.nn.Linear(200, 2))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(600):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    t0 = time.perf_counter()
-    res = nettrim_cascade(net, x[:1000], eps=0.01, gamma=1.1, iterations=500)
-    wall = time.perf_counter() - t0
-    trimmed = trimmed_model(net, res)
-    with torch.no_grad():
-        h, ref = trimmed(xt), net(xt)
-    return {"accuracy_before": accuracy(net, xt, yt), "accuracy_after": accuracy(trimmed, xt, yt),
-            "nonzeros_before": [int((m.weight != 0).sum()) for m in (net[0], net[2], net[4])],
-            "nonzeros_after": [int((r.weight != 0).sum()) for r in res],
-            "relative_output_discrepancy": float(torch.linalg.norm(h - ref) / torch.linalg.norm(ref)), "wall_s": wall}
-
-
 def optimiser_wall() -> dict:
     """784-1024-1024-10 MLP on the digits upsampled to 28 x 28, 8 workers owning a 2 x 4 grid of tiles."""
     ds = load("digits", seed=0)
@@ -155,8 +122,7 @@ def optimiser_wall() -> dict:
             "pareto": [(e.partitioner, e.params.get("keep"), e.accuracy, e.latency_s) for e in res.pareto]}
 
 
-SECTIONS = {"digits": digits, "mnist1d": mnist1d, "resnet": resnet, "bits": bits, "spirals": spirals,
-            "optimiser": optimiser_wall}
+SECTIONS = {"digits": digits, "mnist1d": mnist1d, "resnet": resnet, "bits": bits, "optimiser": optimiser_wall}
 
 
 def main() -> None:

@@ -59,3 +59,153 @@ def test_parallel_and_cascade_trim_a_network():
         assert sum(int((r.weight != 0).sum()) for r in layers) < 4 * 30 + 30 * 30 + 30 * 2
         with torch.no_grad():
             assert torch.allclose(trimmed_model(model, layers)(x), h, atol=1e-5)
+
+
+def cvxpy_nettrim(x, y, eps, *, relu=True, bias=True, mask=None):
+    """The Net-Trim program stated directly (independent reference); returns (weights with the bias
+    as last row, optimal L1 norm)."""
+    xn = np.vstack([x.numpy(), np.ones((1, x.shape[1]))]) if bias else x.numpy()
+    yn = y.numpy()
+    u = cp.Variable((xn.shape[0], yn.shape[0]))
+    if mask is not None:  # weights outside the support are not variables at all
+        keep = np.vstack([mask.numpy(), np.ones((1, yn.shape[0]), bool)]) if bias else mask.numpy()
+        u = cp.multiply(keep.astype(float), u)
+    z = u.T @ xn
+    if relu:
+        act = yn > 0
+        cons = [cp.sum_squares(cp.multiply(act, z - yn)) <= eps ** 2, cp.multiply(~act, z) <= 0]
+    else:
+        cons = [cp.sum_squares(z - yn) <= eps ** 2]
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.abs(u))), cons)
+    prob.solve()
+    return u.value, prob.value
+
+
+def stacked(res, bias=True):
+    w = res.weight.double()
+    return torch.cat([w, res.bias.double()[None]]).numpy() if bias else w.numpy()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_default_stopping_rule_converges_to_a_feasible_near_optimal_point(seed):
+    x, _, y = problem(seed, n=10, m=6, p=80)
+    eps = 0.05 * float(torch.linalg.norm(y))
+    res = nettrim_layer(x, y, eps)  # default tolerances and budget
+    assert res.converged and res.iterations < 3000
+    out = res.weight.double().T @ x + res.bias.double()[:, None]
+    err = float(torch.linalg.norm(y - torch.relu(out)))
+    assert err <= 1.01 * eps  # the returned (exactly sparse) weights keep the response within eps
+    assert res.discrepancy == pytest.approx(err, rel=1e-9)
+    assert res.fit_error == pytest.approx(float(torch.linalg.norm(torch.where(y > 0, out - y, 0.0))), rel=1e-9)
+    _, best = cvxpy_nettrim(x, y, eps)
+    assert float(np.abs(stacked(res)).sum()) == pytest.approx(best, rel=2e-2)
+
+
+def test_residual_balancing_rescues_a_bad_penalty():
+    """A penalty far too large leaves ADMM primal-feasible but far from the L1 optimum (the dual
+    residual stays large); residual balancing (duals rescaled with rho) reaches the optimum."""
+    x, _, y = problem(5, n=10, m=6, p=80)
+    eps = 0.05 * float(torch.linalg.norm(y))
+    _, best = cvxpy_nettrim(x, y, eps)
+    fixed = nettrim_layer(x, y, eps, rho=1e3, adapt=False, iterations=400)
+    assert not fixed.converged
+    assert fixed.dual_residual > 10 * fixed.primal_residual
+    assert float(np.abs(stacked(fixed)).sum()) > 1.05 * best
+    balanced = nettrim_layer(x, y, eps, rho=1e3, iterations=3000)
+    assert balanced.converged and balanced.rho < 1e2
+    assert float(np.abs(stacked(balanced)).sum()) == pytest.approx(best, rel=2e-2)
+    assert balanced.fit_error <= 1.01 * eps
+
+
+@pytest.mark.parametrize("rho", [0.05, 1.0, 20.0])
+def test_solution_does_not_depend_on_the_initial_penalty(rho):
+    x, _, y = problem(7, n=8, m=4, p=60)
+    eps = 0.1 * float(torch.linalg.norm(y))
+    ref, best = cvxpy_nettrim(x, y, eps)
+    res = nettrim_layer(x, y, eps, rho=rho, tol=1e-6, iterations=6000)
+    assert float(np.abs(stacked(res)).sum()) == pytest.approx(best, rel=5e-3)
+    assert np.allclose(stacked(res), ref, atol=0.03 * np.abs(ref).max())
+
+
+def test_linear_layer_and_mask_match_cvxpy():
+    x, w, _ = problem(11, n=8, m=4, p=60)
+    y = w.T @ x  # linear layer: the ball constraint on every entry
+    gen = torch.Generator().manual_seed(3)
+    mask = torch.rand(8, 4, generator=gen) < 0.6
+    xb = torch.cat([x, torch.ones(1, x.shape[1], dtype=torch.float64)])
+    floor = 0.0  # the smallest error any weights on the mask can reach: least squares per output
+    for j in range(4):
+        rows = torch.cat([mask[:, j], torch.tensor([True])])
+        sol = torch.linalg.lstsq(xb[rows].T, y[j][:, None]).solution
+        floor += float(((xb[rows].T @ sol)[:, 0] - y[j]).pow(2).sum())
+    eps = 1.3 * floor ** 0.5
+    ref, best = cvxpy_nettrim(x, y, eps, relu=False, mask=mask)
+    res = nettrim_layer(x, y, eps, relu=False, mask=mask, tol=1e-6, iterations=6000)
+    assert bool((res.weight[~mask] == 0).all())
+    assert float(np.abs(stacked(res)).sum()) == pytest.approx(best, rel=5e-3)
+    assert np.allclose(stacked(res), ref, atol=0.03 * np.abs(ref).max())
+    assert res.fit_error == pytest.approx(res.discrepancy) and res.fit_error <= 1.01 * eps
+
+
+def test_cascade_layers_meet_their_own_budgets():
+    """Cascade: layer l sees the trimmed output of layer l-1; eps_l^2 >= gamma times the error
+    propagated by the original weights, and each returned layer keeps its active-set error within it."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 20), torch.nn.ReLU(), torch.nn.Linear(20, 20), torch.nn.ReLU(),
+                                torch.nn.Linear(20, 2))
+    x = torch.randn(150, 3)
+    layers = nettrim_cascade(model, x, eps=0.02, gamma=1.1)
+    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    h_hat, h = x.double(), x.double()
+    for i, (r, m) in enumerate(zip(layers, lin)):
+        assert r.converged
+        w, b = m.weight.detach().double(), m.bias.detach().double()
+        pre_orig, pre_prop = h @ w.T + b, h_hat @ w.T + b
+        relu = i < 2
+        y = torch.relu(pre_orig) if relu else pre_orig
+        act = y > 0 if relu else torch.ones_like(y, dtype=torch.bool)
+        propagated = float(torch.linalg.norm(torch.where(act, pre_prop - y, 0.0)))
+        assert r.eps == pytest.approx(max(0.02 * float(torch.linalg.norm(y)), 1.1 ** 0.5 * propagated), rel=1e-5)
+        out = h_hat @ r.weight.double() + r.bias.double()
+        # inactive set: capped by what the original weights give on the trimmed input (0 for layer 1)
+        v = torch.zeros_like(pre_prop) if i == 0 else pre_prop
+        violation = torch.where(act, out - y, (out - v).clamp(min=0.0))
+        assert float(torch.linalg.norm(violation)) <= 1.01 * r.eps + 1e-6
+        h_hat = torch.relu(out) if relu else out
+        h = y
+
+
+def test_degenerate_layers_stop_at_once():
+    x, _, y = problem(2)
+    dead = nettrim_layer(x, torch.zeros_like(y), 0.0)  # a dead layer: zero weights, at once
+    assert dead.converged and dead.iterations <= 2 and bool((dead.weight == 0).all())
+    loose = nettrim_layer(x, y, 2.0 * float(torch.linalg.norm(y)))  # eps above ||Y||: U = 0 is optimal
+    assert loose.converged and bool((loose.weight == 0).all()) and bool((loose.bias == 0).all())
+
+
+def test_polish_is_least_squares_on_the_support_of_a_linear_layer():
+    x, w, _ = problem(4, n=8, m=4, p=60)
+    y = w.T @ x
+    eps = 0.2 * float(torch.linalg.norm(y))
+    plain = nettrim_layer(x, y, eps, relu=False)
+    pol = nettrim_layer(x, y, eps, relu=False, polish=True)
+    assert torch.equal(plain.weight != 0, pol.weight != 0)  # same nonzeros
+    xb = np.vstack([x.numpy(), np.ones((1, x.shape[1]))])
+    ref = np.zeros((9, 4))
+    for j in range(4):  # independent reference: numpy least squares per output on its support
+        sup = np.flatnonzero(stacked(plain)[:, j])
+        ref[sup, j] = np.linalg.lstsq(xb[sup].T, y[j].numpy(), rcond=None)[0]
+    assert np.allclose(stacked(pol), ref, atol=1e-5 * np.abs(ref).max())
+    assert pol.fit_error < plain.fit_error <= 1.01 * eps
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_polish_keeps_the_support_and_lowers_the_relu_response_error(seed):
+    x, _, y = problem(seed, n=10, m=6, p=80)
+    eps = 0.1 * float(torch.linalg.norm(y))
+    plain = nettrim_layer(x, y, eps)
+    pol = nettrim_layer(x, y, eps, polish=True)
+    assert torch.equal(plain.weight != 0, pol.weight != 0)
+    err = float(torch.linalg.norm(y - torch.relu(pol.weight.double().T @ x + pol.bias.double()[:, None])))
+    assert err == pytest.approx(pol.discrepancy, rel=1e-9)
+    assert err < 0.9 * plain.discrepancy and err <= eps
