@@ -80,14 +80,11 @@ def _wireless_seconds(hw: Any, bits: float) -> np.ndarray:
     """(K x K) seconds of one activation over the channel at the mean SNR (whole band, full power)."""
     mac = hw.mac()
     radio = hw.radio
-    cap = 8.0 * radio.max_phy_rate_Bps if radio.max_phy_rate_Bps else np.inf
 
     def seconds(snr: np.ndarray) -> np.ndarray:
-        rate = np.minimum(mac.bandwidth_Hz * np.log2(1.0 + snr), cap)
-        return bits / np.maximum(rate, 1e-300)
+        return bits / np.maximum(radio.rate_bps(snr), 1e-300)
 
-    relay = getattr(hw, "relay", "ap")
-    if relay == "d2d":  # worker to worker at the pair's distance, median path loss (no shadowing draw)
+    if hw.relay == "d2d":  # worker to worker at the pair's distance, median path loss (no shadowing draw)
         pos = np.asarray(hw.worker_positions(), dtype=float)
         d = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
         d = np.maximum(d + np.eye(len(d)), 0.1)
@@ -100,9 +97,8 @@ def _wireless_seconds(hw: Any, bits: float) -> np.ndarray:
         gain_db = radio.tx_antenna_gain_dBi + radio.rx_antenna_gain_dBi - loss
         return seconds(radio.max_tx_power_W * 10.0 ** (gain_db / 10.0) / mac.noise_W)
     up = seconds(mac.mean_snr())                                        # uplink of the source
-    ap_power = float(getattr(hw, "ap_power_W", radio.max_tx_power_W))
-    down = seconds(ap_power * mac.path_gain / mac.noise_W) if relay == "ap" and hasattr(hw, "relay") else 0.0 * up
-    return up[:, None] + np.asarray(down)[None, :]                      # ... then the AP's downlink to k
+    down = seconds(hw.ap_power_W * mac.path_gain / mac.noise_W)
+    return up[:, None] + down[None, :]                                  # ... then the AP's downlink to k
 
 
 def speeds(cluster: Cluster, workers: int, dtype: str = "fp32") -> np.ndarray:
