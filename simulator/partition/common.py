@@ -4,7 +4,7 @@ support selection under per-destination budgets, and the least-squares refit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from hwmodels import SpecError
 from .layers import LayerSpec, unfold
 
 __all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities",
-           "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
+           "destinations", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
 
 
 @dataclass
@@ -154,20 +154,27 @@ def layer_budgets(keep: Any, layers: int) -> list[float]:
     return [float(v) for v in vals]
 
 
-def select_support(score: torch.Tensor, owner: np.ndarray, in_owner: np.ndarray, workers: int,
-                   keep: float) -> torch.Tensor:
-    """Mask (out x in): each neuron keeps its worker's local inputs plus that worker's shared set of
-    foreign inputs, chosen greedily by summed ``score`` over the worker's neurons, ``keep`` of them."""
-    out, inp = score.shape
-    mask = torch.zeros(out, inp, dtype=torch.bool)
-    in_t = torch.as_tensor(in_owner)
+def destinations(owner: np.ndarray, in_owner: np.ndarray, workers: int,
+                 keep: float) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, int]]:
+    """Every worker owning neurons, as (worker, its neuron rows, its local-input flags, its foreign
+    input indices, its budget = round(``keep`` x foreign inputs)): the per-destination budget every
+    support rule spends."""
+    in_t = torch.as_tensor(np.asarray(in_owner))
     for k in range(workers):
-        rows = torch.as_tensor(np.flatnonzero(owner == k))
+        rows = torch.as_tensor(np.flatnonzero(owner == k), dtype=torch.long)
         if rows.numel() == 0:
             continue
         local = in_t == k
         foreign = torch.nonzero(~local).flatten()
-        budget = int(round(keep * foreign.numel()))
+        yield k, rows, local, foreign, int(round(keep * foreign.numel()))
+
+
+def select_support(score: torch.Tensor, owner: np.ndarray, in_owner: np.ndarray, workers: int,
+                   keep: float) -> torch.Tensor:
+    """Mask (out x in): each neuron keeps its worker's local inputs plus that worker's shared set of
+    foreign inputs, chosen greedily by summed ``score`` over the worker's neurons, ``keep`` of them."""
+    mask = torch.zeros(score.shape, dtype=torch.bool)
+    for _, rows, local, foreign, budget in destinations(owner, in_owner, workers, keep):
         allowed = local.clone()
         if budget:
             summed = score[rows][:, foreign].sum(0)

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .common import destinations
 from .layers import LayerSpec, unfold
 
 __all__ = ["ls_support", "gram_problem", "greedy_foreign", "explained", "ROUNDS", "SWAPS"]
@@ -230,15 +231,8 @@ def _ls_support(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, kernel: tuple
     out, inp = scores.shape
     m = math.prod(kernel) if spec.conv else 1
     mask = torch.zeros(out, inp, dtype=torch.bool)
-    in_t = torch.as_tensor(np.asarray(in_owner))
     gram = cross = energy = None
-    for k in range(workers):
-        rows = torch.as_tensor(np.flatnonzero(owner == k), dtype=torch.long)
-        if rows.numel() == 0:
-            continue
-        local = in_t == k
-        foreign = torch.nonzero(~local).flatten()
-        budget = int(round(keep * foreign.numel()))
+    for k, rows, local, foreign, budget in destinations(owner, in_owner, workers, keep):
         allowed = local.clone()
         if budget >= foreign.numel():
             allowed[foreign] = True
