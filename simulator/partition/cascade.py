@@ -35,8 +35,10 @@ from .plan import PartitionPlan
 __all__ = ["restructure", "REFITS"]
 
 REFITS = ("lstsq", "nettrim", "none")
-# owner_fn(layer, weight, x_hat, in_owner) -> owner of the layer's outputs
-OwnerFn = Callable[[int, torch.Tensor, torch.Tensor, np.ndarray], np.ndarray]
+# owner_fn(layer, weight, x_hat, in_owner, partners) -> owner of the layer's outputs; partners:
+# (weight, x_hat, in_owner) of the layers coupled to it whose inputs are ready (one assignment for all)
+Partner = tuple[torch.Tensor, torch.Tensor, np.ndarray]
+OwnerFn = Callable[[int, torch.Tensor, torch.Tensor, np.ndarray, list[Partner]], np.ndarray]
 
 
 def _fit(how: str, spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, z: torch.Tensor,
@@ -69,8 +71,9 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
                 support: str = "score", name: str = "") -> PartitionPlan:
     """The cascade of steps 1-5 with ownership from ``owner_fn`` (hidden layers) and support scores
     ``"affinity"`` or ``"magnitude"`` (|W|). A convolution reading a split input channel keeps
-    all of it (a channel cannot be partly dropped). Layers joined by a residual add take the
-    assignment of the first of them in cascade order, and are not alternated."""
+    all of it (a channel cannot be partly dropped). Layers joined by a residual add share one
+    assignment, made at the first of them in cascade order from its own cost and that of every
+    coupled layer whose inputs are planned by then (``partners``), and are not alternated."""
     if refit_with not in REFITS:
         raise SpecError(f"refit {refit_with!r}; known: {', '.join(REFITS)}")
     if support not in SUPPORTS:
@@ -89,9 +92,7 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
     for l, (spec, w, b) in enumerate(zip(specs, w0, b0)):
         src, res = spec.source(l), spec.residual
         x_hat, x_orig = hat[src], orig[src]
-        probe = PartitionPlan(workers=ctx.workers, input_owner=ctx.input_owner, weight=weights + [w], bias=biases + [b],
-                              mask=masks + [torch.ones(w.shape[:2], dtype=torch.bool)],
-                              owner=owners + [np.zeros(w.shape[0], dtype=np.int64)], specs=specs[:l + 1])
+        probe = _probe(ctx, specs, w0, b0, weights, biases, masks, owners, l)
         in_owner = probe.in_owner(l)
         split_input = src < 0 and spec.conv and bool(np.any((probe.unit_values(l) > 0).sum(1) > 1))
         z = preact(spec, x_orig, w, b)
@@ -108,7 +109,11 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
         elif group[l] in group_owner:  # a residual add is channel-wise: coupled layers share one assignment
             owner = group_owner[group[l]]
         else:
-            owner = owner_fn(l, w, x_hat, in_owner)
+            partners = [(w0[m], hat[specs[m].source(m)],
+                         _probe(ctx, specs, w0, b0, weights, biases, masks, owners, m).in_owner(m))
+                        for m in range(l + 1, len(specs) - 1)
+                        if coupled and group[m] == group[l] and specs[m].source(m) in hat]
+            owner = owner_fn(l, w, x_hat, in_owner, partners)
             if coupled:
                 group_owner[group[l]] = owner
         scores = affinity(w, x_hat) if score == "affinity" else magnitude(w)
@@ -130,6 +135,19 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
     return PartitionPlan(workers=ctx.workers, input_owner=ctx.input_owner, weight=weights, bias=biases, mask=masks,
                          owner=owners, specs=specs, fusion=ctx.fusion, name=name,
                          info={"keep": keeps, "refit": refit_with, "score": score, "support": support})
+
+
+def _probe(ctx: PartitionContext, specs: list[LayerSpec], w0: list[torch.Tensor], b0: list[torch.Tensor],
+           weights: list[torch.Tensor], biases: list[torch.Tensor], masks: list[torch.Tensor], owners: list[np.ndarray],
+           upto: int) -> PartitionPlan:
+    """A plan of the layers so far (the rest with their original weights and placeholder owners), to
+    ask who holds the inputs of layer ``upto`` (whose source is already planned)."""
+    done = len(weights)
+    rest = range(done, upto + 1)
+    return PartitionPlan(workers=ctx.workers, input_owner=ctx.input_owner, weight=weights + [w0[i] for i in rest],
+                         bias=biases + [b0[i] for i in rest],
+                         mask=masks + [torch.ones(w0[i].shape[:2], dtype=torch.bool) for i in rest],
+                         owner=owners + [np.zeros(w0[i].shape[0], dtype=np.int64) for i in rest], specs=specs[:upto + 1])
 
 
 def _residuals(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, owner: np.ndarray, workers: int,

@@ -85,7 +85,7 @@ def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, method
     to_worker[parts] = workers
     owners = [to_worker[label[offsets[l + 1]:offsets[l + 2]]] for l in range(len(layers) - 1)]
 
-    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
+    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray, partners: list) -> np.ndarray:
         return owners[l]
 
     return restructure(model, ctx, owner_fn, keep=keep, score="magnitude", refit_with="none", name="graphcut")

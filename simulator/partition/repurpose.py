@@ -147,15 +147,13 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
         raise SpecError("lam_c > 0 needs link_cost (simulator.partition.linkcost.link_cost(cluster, workers))")
     specs, w0, b0 = extract(model, ctx.input_shape) if spread else (None, None, None)
 
-    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
+    def assignment_cost(w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
+        return (affinity(w, x_hat) @ torch.as_tensor(link_penalty(in_owner, k_all, c, lam_c))).numpy()
+
+    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray, partners: list) -> np.ndarray:
         check_width(w.shape[0], k_all, f"layer {l}")
-        a = affinity(w, x_hat)
-        if c is None or lam_c == 0:
-            onehot = torch.zeros(len(in_owner), k_all, dtype=torch.float64)
-            onehot[torch.arange(len(in_owner)), torch.as_tensor(in_owner)] = 1.0
-            cost = (a.sum(1, keepdim=True) - a @ onehot).numpy()
-        else:
-            cost = (a @ torch.as_tensor(link_penalty(in_owner, k_all, c, lam_c))).numpy()
+        # coupled layers (a residual add) share this assignment: their costs add up channel by channel
+        cost = assignment_cost(w, x_hat, in_owner) + sum(assignment_cost(*p) for p in partners)
         cap = capacities(w.shape[0], k_all, share)
         demand = export_demand(specs, w0, b0, l, x_hat) if spread and l < len(specs) else None
         if demand is None:

@@ -22,7 +22,7 @@ def sparse(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: s
            eps: float = 0.02) -> PartitionPlan:
     owners = direct_owners(model, ctx)
 
-    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
+    def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray, partners: list) -> np.ndarray:
         return owners[l]
 
     return restructure(model, ctx, owner_fn, keep=keep, score="magnitude", refit_with=refit, eps=eps, name="sparse")

@@ -213,3 +213,28 @@ def test_calibrated_ranges_survive_save_and_load(setting, tmp_path):
     loaded = PartitionPlan.load(plan.save(tmp_path / "p.pt"))
     assert loaded.act_range == plan.act_range
     torch.testing.assert_close(loaded.to_torch(6)(x), plan.to_torch(6)(x))
+
+
+def test_coupled_group_is_assigned_once_from_all_ready_members(setting):
+    """The first layer of a coupled group gets the other members whose inputs are planned
+    (a projection shortcut and the block's last convolution); the identity group of the stem
+    cannot see block 1's conv2 yet (its input, conv1, comes after the stem)."""
+    from simulator.partition.cascade import restructure
+    from simulator.partition.common import blocks
+
+    model, ctx, _ = setting
+    specs, w0, _ = extract(model, (1, 8, 8))
+    calls = {}
+
+    def owner_fn(l, w, x_hat, in_owner, partners):
+        calls[l] = partners
+        return blocks(w.shape[0], ctx.workers)
+
+    plan = restructure(model, ctx, owner_fn, keep=0.5)
+    assert sorted(calls) == [0, 1, 3, 4, 6, 7]          # 2, 5, 8 follow their group; 9 is the fusion's
+    assert calls[0] == [] and calls[1] == [] and calls[3] == []
+    for first, other in ((4, 5), (7, 8)):
+        (w, x_hat, in_owner), = calls[first]
+        assert torch.equal(w, w0[other])                 # the partner is the block's conv2, original weights
+        assert x_hat.shape[1:] == specs[other].in_shape and np.array_equal(in_owner, plan.owner[other - 2])
+        assert np.array_equal(plan.owner[first], plan.owner[other])
