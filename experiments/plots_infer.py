@@ -26,7 +26,9 @@ def tradeoff_figure(rows: Sequence[dict[str, Any]], original_accuracy: float) ->
     for ax, key, scale in ((axes[0], "latency_s", 1e3), (axes[1], "transfers_per_sample", 1)):
         ax.axhline(original_accuracy, color="grey", lw=0.8, ls="--")
         if chosen:
-            ax.plot([chosen[0][key] * scale], [chosen[0]["accuracy"]], "k*", ms=14, label="chosen")
+            # hollow, so the chosen candidate's own marker stays visible under it
+            ax.plot([chosen[0][key] * scale], [chosen[0]["accuracy"]], "*", ms=18, mfc="none", mec="k", mew=1.4,
+                    label="chosen")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
     axes[0].set_xlabel("simulated latency per batch (ms)")
