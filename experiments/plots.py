@@ -141,6 +141,18 @@ def timeline(tl: Any, *, title: str = "timeline", max_resources: int = 40) -> Fi
     return fig
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def save_timeline(tl: Any, path: str | Path, *, title: str = "timeline") -> Path:
+    """Draw :func:`timeline` into ``path`` (.png, .svg or .pdf, from its suffix)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise SpecError(f"a figure file must end in {', '.join('.' + f for f in FIGURE_FORMATS)}, got {str(path)!r}")
+    return save(timeline(tl, title=title), path, (fmt,))[0]
+
+
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``fig`` as ``path`` with each suffix in ``formats`` (png, svg, pdf); close it; the paths."""
     path = Path(path)

@@ -168,6 +168,16 @@ class StepProgress:
             self._bar.stop()
 
 
+def figure_path(value: Any, option: str) -> Path | None:
+    """A figure file option (.png, .svg or .pdf), checked before anything runs."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise SpecError(f"{option}: give a .png, .svg or .pdf file, got {str(path)!r}")
+    return path
+
+
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))

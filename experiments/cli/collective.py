@@ -14,7 +14,7 @@ from simulator.collectives import (OPS, NetParams, algorithms, analytic_time, bu
                                    ranks_needed, reduction_gamma, simulate, totals)
 from simulator.network import TOPOLOGIES, build_topology
 
-from .app import StepProgress, app, catalog, echo_json, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
 
 __all__ = ["collective", "collective_result"]
 
@@ -31,7 +31,7 @@ def _quantity(value: str, dimension: str, option: str) -> float:
 def collective_result(op: str, algorithm: str, workers: int, size: str | float, topology: str, bandwidth: str | float,
                       latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
                       root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
-                      progress: bool = False) -> dict[str, Any]:
+                      progress: bool = False, gantt: str | None = None) -> dict[str, Any]:
     """What ``ddlsim collective`` computes, as the dict it prints with ``--json``."""
     if mode not in ("des", "analytic"):
         raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
@@ -51,8 +51,10 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         raise SpecError(f"--{given[0]} does not apply to {op}/{algorithm} (its options: {flags})")
     hosts = ranks_needed(op, algorithm, workers, **params)
     gamma = reduction_gamma(device) if device is not None else 0.0
-    if trace is not None and mode != "des":
-        raise SpecError("--trace needs --mode des (the analytic mode has no events to trace)")
+    figure_path(gantt, "--gantt")
+    for flag, value in (("--trace", trace), ("--gantt", gantt)):
+        if value is not None and mode != "des":
+            raise SpecError(f"{flag} needs --mode des (the analytic mode has no events to trace)")
 
     out: dict[str, Any] = {"op": op, "algorithm": algorithm, "workers": workers, "hosts": hosts, "size_B": size_B,
                            "topology": topology, "bandwidth_Bps": bw, "latency_s": lat, "mode": mode, "time_s": None}
@@ -78,7 +80,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     net = net_params(program, topo, how=paths, gamma_s_per_B=gamma)
     analytic = analytic_time(op, algorithm, workers, size_B, net, **params)
     t0 = time.perf_counter()
-    result = simulate(program, topo, gamma_s_per_B=gamma, trace=trace is not None,
+    result = simulate(program, topo, gamma_s_per_B=gamma, trace=trace is not None or gantt is not None,
                       on_progress=_progress_bar(program.num_steps) if progress else None)
     out["wall_s"] = time.perf_counter() - t0
     out.update(time_s=result.time_s, analytic_time_s=analytic, steps=program.num_steps, messages=result.messages,
@@ -86,6 +88,11 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     if trace is not None:
         result.timeline.to_chrome_trace(trace)
         out["trace"] = trace
+    if gantt is not None:
+        from ..plots import save_timeline  # noqa: PLC0415  (matplotlib only when drawing)
+
+        save_timeline(result.timeline, gantt, title=f"{op}/{algorithm}: {workers} workers on {topology}")
+        out["gantt"] = gantt
     return out
 
 
@@ -130,6 +137,8 @@ def _print_human(out: dict[str, Any]) -> None:
     lines.append(f"  {out['steps']} steps, {out['messages']} messages, {fmt(out['bytes_sent_total'], 'size')} sent")
     if "trace" in out:
         lines.append(f"  trace written to {out['trace']}")
+    if "gantt" in out:
+        lines.append(f"  Gantt chart written to {out['gantt']}")
     typer.echo("\n".join(lines))
 
 
@@ -151,12 +160,13 @@ def collective(
     paths: str = typer.Option("worst", "--paths", help="Analytic inputs on non-uniform topologies: worst or best message path."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     trace: Optional[str] = typer.Option(None, "--trace", help="Write a Chrome trace (Perfetto) of the DES to this file."),
+    gantt: Optional[str] = typer.Option(None, "--gantt", help="Draw a Gantt chart of the DES into this .png/.svg/.pdf."),
 ) -> None:
     """Time one collective: DES on the topology (max-min fair flows) or its closed form."""
     dev = catalog().get(device, "device") if device is not None else None
     out = collective_result(op, algorithm, workers, size, topology, bandwidth, latency, mode=mode, chunks=chunks,
                             shards=shards, root=root, device=dev, paths=paths, trace=trace,
-                            progress=not as_json and sys.stderr.isatty())
+                            progress=not as_json and sys.stderr.isatty(), gantt=gantt)
     if as_json:
         echo_json(out)
     else:

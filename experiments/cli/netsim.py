@@ -12,7 +12,7 @@ from rich.table import Table
 from hwmodels import units
 from simulator.network.scenario import Scenario, ScenarioResult, load_scenario, run_scenario
 
-from .app import app, echo_json, user_errors
+from .app import app, echo_json, figure_path, user_errors
 
 
 def _size(nbytes: float) -> str:
@@ -45,12 +45,19 @@ def netsim(
     as_json: bool = typer.Option(False, "--json", help='Print {"flows": {id: {"start_s", "finish_s"}}, "makespan_s"}.'),
     trace: Optional[Path] = typer.Option(None, "--trace", metavar="OUT.json",
                                          help="Write a Chrome trace of the flows (open it in Perfetto)."),
+    gantt: Optional[Path] = typer.Option(None, "--gantt", metavar="OUT.png",
+                                         help="Draw a Gantt chart of the flows (.png, .svg or .pdf)."),
 ) -> None:
     """Simulate the flows of a scenario file with max-min fair sharing of every link."""
+    figure_path(gantt, "--gantt")
     scenario = load_scenario(file)
-    result = run_scenario(scenario, record_flows=trace is not None)
+    result = run_scenario(scenario, record_flows=trace is not None or gantt is not None)
     if trace is not None:
         result.timeline.to_chrome_trace(trace)
+    if gantt is not None:
+        from ..plots import save_timeline  # noqa: PLC0415  (matplotlib only when drawing)
+
+        save_timeline(result.timeline, gantt, title=f"{file.name}: {len(scenario.flows)} flows")
     if as_json:
         echo_json(result.to_json())
     else:
