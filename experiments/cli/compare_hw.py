@@ -15,7 +15,7 @@ from ..spec import ExperimentSpec, load_experiment
 from ..sweep import run_sweep
 from ..workloads import get_workload
 from .app import app, catalog_env, user_errors
-from .sweep import DEFAULT_ROOT, report_lines, sweep_progress
+from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["compare_hw", "hardware_spec", "comparison_table"]
 
@@ -76,3 +76,4 @@ def compare_hw(
                        result.root / "plots" / f"compare-{metric}")
     typer.echo(summary.to_string(index=False))
     typer.echo("\n".join(report_lines(result) + [f"  {f}" for f in files]))
+    exit_on_failures([result])

@@ -11,7 +11,7 @@ import typer
 
 from ..demo import DEFAULT_OUT, run_demo
 from .app import app, catalog_env, user_errors
-from .sweep import report_lines, sweep_progress
+from .sweep import exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["demo"]
 
@@ -39,8 +39,10 @@ def demo(
         typer.echo(json.dumps({"wall_s": wall, "sweeps": [
             {"name": r.root.name, "dir": str(r.root), "points": r.total, "errors": r.errors,
              "files": [str(f) for f in r.files]} for r in results]}, indent=2))
+        exit_on_failures(results)
         return
     for r in results:
         typer.echo("\n".join(report_lines(r)))
     typer.echo(f"demo finished in {wall:.1f} s; see the plots above, `ddlsim results DIR` for a table, "
                "and `ddlsim plot DIR --x COL --y COL` for any other view.")
+    exit_on_failures(results)

@@ -11,7 +11,7 @@ from ..spec import load_experiment
 from ..sweep import SweepResult, run_sweep
 from .app import StepProgress, app, catalog_env, user_errors
 
-__all__ = ["sweep", "sweep_progress", "report_lines", "DEFAULT_ROOT"]
+__all__ = ["sweep", "sweep_progress", "report_lines", "exit_on_failures", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("ddlsim-results")
 
@@ -19,6 +19,14 @@ DEFAULT_ROOT = Path("ddlsim-results")
 def sweep_progress(label: str) -> StepProgress:
     """A sweep's ``on_point`` progress bar on stderr (only when stderr is a terminal), counting failures."""
     return StepProgress(label, "points", tty_only=True, count_errors=True)
+
+
+def exit_on_failures(results: list[SweepResult]) -> None:
+    """Exit with code 1 when some point failed (everything is written by then), so scripts notice."""
+    failed = sum(r.errors for r in results)
+    if failed:
+        typer.echo(f"{failed} point(s) failed: their rows have status 'error'", err=True)
+        raise typer.Exit(1)
 
 
 def report_lines(result: SweepResult) -> list[str]:
@@ -52,3 +60,4 @@ def sweep(
     finally:
         bar.stop()
     typer.echo("\n".join(report_lines(result)))
+    exit_on_failures([result])

@@ -115,3 +115,16 @@ def test_catalog_option_reaches_sweep_points(tmp_path, monkeypatch):
     four = next(row for row in table if row["workers"] == 4)
     assert four["time_s"] == pytest.approx(6 * 2e-3 + 1.5 * 1e6 / 125e6)
     assert "DDLSIM_CATALOG" not in os.environ
+
+
+def test_a_failed_point_is_written_and_exits_1(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: half-bad\nworkload: collective\n"
+                    "base: {op: allreduce, size: 1MB, link: eth-1g, mode: analytic, workers: 4}\n"
+                    "sweep: {grid: {algorithm: [ring, no-such-algorithm]}}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), "--workers", "0"])
+    assert result.exit_code == 1
+    assert "1 point(s) failed" in result.stderr and "failed point" in result.stdout
+    table = json.loads(CliRunner().invoke(app, ["results", str(out), "--format", "json"]).stdout)
+    assert sorted(row["status"] for row in table) == ["error", "ok"]
