@@ -86,8 +86,10 @@ def validate_spec(model: type[BaseModel], data: Any, where: str, what: str) -> A
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "spec"
+        errors = exc.errors()
+        # a union field fails once per branch: the deepest location is the most specific message
+        err = max((e for e in errors if e["loc"][:1] == errors[0]["loc"][:1]), key=lambda e: len(e["loc"]))
+        field = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or str(p).isidentifier()) or "spec"
         message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         raise SpecError(f"{where}: {field}: {message}") from None
 
