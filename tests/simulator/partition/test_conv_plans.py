@@ -75,7 +75,7 @@ def reference(plan, x):
 
 
 @pytest.mark.parametrize("name,params", [("central", {}), ("direct", {}), ("pipeline", {}), ("sparse", {"keep": 0.5}),
-                                         ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.5, "alternate": 1})])
+                                         ("graphcut", {"keep": 0.5}), ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.5, "alternate": 1})])
 def test_conv_plan_equals_per_worker_execution(setting, name, params):
     model, ctx, x = setting
     plan = partition(name, model, ctx, **params)
@@ -100,8 +100,6 @@ def test_direct_conv_plan_is_exact_and_counts_feature_maps(setting):
 
 def test_conv_errors(setting):
     model, ctx, _ = setting
-    with pytest.raises(SpecError, match="graphcut supports sequential MLPs only"):
-        partition("graphcut", model, ctx)
     with pytest.raises(SpecError, match="refit 'nettrim' supports dense layers only"):
         partition("repurpose", model, ctx, refit="nettrim")
     res = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(56, 2))

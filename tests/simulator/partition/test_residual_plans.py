@@ -90,7 +90,7 @@ def reference(plan, x):
 
 
 @pytest.mark.parametrize("name,params", [("central", {}), ("direct", {}), ("pipeline", {}), ("sparse", {"keep": 0.5}),
-                                         ("repurpose", {"keep": 0.3})])
+                                         ("graphcut", {"keep": 0.5}), ("repurpose", {"keep": 0.3})])
 def test_resnet_plan_equals_per_worker_execution(setting, name, params):
     model, ctx, x = setting
     plan = partition(name, model, ctx, **params)
@@ -105,7 +105,7 @@ def test_resnet_plan_equals_per_worker_execution(setting, name, params):
 
 def test_coupled_layers_share_owners_so_adds_are_local(setting):
     model, ctx, _ = setting
-    for name in ("direct", "repurpose", "sparse"):
+    for name in ("direct", "repurpose", "sparse", "graphcut"):
         plan = partition(name, model, ctx)
         for l, sp in enumerate(plan.specs):
             if sp.residual is not None and sp.residual >= 0:
