@@ -40,6 +40,8 @@ def _sweep(net, ds, ctx, names, keeps) -> list[dict]:
             grid += [dict(keep=k, refit="none") for k in keeps]
         if name == "repurpose":  # both support rules, whichever is the default
             grid = [dict(keep=k, support=sup) for sup in ("ls", "score") for k in keeps]
+        if name == "distill":  # students' hidden widths: the last one sets the transfers
+            grid = [dict(hidden=h) for h in ([32, 4], [32, 8], [32, 16], [64, 32], [128, 64])]
         for params in grid:
             t0 = time.perf_counter()
             plan = partition(name, net, ctx, **params)
@@ -54,7 +56,8 @@ def digits() -> dict:
     net = trained("mlp", "digits", seed=0, epochs=30, model_params={"hidden": [128, 128]})
     ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
     return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test),
-            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose"], KEEPS)}
+            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose", "distill"],
+                   KEEPS)}
 
 
 def mnist1d() -> dict:
@@ -63,8 +66,8 @@ def mnist1d() -> dict:
     out = {"original_accuracy": accuracy(net, ds.x_test, ds.y_test)}
     for k in (4, 8):
         ctx = PartitionContext(k, sensor_owner("segments", ds.input_shape, k), ds.x_train[:2000])
-        out[f"workers_{k}"] = _sweep(net, ds, ctx, ["central", "direct", "pipeline", "sparse", "repurpose"],
-                                     (1.0, 0.5, 0.25, 0.1))
+        out[f"workers_{k}"] = _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose",
+                                                    "distill"], (1.0, 0.5, 0.25, 0.1))
     return out
 
 
@@ -75,7 +78,8 @@ def resnet() -> dict:
     net = trained("resnet8", "digits", seed=0, epochs=15)
     ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
     return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test), "train_or_load_s": time.perf_counter() - t0,
-            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "sparse", "repurpose"], (1.0, 0.5, 0.25, 0.1))}
+            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose", "distill"],
+                           (1.0, 0.5, 0.25, 0.1))}
 
 
 def bits() -> dict:

@@ -5,7 +5,7 @@ cost-driven optimiser (see docs/inference.md).
 ``central``, ``direct``, ``pipeline``, ``graphcut``, ``sparse``, ``repurpose``.
 """
 
-from . import central, direct, graphcut, pipeline, repurpose, sparse  # noqa: F401  (registration by import)
+from . import central, direct, distill, graphcut, pipeline, repurpose, sparse  # noqa: F401  (registration by import)
 from .common import PartitionContext, sensor_owner
 from .optimiser import DEFAULT_KEEPS, Evaluation, OptimiseResult, Target, evaluate, optimise, pareto_front
 from .wireless_cost import WirelessHardware, wireless_cost

@@ -73,7 +73,8 @@ def test_direct_parallel_reproduces_the_original_outputs(setting):
 @pytest.mark.parametrize("name,params", [("central", {}), ("direct", {}), ("pipeline", {}), ("sparse", {"keep": 0.5}),
                                          ("graphcut", {"keep": 0.5}), ("graphcut", {"keep": 0.5, "method": "spectral"}),
                                          ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.25, "refit": "nettrim"}),
-                                         ("repurpose", {"keep": 0.5, "alternate": 1})])
+                                         ("repurpose", {"keep": 0.5, "alternate": 1}),
+                                         ("distill", {"hidden": [3, 2], "epochs": 2})])
 def test_torch_model_equals_per_worker_execution_and_counts(setting, name, params):
     model, ctx, x = setting
     plan = partition(name, model, ctx, **params)
