@@ -2,7 +2,7 @@
 cost-driven optimiser (see docs/inference.md).
 
 ``partition(name, model, ctx, **params) -> PartitionPlan`` runs a registered partitioner:
-``central``, ``direct``, ``pipeline``, ``graphcut``, ``sparse``, ``repurpose``.
+``central``, ``direct``, ``pipeline``, ``graphcut``, ``sparse``, ``distill``, ``repurpose``.
 """
 
 from . import central, direct, distill, graphcut, pipeline, repurpose, sparse  # noqa: F401  (registration by import)
