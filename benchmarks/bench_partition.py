@@ -55,9 +55,16 @@ def digits() -> dict:
     ds = load("digits", seed=0)
     net = trained("mlp", "digits", seed=0, epochs=30, model_params={"hidden": [128, 128]})
     ctx = PartitionContext(4, sensor_owner("quadrants", ds.input_shape, 4), ds.x_train)
-    return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test),
-            "rows": _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose", "distill"],
-                   KEEPS)}
+    rows = _sweep(net, ds, ctx, ["central", "direct", "pipeline", "graphcut", "sparse", "repurpose", "distill"], KEEPS)
+    for keep in ([0, 0, 0.125], [0, 0, 0.25], [0, 0, 0.5], 0.05, 0.1, 0.25):  # per-layer budgets, then distillation
+        for finetune in (0, 20):
+            t0 = time.perf_counter()
+            plan = partition("repurpose", net, ctx, keep=keep, finetune=finetune)
+            rows.append({"partitioner": "repurpose", "keep": keep, "finetune": finetune,
+                         "transfers": plan.transfers_per_sample(), "values": plan.values_per_sample(),
+                         "accuracy": accuracy(plan.to_torch(), ds.x_test, ds.y_test),
+                         "plan_s": time.perf_counter() - t0})
+    return {"original_accuracy": accuracy(net, ds.x_test, ds.y_test), "rows": rows}
 
 
 def mnist1d() -> dict:

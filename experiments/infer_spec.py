@@ -107,6 +107,7 @@ class InferSpec(BaseModel):
     baselines: list[str] = Field(default_factory=lambda: ["central", "direct", "pipeline", "sparse", "graphcut"])
     refit: Literal["lstsq", "nettrim", "none"] = "lstsq"
     alternate: int = Field(0, ge=0)
+    finetune: int = Field(0, ge=0, description="epochs of distillation training of every RePurpose candidate (0: off)")
     lam_c: Union[Annotated[float, Field(ge=0)], list[Annotated[float, Field(ge=0)]]] = Field(
         0.0, description="link weight(s) of the link-aware assignment to search (0: off)")
     spread: int = Field(DEFAULT_SPREAD, ge=0, description="bands of the per-source load balance (0: off)")
@@ -198,6 +199,7 @@ def run_restructure_spec(spec: InferSpec, catalog: Catalog) -> OptimiseResult:
     wireless = spec.wireless_hardware(catalog)
     model, data, ctx = spec.setup()
     return optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
-                    baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, batch=spec.batch,
-                    activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless, lam_c=spec.lam_c,
+                    baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, finetune=spec.finetune,
+                    batch=spec.batch, activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless,
+                    lam_c=spec.lam_c,
                     spread=spec.spread, refine=spec.refine, compute_workers=spec.compute_workers, share=spec.share)

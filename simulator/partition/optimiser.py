@@ -255,10 +255,12 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
              batch: int = 1, activation_bits: int = 32, mode: str = "des",
              wireless: WirelessHardware | None = None, lam_c: float | Sequence[float] = 0.0,
              spread: int = DEFAULT_SPREAD, refine: int = DEFAULT_REFINE,
-             compute_workers: Sequence[int] | None = None, share: str | Sequence[float] = "equal") -> OptimiseResult:
+             compute_workers: Sequence[int] | None = None, share: str | Sequence[float] = "equal",
+             finetune: int = 0) -> OptimiseResult:
     """Search RePurpose budgets ``keeps`` (and price the ``baselines``, the budgeted ones at every
     budget), link weights ``lam_c``, compute-worker counts ``compute_workers``, then per-layer
-    budgets (at most ``refine`` more candidates); see the module doc."""
+    budgets (at most ``refine`` more candidates); ``finetune``: epochs of distillation training of
+    every RePurpose candidate's surviving weights (0: least squares only); see the module doc."""
     if not keeps:
         raise SpecError("optimiser: keeps must list at least one budget")
     keeps = layer_budgets(list(keeps), len(keeps))  # the partitioners' own check and message
@@ -266,7 +268,7 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
     start = time.perf_counter()
     original = model_accuracy(model, x, y)
     configs = _configs(ctx, cluster, lam_c, compute_workers, share, batch, activation_bits, wireless)
-    base = {"refit": refit, "alternate": alternate}
+    base = {"refit": refit, "alternate": alternate, **({"finetune": finetune} if finetune else {})}
 
     def job(keep: Any, cfg: int, search: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         kw, shown = configs[cfg]

@@ -36,6 +36,7 @@ from hwmodels import SpecError
 
 from .cascade import restructure
 from .common import PartitionContext, affinity, assign, capacities, check_width
+from .finetune import kd_finetune
 from .layers import apply, extract
 from .plan import PartitionPlan
 from .registry import register
@@ -125,13 +126,15 @@ def export_demand(specs: list, weights: list[torch.Tensor], biases: list[torch.T
 @register("repurpose")
 def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq", eps: float = 0.02,
               alternate: int = 0, share: Any = None, support: str = "ls", link_cost: Any = None,
-              lam_c: float = 0.0, spread: int = 0) -> PartitionPlan:
+              lam_c: float = 0.0, spread: int = 0, finetune: int = 0, finetune_lr: float = 1e-3) -> PartitionPlan:
     """RePurpose-style restructuring; ``keep``: kept fraction of each destination's foreign inputs
     (one number or one per layer); ``share``: relative neuron capacity of each worker (0: the
     worker computes nothing, it only sends its sensor inputs); ``support``: ``"score"`` (foreign
     inputs by summed affinity) or ``"ls"`` (by least-squares fit gain); ``link_cost`` (K x K, zero
     diagonal) and ``lam_c`` >= 0: link-aware assignment cost; ``spread``: bands of the per-source
-    load balance (0: off). See the module doc."""
+    load balance (0: off); ``finetune``: epochs of knowledge-distillation training of the surviving
+    weights after the cascade (:func:`~.finetune.kd_finetune`, masks fixed; 0: least squares only).
+    See the module doc."""
     k_all = ctx.workers
     if isinstance(lam_c, bool) or not isinstance(lam_c, (int, float)) or not np.isfinite(lam_c) or lam_c < 0:
         raise SpecError(f"lam_c must be a non-negative number, got {lam_c!r}")
@@ -165,4 +168,4 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
     if lam_c or spread or share is not None:
         plan.info.update({"lam_c": float(lam_c), "spread": int(spread),
                           "share": None if share is None else [float(s) for s in np.asarray(share, dtype=float)]})
-    return plan
+    return kd_finetune(plan, model, ctx.calibration, ctx.input_shape, epochs=finetune, lr=finetune_lr, seed=ctx.seed)

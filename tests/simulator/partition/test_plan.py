@@ -155,3 +155,25 @@ def test_bad_input_names_the_constraint(setting):
         partition("repurpose", model, ctx, share=[0.0, 0.0])
     with pytest.raises(SpecError, match="unknown partitioner 'nope'; known: central, direct"):
         partition("nope", model, ctx)
+
+
+def test_distillation_finetuning_keeps_the_masks_and_lowers_the_loss(setting):
+    import torch.nn.functional as F
+
+    from simulator.partition.finetune import kd_finetune
+
+    model, ctx, x = setting
+    plan = partition("repurpose", model, ctx, keep=0.25)
+
+    def kd(p):
+        with torch.no_grad():
+            return float(F.kl_div(F.log_softmax(p.to_torch()(x) / 4, 1), F.softmax(model(x) / 4, 1), reduction="batchmean"))
+
+    tuned = partition("repurpose", model, ctx, keep=0.25, finetune=30, finetune_lr=1e-2)
+    assert kd(tuned) < kd(plan)
+    assert tuned.transfers_per_layer() == plan.transfers_per_layer()
+    for w, m in zip(tuned.weight, tuned.mask):
+        assert not w[~m].any()                      # pruned weights stay exactly zero
+    assert kd_finetune(plan, model, x, (8,), epochs=0) is plan
+    with pytest.raises(SpecError, match="epochs must be a non-negative integer"):
+        kd_finetune(plan, model, x, (8,), epochs=-1)
