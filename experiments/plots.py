@@ -144,13 +144,17 @@ def timeline(tl: Any, *, title: str = "timeline", max_resources: int = 40) -> Fi
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
+def figure_format(path: str | Path, what: str = "a figure file") -> str:
+    """The format of a figure file from its suffix (png, svg or pdf), or a SpecError naming ``what``."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise SpecError(f"{what}: give a .png, .svg or .pdf file, got {str(path)!r}")
+    return fmt
+
+
 def save_timeline(tl: Any, path: str | Path, *, title: str = "timeline") -> Path:
     """Draw :func:`timeline` into ``path`` (.png, .svg or .pdf, from its suffix)."""
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in FIGURE_FORMATS:
-        raise SpecError(f"a figure file must end in {', '.join('.' + f for f in FIGURE_FORMATS)}, got {str(path)!r}")
-    return save(timeline(tl, title=title), path, (fmt,))[0]
+    return save(timeline(tl, title=title), path, (figure_format(path),))[0]
 
 
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:

@@ -36,17 +36,14 @@ from torch import nn
 
 from hwmodels import SpecError
 
+from .registry import registrar
+
 __all__ = ["MODELS", "build", "cache_dir", "trained", "accuracy"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
-def _register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS[name] = fn
-        return fn
-
-    return deco
+_register = registrar(MODELS, "model")
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0, **params: Any) -> nn.Module:

@@ -130,41 +130,42 @@ class StepProgress:
                  count_errors: bool = False) -> None:
         import sys  # noqa: PLC0415
 
-        from rich.console import Console  # noqa: PLC0415
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
-
-        self._label, self._unit, self._throttle = label, unit, throttle
-        self._opts = (throttle, tty_only, count_errors)
+        self._label, self._unit, self._throttle, self._count_errors = label, unit, throttle, count_errors
+        self._enabled = not tty_only or sys.stderr.isatty()
+        self._bar: Any = None  # made at the first call, one per run (restart makes the next)
         self._task: Any = None
         self._shown = 0
         self.errors = 0
-        self._bar: Any = None
-        if not tty_only or sys.stderr.isatty():
-            columns = [label, BarColumn(), f"{{task.completed}}/{{task.total}} {unit}"]
-            columns += ["{task.fields[errors]} failed"] if count_errors else []
-            self._bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                                 console=Console(stderr=True))
+
+    def _start(self, total: int) -> None:
+        from rich.console import Console  # noqa: PLC0415
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
+
+        columns = [self._label, BarColumn(), f"{{task.completed}}/{{task.total}} {self._unit}"]
+        columns += ["{task.fields[errors]} failed"] if self._count_errors else []
+        self._bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                             console=Console(stderr=True))
+        self._task = self._bar.add_task(self._label, total=total, errors=0)
+        self._bar.start()
 
     def __call__(self, done: int, total: int, record: dict[str, Any] | None = None) -> None:
         if record is not None and record.get("status") == "error":
             self.errors += 1
-        if self._bar is None:
+        if not self._enabled:
             return
-        if self._task is None:
-            self._task = self._bar.add_task(self._label, total=total, errors=0)
-            self._bar.start()
+        if self._bar is None:
+            self._start(total)
         if done - self._shown >= max(1, int(total * self._throttle)) or done >= total or record is not None:
             self._bar.update(self._task, completed=done, total=total, errors=self.errors)
             self._shown = done
 
     def restart(self, label: str) -> None:
-        """Stop this bar and start a fresh one for the next run."""
+        """Stop this run's bar; the next call starts a fresh one labelled ``label``."""
         self.stop()
-        self.__init__(label, self._unit, throttle=self._opts[0], tty_only=self._opts[1],  # type: ignore[misc]
-                      count_errors=self._opts[2])
+        self._label, self._bar, self._task, self._shown, self.errors = label, None, None, 0, 0
 
     def stop(self) -> None:
-        if self._bar is not None and self._task is not None:
+        if self._bar is not None:
             self._bar.stop()
 
 
@@ -172,10 +173,10 @@ def figure_path(value: Any, option: str) -> Path | None:
     """A figure file option (.png, .svg or .pdf), checked before anything runs."""
     if value is None:
         return None
-    path = Path(value)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise SpecError(f"{option}: give a .png, .svg or .pdf file, got {str(path)!r}")
-    return path
+    from ..plots import figure_format  # noqa: PLC0415  (matplotlib only when a figure is asked for)
+
+    figure_format(value, option)
+    return Path(value)
 
 
 def echo_json(data: Any) -> None:

@@ -27,6 +27,8 @@ from scipy.sparse.csgraph import shortest_path
 
 from hwmodels import LinkSpec, SpecError
 
+from ..registry import registrar
+
 __all__ = ["Topology", "TOPOLOGIES", "register_topology", "build_topology", "HOST", "SWITCH"]
 
 HOST = "host"
@@ -405,16 +407,8 @@ Builder = Callable[..., Topology]
 TOPOLOGIES: dict[str, Builder] = {}
 
 
-def register_topology(name: str) -> Callable[[Builder], Builder]:
-    """Register ``builder(p, link, **kw) -> Topology`` under ``name``."""
-
-    def deco(builder: Builder) -> Builder:
-        if name in TOPOLOGIES:
-            raise ValueError(f"topology {name!r} is already registered")
-        TOPOLOGIES[name] = builder
-        return builder
-
-    return deco
+# register_topology(name) decorates ``builder(p, link, **kw) -> Topology``
+register_topology = registrar(TOPOLOGIES, "topology")
 
 
 def build_topology(name: str, p: int, link: LinkSpec, **kw: Any) -> Topology:

@@ -33,6 +33,7 @@ from hwmodels import Radio, SpecError
 from hwmodels.channel import Channel, capacity_bits_per_use
 
 from ..engine import Simulation
+from ..registry import registrar
 
 __all__ = ["MultipleAccessChannel", "DigitalMAC", "AnalogMAC", "Transmission", "PowerPlan", "POWER_POLICIES",
            "MAC_SCHEMES", "power_plan", "create_mac"]
@@ -161,11 +162,7 @@ _Policy = Callable[..., tuple[np.ndarray, float]]
 POWER_POLICIES: dict[str, _Policy] = {}
 
 
-def _policy(name: str) -> Callable[[_Policy], _Policy]:
-    def deco(fn: _Policy) -> _Policy:
-        POWER_POLICIES[name] = fn
-        return fn
-    return deco
+_policy = registrar(POWER_POLICIES, "power policy")
 
 
 def _inversion_eta(h2: np.ndarray, signal: np.ndarray, active: np.ndarray, power: np.ndarray) -> float:

@@ -27,7 +27,8 @@ def kd_finetune(plan: PartitionPlan, teacher: nn.Module, x: torch.Tensor, input_
                 epochs: int, lr: float = 1e-3, temperature: float = 4.0, batch: int = 128,
                 seed: int = 0) -> PartitionPlan:
     """A copy of ``plan`` with its surviving weights trained ``epochs`` passes over ``x``
-    (samples first, any shape that flattens to the plan's inputs) towards ``teacher``'s outputs."""
+    (samples first, any shape that flattens to the plan's inputs) towards ``teacher``'s outputs;
+    its activation ranges are cleared (``plan.calibrate`` them before quantising)."""
     for name, v in (("epochs", epochs), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "epochs" else 1):
             raise SpecError(f"fine-tuning: {name} must be a {'non-negative' if name == 'epochs' else 'positive'} "
@@ -59,6 +60,6 @@ def kd_finetune(plan: PartitionPlan, teacher: nn.Module, x: torch.Tensor, input_
             opt.step()
     weights = [w.detach().clone() for w in net.weights]
     biases = [b.detach().clone() for b in net.biases]
-    out = dataclasses.replace(plan, weight=weights, bias=biases, mask=list(plan.mask), owner=list(plan.owner),
-                              specs=list(plan.specs), info={**plan.info, "finetune_epochs": epochs})
-    return out.calibrate(x)
+    # the old activation ranges no longer hold; partition() calibrates the plan it returns
+    return dataclasses.replace(plan, weight=weights, bias=biases, mask=list(plan.mask), owner=list(plan.owner),
+                               specs=list(plan.specs), info={**plan.info, "finetune_epochs": epochs}, act_range=None)

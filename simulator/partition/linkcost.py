@@ -85,9 +85,7 @@ def _wireless_seconds(hw: Any, bits: float) -> np.ndarray:
         return bits / np.maximum(radio.rate_bps(snr), 1e-300)
 
     if hw.relay == "d2d":  # worker to worker at the pair's distance, median path loss (no shadowing draw)
-        pos = np.asarray(hw.worker_positions(), dtype=float)
-        d = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
-        d = np.maximum(d + np.eye(len(d)), 0.1)
+        d = np.maximum(hw.pair_distances_m() + np.eye(hw.workers), 0.1)
         flat = d.reshape(-1)
         try:
             flat = hw.channel.check_distances(flat)

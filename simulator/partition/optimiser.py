@@ -109,6 +109,11 @@ class Target:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise SpecError(f"target: {k} must be a non-negative number, got {v!r}")
 
+    @property
+    def accuracy_drop(self) -> float:
+        """The largest allowed accuracy drop (``max_accuracy_drop``, default 0.02)."""
+        return 0.02 if self.max_accuracy_drop is None else self.max_accuracy_drop
+
 
 @dataclass
 class OptimiseResult:
@@ -159,34 +164,39 @@ def pareto_front(evals: Sequence[Evaluation]) -> list[Evaluation]:
     return sorted(keep, key=lambda e: e.latency_s)
 
 
-def _choose(evals: Sequence[Evaluation], target: Target, original: float) -> Evaluation:
-    if target.max_latency_s is not None or target.max_energy_j is not None:
-        attr, budget = ("latency_s", target.max_latency_s) if target.max_latency_s is not None else ("energy_j", target.max_energy_j)
-        ok = [e for e in evals if getattr(e, attr) <= budget]
-        if not ok:
-            best = min(getattr(e, attr) for e in evals)
-            raise SpecError(f"target: no plan meets {attr} <= {budget:.4g}; the lowest is {best:.4g}")
-        return max(ok, key=lambda e: (e.accuracy, -e.latency_s))
-    drop = 0.02 if target.max_accuracy_drop is None else target.max_accuracy_drop
-    ok = [e for e in evals if e.accuracy >= original - drop - 1e-12]
-    if not ok:
-        best = max(e.accuracy for e in evals)
-        raise SpecError(f"target: no plan keeps accuracy >= {original - drop:.4f} (original {original:.4f} minus "
-                        f"max_accuracy_drop {drop}); the best reaches {best:.4f}")
-    return min(ok, key=lambda e: (e.latency_s, e.energy_j))
-
+def _budget(target: Target) -> tuple[str, float] | None:
+    """(attribute, budget) of a latency or energy target; None for an accuracy target."""
+    if target.max_latency_s is not None:
+        return "latency_s", target.max_latency_s
+    if target.max_energy_j is not None:
+        return "energy_j", target.max_energy_j
+    return None
 
 
 def _objective(e: Evaluation, target: Target, original: float) -> tuple:
-    """Smaller is better, consistent with :func:`_choose`: feasible candidates first, ranked as it ranks them."""
-    if target.max_latency_s is not None or target.max_energy_j is not None:
-        attr, budget = ("latency_s", target.max_latency_s) if target.max_latency_s is not None else ("energy_j", target.max_energy_j)
-        value = getattr(e, attr)
-        return (0, -e.accuracy, e.latency_s) if value <= budget else (1, value - budget, -e.accuracy)
-    drop = 0.02 if target.max_accuracy_drop is None else target.max_accuracy_drop
+    """Smaller is better: feasible candidates first (the most accurate within a latency or energy
+    budget, else the fastest within the accuracy drop), then the nearest to feasible."""
+    budget = _budget(target)
+    if budget is not None:
+        value = getattr(e, budget[0])
+        return (0, -e.accuracy, e.latency_s) if value <= budget[1] else (1, value - budget[1], -e.accuracy)
+    drop = target.accuracy_drop
     if e.accuracy >= original - drop - 1e-12:
         return (0, e.latency_s, e.energy_j)
     return (1, -e.accuracy, e.latency_s)
+
+
+def _choose(evals: Sequence[Evaluation], target: Target, original: float) -> Evaluation:
+    best = min(evals, key=lambda e: _objective(e, target, original))
+    if _objective(best, target, original)[0] == 0:
+        return best
+    budget = _budget(target)
+    if budget is not None:
+        lowest = min(getattr(e, budget[0]) for e in evals)
+        raise SpecError(f"target: no plan meets {budget[0]} <= {budget[1]:.4g}; the lowest is {lowest:.4g}")
+    drop = target.accuracy_drop
+    raise SpecError(f"target: no plan keeps accuracy >= {original - drop:.4f} (original {original:.4f} minus "
+                    f"max_accuracy_drop {drop}); the best reaches {max(e.accuracy for e in evals):.4f}")
 
 
 def _numbers(value: Any, what: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False) -> list:
@@ -305,7 +315,7 @@ def _per_layer(evals: list[Evaluation], cfg_of: dict[int, int], keeps: list[floa
     front = {id(e) for e in pareto_front(evals)}
     seeds = sorted(grid, key=score)[:1] + sorted((e for e in grid if id(e) in front), key=score)
     ladder = sorted(set(keeps) | {0.0, min(keeps) / 2})
-    budget_target = target.max_latency_s is not None or target.max_energy_j is not None
+    budget_target = _budget(target) is not None
     seen = {(cfg_of[id(e)], (float(e.params["keep"]),) * e.plan.num_layers) for e in grid}
     out: list[Evaluation] = []
     done_seeds: set[int] = set()

@@ -236,12 +236,15 @@ class PartitionPlan:
         if res is None:
             return out.astype(np.int64) if not values else out
         held = self.feature_owner(res).reshape(len(self.owner[layer]), -1)  # channel x positions
-        for j, k in enumerate(self.owner[layer]):
-            srcs, counts = np.unique(held[j], return_counts=True)
-            for s_, c in zip(srcs, counts):
-                if s_ != k:
-                    out[s_, k] += c if values else 1
-        return out if values else np.rint(out).astype(np.int64)
+        need = np.broadcast_to(self.owner[layer][:, None], held.shape)
+        moved = held != need
+        if values:
+            np.add.at(out, (held[moved], need[moved]), 1.0)
+            return out
+        channel = np.broadcast_to(np.arange(len(held))[:, None], held.shape)[moved]
+        pairs = np.unique(np.stack([channel, held[moved]]), axis=1)  # each (channel, holder) once
+        np.add.at(out, (pairs[1], self.owner[layer][pairs[0]]), 1.0)
+        return out.astype(np.int64)
 
     def in_owner(self, layer: int) -> np.ndarray:
         """Owner of every input unit of ``layer`` (a split first channel: the sensor with most of it)."""

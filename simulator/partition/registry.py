@@ -9,6 +9,7 @@ from torch import nn
 
 from hwmodels import SpecError
 
+from ..registry import registrar
 from .common import PartitionContext
 from .plan import PartitionPlan
 
@@ -18,12 +19,7 @@ Partitioner = Callable[..., PartitionPlan]
 PARTITIONERS: dict[str, Partitioner] = {}
 
 
-def register(name: str) -> Callable[[Partitioner], Partitioner]:
-    def deco(fn: Partitioner) -> Partitioner:
-        PARTITIONERS[name] = fn
-        return fn
-
-    return deco
+register = registrar(PARTITIONERS, "partitioner")
 
 
 def partition(name: str, model: nn.Module, ctx: PartitionContext, **params: Any) -> PartitionPlan:

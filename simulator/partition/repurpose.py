@@ -24,7 +24,6 @@ optimiser that share a prefix of the cascade do not solve the same assignment tw
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -45,7 +44,6 @@ __all__ = ["repurpose", "link_penalty", "export_demand", "banded_assign"]
 
 _MEMO: OrderedDict[bytes, np.ndarray] = OrderedDict()
 _MEMO_SIZE = 256
-_MEMO_LOCK = threading.Lock()
 
 
 def _assign(cost: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -53,16 +51,14 @@ def _assign(cost: np.ndarray, cap: np.ndarray) -> np.ndarray:
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     cap = np.ascontiguousarray(cap, dtype=np.int64)
     key = hashlib.blake2b(cost.tobytes() + b"|" + cap.tobytes() + repr(cost.shape).encode(), digest_size=20).digest()
-    with _MEMO_LOCK:
-        hit = _MEMO.get(key)
-        if hit is not None:
-            _MEMO.move_to_end(key)
-            return hit.copy()
+    hit = _MEMO.get(key)
+    if hit is not None:
+        _MEMO.move_to_end(key)
+        return hit.copy()
     owner = assign(cost, cap)
-    with _MEMO_LOCK:
-        _MEMO[key] = owner.copy()
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
+    _MEMO[key] = owner.copy()
+    if len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
     return owner
 
 

@@ -62,7 +62,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from hwmodels import Radio, SpecError
+from hwmodels import Radio, SpecError, units
 from hwmodels.channel import PATH_LOSS, Channel, capacity_bits_per_use
 
 from ..cluster import Cluster
@@ -122,7 +122,7 @@ class WirelessHardware:
         """The AP's transmit power in watts."""
         if self.ap_power_dbm is None:
             return float(self.radio.max_tx_power_W)
-        return 10.0 ** ((float(self.ap_power_dbm) - 30.0) / 10.0)
+        return units.dbm_to_watts(float(self.ap_power_dbm))
 
     def mac(self) -> DigitalMAC:
         """A fresh MAC (same draws every time for the same seed)."""
