@@ -70,6 +70,9 @@ class Device:
         return self.active_power_W * self.time(flops, bytes_, dtype) + self.idle_power_W * idle_s
 
     def cost(self, flops: float, bytes_: float = 0.0, dtype: str = "fp32") -> Cost:
-        """Roofline latency and active energy of one kernel as a :class:`Cost` (no bits moved)."""
+        """Roofline latency and active energy of one kernel as a :class:`Cost` (no bits moved): the
+        idle (static) share of the active power is broken down as ``idle``, the rest as ``compute``."""
         latency = self.time(flops, bytes_, dtype)
-        return Cost(latency, self.active_power_W * latency, 0.0)
+        idle = self.idle_power_W * latency
+        dynamic = (self.active_power_W - self.idle_power_W) * latency
+        return Cost(latency, idle + dynamic, 0.0, {"compute": dynamic, "idle": idle})
