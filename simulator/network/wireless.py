@@ -54,6 +54,7 @@ class Transmission:
     plan: Optional["PowerPlan"] = None
     attempts: Optional[np.ndarray] = None
     offsets_s: Optional[np.ndarray] = None   # when each device starts transmitting, from the round's start
+    bits: Optional[np.ndarray] = None        # digital: the bits each device sent (None over the air)
 
 
 class MultipleAccessChannel:
@@ -147,7 +148,7 @@ class DigitalMAC(MultipleAccessChannel):
         airtime = float(time.sum() if self.access == "tdma" else time.max(initial=0.0))
         power = np.where(active, self.max_power_W, 0.0)
         tx = Transmission(airtime, time, power, np.zeros(self.devices), airtime * self.bandwidth_Hz, delivered,
-                          attempts=attempts)
+                          attempts=attempts, bits=bits * attempts)
         return self._finish(self.clock_s if start_s is None else start_s, tx, offsets)
 
 
