@@ -10,5 +10,6 @@ from .errors import SpecError
 from .link import LinkSpec
 from .radio import Radio
 from .units import fmt, parse
+from .work import Work
 
-__all__ = ["Catalog", "Cost", "DTYPE_BYTES", "DTYPES", "Device", "LinkSpec", "Radio", "SpecError", "fmt", "load_catalog", "parse"]
+__all__ = ["Catalog", "Cost", "DTYPE_BYTES", "DTYPES", "Device", "LinkSpec", "Radio", "SpecError", "Work", "fmt", "load_catalog", "parse"]

@@ -16,7 +16,8 @@ B, L = 1e6, 1e-4           # 1 MB/s per direction, 100 us per link (two links ho
 
 def plan(workers, servers, sync, payload=(2000.0, 2000.0)):
     return StepPlan(workers=workers, servers=servers, sync=sync, compute_flops=3e6, compute_bytes=1e4,
-                    payload_bytes=payload, encode_s=2e-3, decode_s=1e-3, dense_bytes=8000.0,
+                    payload_bytes=payload, encode_s=(2e-3,) * len(workers),
+                    decode_s=(1e-3,) * (len(workers) + len(servers)), dense_bytes=8000.0,
                     update_flops=2e5, update_bytes=0.0)
 
 
@@ -72,7 +73,7 @@ def test_graph_shape():
 def test_faster_links_never_lengthen_a_step(payload, sync, faster):
     workers, servers = ("h0", "h1", "h2"), (("h3",) if sync == "ps" else ())
     p = StepPlan(workers=workers, servers=servers, sync=sync, compute_flops=1e6, compute_bytes=0.0,
-                 payload_bytes=tuple(payload), encode_s=1e-4, decode_s=1e-4, dense_bytes=4e5,
+                 payload_bytes=tuple(payload), encode_s=(1e-4,) * 3, decode_s=(1e-4,) * (3 + len(servers)), dense_bytes=4e5,
                  update_flops=1e4, update_bytes=0.0)
     slow = Cluster(Topology.switch(4, LinkSpec(name="s", bandwidth_Bps=B, latency_s=L)), DEV)
     fast = Cluster(Topology.switch(4, LinkSpec(name="f", bandwidth_Bps=B * faster, latency_s=L / faster)), DEV)
