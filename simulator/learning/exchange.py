@@ -75,7 +75,8 @@ class GradientExchange:
 
     def work_shapes(self) -> tuple[list[tuple[int, ...]], list[tuple[int, int, int]]]:
         """(shapes of the tensors compressed directly, (B, d_in, d_out) of the linear layers
-        compressed in factor form); for a factors scheme, call after a step has run."""
+        compressed in factor form); for a factors scheme, call after a worker's training step
+        (the hooks hold the inputs of the last forward pass, evaluation included)."""
         shapes, factors = [], []
         for p in self.params:
             key = id(p)

@@ -49,6 +49,15 @@ def test_allgather_step_is_the_hand_computed_critical_path():
     assert cost.time_s == pytest.approx(expect, rel=1e-9)
 
 
+def test_each_worker_encodes_and_decodes_at_its_own_speed():
+    p = StepPlan(workers=("h0", "h1"), servers=(), sync="allgather", compute_flops=3e6, compute_bytes=1e4,
+                 payload_bytes=(2000.0, 2000.0), encode_s=(1e-3, 4e-3), decode_s=(1e-3, 2e-3), dense_bytes=8000.0,
+                 update_flops=2e5, update_bytes=0.0)
+    cost = StepCoster(cluster(2)).cost(p)
+    # the all-gather waits for h1's encode; then h1 decodes both payloads at 2 ms each
+    assert cost.time_s == pytest.approx(3e-3 + 4e-3 + (2 * L + 2000 / B) + 2 * 2e-3 + 2e5 / 1e9, rel=1e-9)
+
+
 def test_straggler_and_cache():
     coster = StepCoster(cluster(3, slowdown={"h1": 2.0}))
     p = plan(("h0", "h1"), ("h2",), "ps")
