@@ -27,7 +27,7 @@ class Cost:
     latency_s: float = 0.0
     energy_j: float = 0.0
     bits: float = 0.0
-    energy_breakdown_j: Mapping[str, float] = field(default_factory=dict, repr=False, hash=False)
+    energy_breakdown_j: Mapping[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("latency_s", "energy_j", "bits"):
