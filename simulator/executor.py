@@ -47,7 +47,8 @@ class ExecutionResult:
 
     ``makespan_s`` (s), ``energy_j`` (J) with ``energy_breakdown_j`` (compute, idle, link, radio),
     ``bytes`` offered to the wired network (each message once per send), ``air_bits`` put on a
-    wireless medium, per worker energy and busy time, every node's start and finish, and the
+    wireless medium, ``sent_bytes_per_host`` (every byte a host transmits, forwarding in a ring or
+    a tree included; the access point's relays are not a host's), per worker energy and busy time, every node's start and finish, and the
     ``timeline`` of spans (``compute``/``reduce`` per worker, ``flow`` per transfer in DES mode or
     ``transfer`` in analytic mode, ``collective`` per group member, ``airtime`` per transmission,
     ``delay``) with per-link statistics. :attr:`cost` is the :class:`~hwmodels.Cost`.
@@ -67,6 +68,7 @@ class ExecutionResult:
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)
     energy_per_worker_breakdown_j: dict[str, dict[str, float]] = field(default_factory=dict)
     air_bits: float = 0.0
+    sent_bytes_per_host: dict[str, float] = field(default_factory=dict)
 
     @property
     def bits(self) -> float:
@@ -112,6 +114,7 @@ class _Executor:
         self.ledger = EnergyLedger(h for h in workers if cluster.charged(h))
         self.devices = {h: simpy.Resource(self.env, capacity=1) for h in workers}
         self.busy_s: dict[str, float] = defaultdict(float)
+        self.sent_B: dict[str, float] = defaultdict(float)
         self.done = {node.id: self.env.event() for node in graph}
         self.start_s: dict[int, float] = {}
         self.finish_s: dict[int, float] = {}
@@ -171,6 +174,10 @@ class _Executor:
             self.busy(node.worker, duration)
             self.sim.trace.record(node.worker, "compute", start, start + duration, node.bytes, node.name)
 
+    def sent(self, host: str, nbytes: float) -> None:
+        """``host`` transmitted ``nbytes`` (its own data or data it forwards)."""
+        self.sent_B[host] += nbytes
+
     def busy(self, host: str, seconds: float) -> None:
         """``host``'s device worked ``seconds`` (a compute, or a reduction inside a collective)."""
         self.busy_s[host] += seconds
@@ -198,7 +205,7 @@ class _Executor:
                                sum(t.bytes for t in totals), energy_w,
                                {h: self.busy_s.get(h, 0.0) for h in self.graph.workers},
                                dict(self.start_s), dict(self.finish_s), timeline, stats, breakdown, per_host,
-                               sum(t.air_bits for t in totals))
+                               sum(t.air_bits for t in totals), {h: self.sent_B.get(h, 0.0) for h in self.graph.workers})
 
 
 def run(graph: TaskGraph, cluster: Cluster, *, seed: int = 0, mode: str = "des", trace: bool = True,
