@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hwmodels import Catalog, SpecError
+from hwmodels import Catalog, SpecError, units
 from simulator.cluster import Cluster
 from simulator.learning import TrainConfig
 from simulator.network import build_topology
@@ -56,12 +56,22 @@ class TrainSpec(BaseModel):
     decode_s_per_element: Optional[float] = None
     backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
     mode: Literal["des", "analytic"] = "des"
+    overlap: Literal["ddp", "none"] = Field("ddp", description="bucketed communication during backward, or after it")
+    bucket_cap: Union[str, float] = Field("25MiB", description="gradient bucket size (DDP's bucket_cap_mb)")
+    first_bucket: Union[str, float] = Field("1MiB", description="the first (smallest) gradient bucket")
+    target_accuracy: Optional[float] = Field(None, description="report time, energy and bits to this test accuracy")
 
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
-        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link"})
+        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
+                                          "bucket_cap", "first_bucket"})
         if fields["steps"] is None and fields["epochs"] is None:
             fields["epochs"] = 1
+        for key, value in (("bucket_cap", self.bucket_cap), ("first_bucket", self.first_bucket)):
+            try:
+                fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
+            except SpecError as exc:
+                raise SpecError(f"{key}: {exc}") from None
         return TrainConfig(**fields)
 
     def cluster(self, catalog: Catalog) -> Cluster:

@@ -49,7 +49,7 @@ class ExecutionResult:
     ``bytes`` offered to the wired network (each message once per send), ``air_bits`` put on a
     wireless medium, ``sent_bytes_per_host`` (every byte a host transmits, forwarding in a ring or
     a tree included; the access point's relays are not a host's), per worker energy and busy time, every node's start and finish, and the
-    ``timeline`` of spans (``compute``/``reduce`` per worker, ``flow`` per transfer in DES mode or
+    ``timeline`` of spans (``compute``, ``codec`` and ``reduce`` per worker, ``flow`` per transfer in DES mode or
     ``transfer`` in analytic mode, ``collective`` per group member, ``airtime`` per transmission,
     ``delay``) with per-link statistics. :attr:`cost` is the :class:`~hwmodels.Cost`.
     """
@@ -172,7 +172,8 @@ class _Executor:
             self.start_s[node.id] = start
             yield self.env.timeout(duration)
             self.busy(node.worker, duration)
-            self.sim.trace.record(node.worker, "compute", start, start + duration, node.bytes, node.name)
+            kind = "codec" if node.work == "codec" else "compute"
+            self.sim.trace.record(node.worker, kind, start, start + duration, node.bytes, node.name)
 
     def sent(self, host: str, nbytes: float) -> None:
         """``host`` transmitted ``nbytes`` (its own data or data it forwards)."""
