@@ -144,7 +144,7 @@ def bianchi(stations: int, backoff: Backoff) -> Contention:
         p = brentq(lambda q: q - 1.0 + (1.0 - _tau(q, backoff)) ** (n - 1), 0.0, 1.0, xtol=1e-15)
     tau = _tau(p, backoff)
     p_tr = 1.0 - (1.0 - tau) ** n
-    p_s = n * tau * (1.0 - tau) ** (n - 1) / p_tr
+    p_s = 1.0 if n == 1 else n * tau * (1.0 - tau) ** (n - 1) / p_tr
     return Contention(n, tau, p, p_tr, p_s)
 
 

@@ -26,14 +26,15 @@ class ExchangeTiming:
     saturated time per success for 802.11, a share of the connection interval for
     BLE). With one contender it is the plain exchange time.
 
-    The other four fields say what the sender's radio does while its exchange is
-    pending, which under saturation lasts ``elapsed_s = contenders * total_s``:
+    The other four fields say what the sender's radio does from the start of its
+    exchange to the delivery of the last octet (``elapsed_s``; under saturated
+    contention on 802.11 and 802.15.4 that is ``contenders * total_s``):
     ``tx_s`` transmitting (its own collided attempts included), ``rx_s`` receiving
     what is addressed to it (ACK, Block-ACK, the peer's BLE packets), ``listen_s``
     awake without sending or receiving (backoff, carrier sense, interframe spaces,
     other stations' frames) and ``sleep_s`` asleep (BLE between connection events).
-    They add up to ``elapsed_s``; charge tx, rx, listen and sleep power on them and
-    charge nothing more for the time the sender waits for the medium.
+    Charge tx, rx, listen and sleep power on them and nothing more for the time
+    the sender waits for the medium.
     """
 
     total_s: float
