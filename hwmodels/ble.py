@@ -59,7 +59,7 @@ class BleProfile:
 _SOURCE = ("Bluetooth Core Specification v5.3 (Bluetooth SIG, 2021): Vol 6 Part B 2.1 packet format (preamble 1 "
            "octet on LE 1M, 2 on LE 2M; access address 4; CRC 3), 2.4 data channel PDU (2-octet header, payload "
            "up to 251 octets with Data Length Extension, 4-octet MIC when encrypted), 4.1.1 T_IFS = 150 us, "
-           "4.5.1 connection events (interval 7.5 ms to 4 s in 1.25 ms steps), 4.5.9 acknowledgement by SN/NESN; "
+           "4.5.1 connection events (interval 7.5 ms to 4 s in 1.25 ms steps), acknowledgement by SN/NESN (4.5); "
            "Vol 6 Part A 2 (LE 1M: 1 Msym/s, LE 2M: 2 Msym/s, one bit per symbol)")
 
 LE_1M = BleProfile(name="ble-le1m", phy_rate_bps=1e6, preamble_B=1, source=_SOURCE)

@@ -93,11 +93,11 @@ O_QPSK_2450 = Ieee802154Profile(
     name="802.15.4-oqpsk-2450",
     source="IEEE Std 802.15.4-2020: O-QPSK PHY at 2450 MHz, 250 kb/s, 62.5 ksymbol/s, SHR = 4-octet "
            "preamble + 1-octet SFD, 1-octet PHR (clause 12); aMaxPhyPacketSize 127, aTurnaroundTime 12 "
-           "symbols, CCA over 8 symbols (clause 11 PHY constants, 10.2.8); aUnitBackoffPeriod 20 symbols, "
+           "symbols (clause 11 PHY constants), CCA over 8 symbols (clause 10); aUnitBackoffPeriod 20 symbols, "
            "macMinBe 3, macMaxBe 5, macMaxCsmaBackoffs 4, macMaxFrameRetries 3, macAckWaitDuration = "
            "aUnitBackoffPeriod + aTurnaroundTime + phySHRDuration + 6 phySymbolsPerOctet = 54 symbols, "
            "macSifsPeriod 12 and macLifsPeriod 40 symbols, aMaxSifsFrameSize 18 (clause 8 MAC constants and "
-           "PIB); unslotted CSMA-CA (6.2.5.1); data frame with short addresses and PAN ID compression, "
+           "PIB); unslotted CSMA-CA (6.2.5); data frame with short addresses and PAN ID compression, "
            "Imm-Ack frame of 5 octets (clause 7 frame formats)",
 )
 
