@@ -16,6 +16,7 @@ delivered frame, as for Wi-Fi.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,8 +254,6 @@ def simulate_csma(profile: Ieee802154Profile, psdu_B: int, stations: int, rng: n
     after macAckWaitDuration (up to macMaxFrameRetries); a success is followed by the
     interframe space. Runs until ``frames`` frames are delivered in total.
     """
-    import heapq
-
     n = check_contenders(stations)
     ubp = profile.symbols_s(profile.unit_backoff_symbols)
     cca = profile.symbols_s(profile.cca_symbols)

@@ -7,7 +7,7 @@ from typing import Union
 
 from . import ble, ieee802154, wifi
 from .errors import SpecError
-from .exchange import ExchangeTiming
+from .exchange import ExchangeTiming, check_payload_B
 from .radio import Radio
 
 __all__ = ["MacProfile", "MAC_PROFILES", "RADIO_PROFILES", "mac_profile", "profile_for_radio", "exchange_timing",
@@ -71,5 +71,5 @@ def exchange_time_s(profile: MacProfile, payload_B: float, contenders: int = 1) 
 
 def goodput_bps(profile: MacProfile, payload_B: float, contenders: int = 1) -> float:
     """Payload bit/s on the medium when every contender sends ``payload_B`` octets; 0 for an empty message."""
-    seconds = exchange_time_s(profile, payload_B, contenders)
-    return 8.0 * max(0.0, payload_B) / seconds if seconds else 0.0
+    octets = check_payload_B(payload_B)
+    return 8.0 * octets / exchange_time_s(profile, octets, contenders) if octets else 0.0
