@@ -8,7 +8,8 @@ simpy process that waits for its deps, then:
   device's codec efficiency) or its ``duration_s``, times the worker's slowdown;
 - ``Send``, ``Recv``, ``Collective``: the network backend (:mod:`simulator.backends`): the
   flow-level DES (``mode="des"``), the closed forms (``mode="analytic"``), or the cluster's
-  shared wireless medium when it carries the hosts' traffic (a Wi-Fi cell);
+  shared cell when it carries the hosts' traffic (a :class:`~simulator.network.media.MacCell`:
+  Wi-Fi, 802.15.4 or BLE);
 - ``Upload``, ``Multicast``, ``Airtime``: the cluster's shared wireless medium;
 - ``Delay``: waits.
 
@@ -29,7 +30,7 @@ import simpy
 
 from hwmodels import Cost, SpecError
 
-from .backends import WIRED, MediumBackend, NetworkBackend, NetworkTotals
+from .backends import MEDIA, WIRED, NetworkBackend, NetworkTotals
 from .cluster import Cluster
 from .energy import EnergyLedger
 from .engine import Simulation
@@ -120,7 +121,7 @@ class _Executor:
         self.finish_s: dict[int, float] = {}
         self.collectives = 0
         wired = WIRED[mode](self) if cluster.topology is not None else None
-        medium = MediumBackend(self) if cluster.medium is not None else None
+        medium = MEDIA[type(cluster.medium)](self) if cluster.medium is not None else None
         self.backends: list[NetworkBackend] = [b for b in (wired, medium) if b is not None]
         self.traffic = medium if medium is not None and cluster.medium_carries_traffic else wired
         self.air = medium if medium is not None else NetworkBackend(self)
