@@ -18,8 +18,22 @@ from hwmodels import Catalog, SpecError, units
 from simulator.cluster import Cluster
 from simulator.learning import TrainConfig
 from simulator.network import build_topology
+from simulator.network.media import AP, MacCell
 
 __all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
+
+
+class CellSpec(BaseModel):
+    """The workers share one wireless cell through an access point (AP) under the ``radio``'s
+    standard medium access (802.11 DCF for Wi-Fi, 802.15.4 CSMA-CA, BLE: :mod:`hwmodels.mac`):
+    every message crosses the medium, station to AP and AP to station (``relay: ap``) or directly
+    (``relay: d2d``), one exchange at a time. With ``sync: ps`` the parameter server sits at the
+    AP (one exchange each way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    radio: str = "wifi6-80mhz"
+    relay: Literal["ap", "d2d"] = "ap"
 
 
 class TrainSpec(BaseModel):
@@ -40,6 +54,7 @@ class TrainSpec(BaseModel):
     slowdown: dict[str, float] = Field(default_factory=dict)
     topology: str = "switch"
     link: str = "eth-10g"
+    wireless: Optional[CellSpec] = Field(None, description="a shared wireless cell instead of topology/link")
     compressor: str = "none"
     compressor_params: dict[str, Any] = Field(default_factory=dict)
     sync: Literal["auto", "allreduce", "allgather", "ps"] = "auto"
@@ -64,7 +79,7 @@ class TrainSpec(BaseModel):
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
         fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
-                                          "bucket_cap", "first_bucket"})
+                                          "bucket_cap", "first_bucket", "wireless"})
         if fields["steps"] is None and fields["epochs"] is None:
             fields["epochs"] = 1
         for key, value in (("bucket_cap", self.bucket_cap), ("first_bucket", self.first_bucket)):
@@ -75,15 +90,32 @@ class TrainSpec(BaseModel):
         return TrainConfig(**fields)
 
     def cluster(self, catalog: Catalog) -> Cluster:
-        """Workers and shards on the topology, each with its catalog device."""
+        """Workers and shards on the topology, each with its catalog device; or the workers on a
+        wireless cell with the parameter server (if any) at its access point."""
         cfg = self.config()
-        link = catalog.get(self.link, "link")
-        topology = build_topology(self.topology, cfg.hosts, link)
         names = self.device if isinstance(self.device, list) else [self.device] * cfg.workers
         if len(names) != cfg.workers:
             raise SpecError(f"device: give one device for all workers or exactly {cfg.workers}, got {len(names)}")
-        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         server = catalog.get(self.server_device or names[0], "device")
+        if self.wireless is not None:
+            wired = sorted({"topology", "link"} & self.model_fields_set)
+            if wired:
+                raise SpecError(f"wireless: give either wireless or a wired {' and '.join(wired)}, not both")
+            if cfg.sync == "ps" and cfg.shards != 1:
+                raise SpecError(f"shards: on a wireless cell the parameter server is the access point: one shard, "
+                                f"got {cfg.shards}")
+            workers = tuple(f"h{k}" for k in range(cfg.workers))
+            ps = cfg.sync == "ps"
+            cell = MacCell(catalog.get(self.wireless.radio, "radio"), cfg.workers, ap_host=AP if ps else None,
+                           direct=self.wireless.relay == "d2d")
+            devices = {h: catalog.get(n, "device") for h, n in zip(workers, names)}
+            if ps:
+                devices[AP] = server
+            return Cluster(None, devices, slowdown=dict(self.slowdown), medium=cell,
+                           hosts_=workers + ((AP,) if ps else ()), uncharged=frozenset({AP} if ps else ()))
+        link = catalog.get(self.link, "link")
+        topology = build_topology(self.topology, cfg.hosts, link)
+        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         devices.update({h: server for h in topology.hosts[cfg.workers:]})
         return Cluster(topology, devices, slowdown=dict(self.slowdown))
 
