@@ -67,8 +67,10 @@ class TrainSpec(BaseModel):
     epochs: Optional[int] = None
     eval_every: int = 0
     seed: int = 0
-    encode_s_per_element: Optional[float] = None
-    decode_s_per_element: Optional[float] = None
+    encode_s_per_element: Optional[float] = Field(
+        None, description="measured codec seconds per gradient element on every device; null: the declared work on each device")
+    decode_s_per_element: Optional[float] = Field(
+        None, description="as encode_s_per_element, for decoding one payload")
     backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
     mode: Literal["des", "analytic"] = "des"
     overlap: Literal["ddp", "none"] = Field("ddp", description="bucketed communication during backward, or after it")

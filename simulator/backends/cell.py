@@ -83,7 +83,7 @@ class CellBackend(NetworkBackend):
         self.ex.sim.trace.record(trace_as, "airtime", start, start + timing.total_s, nbytes, name)
         if sender != AP:
             self.ex.sent(sender, nbytes)
-            sleep = getattr(self.radio, "sleep_power_W", None) or 0.0
+            sleep = self.radio.sleep_power_W or 0.0
             self.ex.ledger.radio(sender, radio_energy_j(self.radio, tx_s=timing.tx_s, rx_s=timing.rx_s + timing.listen_s)
                                  + sleep * timing.sleep_s)
         if receiver != AP:
