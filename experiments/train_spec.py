@@ -9,15 +9,16 @@ A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwmodels import Catalog, SpecError
-from simulator.cluster import Cluster
-from simulator.learning import TrainConfig
-from simulator.network import build_topology
+
+if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
+    from simulator.cluster import Cluster
+    from simulator.learning import TrainConfig
 
 __all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
 
@@ -56,16 +57,25 @@ class TrainSpec(BaseModel):
     decode_s_per_element: Optional[float] = None
     backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
     mode: Literal["des", "analytic"] = "des"
+    target_accuracy: Optional[float] = Field(None, gt=0, le=1, description="test accuracy whose first crossing "
+                                             "gives time_to_target_s, energy_to_target_j and bits_to_target")
 
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
+        from simulator.learning import TrainConfig  # noqa: PLC0415
+
         fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link"})
         if fields["steps"] is None and fields["epochs"] is None:
             fields["epochs"] = 1
+        if fields["target_accuracy"] is None:   # given only when set: the library's default stands
+            del fields["target_accuracy"]
         return TrainConfig(**fields)
 
     def cluster(self, catalog: Catalog) -> Cluster:
         """Workers and shards on the topology, each with its catalog device."""
+        from simulator.cluster import Cluster  # noqa: PLC0415
+        from simulator.network import build_topology  # noqa: PLC0415
+
         cfg = self.config()
         link = catalog.get(self.link, "link")
         topology = build_topology(self.topology, cfg.hosts, link)

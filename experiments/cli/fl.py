@@ -8,9 +8,6 @@ from typing import Any
 
 import typer
 
-from simulator.federated import run_federated
-
-from ..fl_spec import load_fl_spec
 from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["fl", "fl_result"]
@@ -18,6 +15,10 @@ __all__ = ["fl", "fl_result"]
 
 def fl_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """What ``ddlsim fl --json`` prints: ``{"name", "summary", "rows"}``."""
+    from simulator.federated import run_federated  # noqa: PLC0415  (torch only when the command runs)
+
+    from ..fl_spec import load_fl_spec  # noqa: PLC0415
+
     spec = load_fl_spec(spec_path)
     config = spec.config()
     device, radio, channel, distances = spec.hardware(catalog(), Path(spec_path).parent)

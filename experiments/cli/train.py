@@ -11,9 +11,6 @@ from typing import Any, Optional
 
 import typer
 
-from simulator.learning import EvalRow, train as run_training
-
-from ..train_spec import load_spec
 from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["train", "train_result"]
@@ -21,6 +18,10 @@ __all__ = ["train", "train_result"]
 
 def train_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """What ``ddlsim train --json`` prints: ``{"name", "summary", "rows"}``."""
+    from simulator.learning import train as run_training  # noqa: PLC0415  (torch only when the command runs)
+
+    from ..train_spec import load_spec  # noqa: PLC0415
+
     spec = load_spec(spec_path)
     config = spec.config()
     cluster = spec.cluster(catalog())
@@ -34,6 +35,8 @@ def train_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, 
 
 
 def _write(out: dict[str, Any], folder: Path) -> None:
+    from simulator.learning import EvalRow  # noqa: PLC0415
+
     folder.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in fields(EvalRow)]
     with open(folder / "rows.csv", "w", newline="", encoding="utf-8") as fh:
