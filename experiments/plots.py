@@ -232,8 +232,8 @@ def timeline(tl: Any, *, title: str = "timeline", max_resources: int = 40) -> Fi
         ax.grid(False, axis="y")
         ax.set_xlabel("simulated time (s)")
         ax.set_xlim(min(s.start_s for s in spans), max(s.end_s for s in spans))
-        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in kinds], labels=kinds,
-                  loc="outside right upper")
+        fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in kinds], labels=kinds,
+                   loc="outside right upper")
         ax.set_title(title)
     return fig
 

@@ -169,10 +169,37 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         with client:
             yield client
         return
+    # no dashboard; the scheduler's HTTP server on a free port (not 8787, which another cluster may hold)
     cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    with cluster, Client(cluster) as client:
-        yield client
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=logging.ERROR)
+    with _quiet_close(cluster), Client(cluster) as client:
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.run(_silence_dask)
+
+
+def _silence_dask() -> None:
+    """Only critical Dask logs from here on (a closing cluster's workers may log a heartbeat that
+    met a closed scheduler as an error, with tracebacks, after every point has finished)."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _quiet_close(cluster: Any) -> Iterator[Any]:
+    """Close ``cluster`` at the end with its (in-process) scheduler's logs silenced, then restore them."""
+    try:
+        yield cluster
+    finally:
+        logger = logging.getLogger("distributed")
+        level = logger.level
+        _silence_dask()
+        try:
+            cluster.close()
+        finally:
+            logger.setLevel(level)
 
 
 @dataclass
