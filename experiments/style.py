@@ -79,13 +79,15 @@ def _is_integral(values: Sequence[float]) -> bool:
 
 
 def integer_ticks(ax: Any, axis: str, values: Sequence[float], *, log: bool) -> bool:
-    """Plain integer ticks at the data's values (worker counts, rounds) when they are few integers;
-    True when applied. On a log axis this replaces "4x10^0"-style labels and minor labels."""
+    """Plain integer ticks at the data's values (worker counts, rounds) when they are a few small
+    integers, far enough apart to read; True when applied. On a log axis this replaces
+    "4x10^0"-style labels and minor labels."""
     unique = sorted(set(float(v) for v in values))
     if not _is_integral(unique) or not unique:
         return False
     target = ax.xaxis if axis == "x" else ax.yaxis
-    if log and len(unique) <= 12:
+    apart = all(b >= 1.25 * a for a, b in zip(unique, unique[1:])) and unique[0] > 0
+    if log and len(unique) <= 12 and unique[-1] < 1e5 and apart:
         target.set_major_locator(ticker.FixedLocator(unique))
         target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.0f}"))
         target.set_minor_locator(ticker.NullLocator())

@@ -99,3 +99,15 @@ def test_preset_plots_draw_named_metrics_and_no_per_round_totals(preset):
             if recipe.kind == "tradeoff" and entry is not None and recipe.where.get("last") is not True:
                 assert entry.scope != "per round", (preset, recipe.name, axis)
         assert re.fullmatch(r"[a-z0-9-]+", recipe.name)
+
+
+def test_the_docs_table_matches_the_module():
+    """docs/experiments.md lists every metric with the module's label, unit and scope."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "experiments.md").read_text()
+    listed = set()
+    for name, label, unit, scope, _ in re.findall(r"^\| `([^`]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", doc, re.M):
+        braces = re.fullmatch(r"(.*)\{(.*)\}(.*)", name)
+        for full in ([braces[1] + k + braces[3] for k in braces[2].split(",")] if braces else [name]):
+            listed.add((full, unit.strip(), scope.strip()))
+    expected = {(m.name, m.unit or "-", m.scope) for m in metrics.METRICS if m.scope != "config"}
+    assert listed == expected
