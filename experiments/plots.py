@@ -16,7 +16,7 @@ plus SVG (or PDF).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +105,11 @@ def _value(v: Any) -> str:
 
 def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col: str | None = None,
              where: Mapping[str, Any] | None = None, logx: bool = False, logy: bool = False, title: str = "",
-             xlabel: str = "", ylabel: str = "", legend: str | None = None) -> Figure:
+             xlabel: str = "", ylabel: str = "", legend: str | None = None,
+             reference: Callable[[Any], None] | None = None) -> Figure:
     """``y`` against ``x``, a line per ``hue``, a panel per ``col``; spreads over repeats.
-    Labels default to the metric table's; ``legend``: see :data:`~experiments.style.LEGEND_PLACES`."""
+    Labels default to the metric table's; ``legend``: see :data:`~experiments.spec.LEGEND_PLACES`;
+    ``reference(ax)`` draws reference curves (bounds) into each panel before the legend is made."""
     check_legend(legend)
     rows = select(table, where, (x, y, hue, col))
     workload = metrics.workload_of(table)
@@ -115,7 +117,10 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
     panels = _groups(rows, col)
     nrows, ncols = panel_grid(len(panels))
     with styled():
-        fig, grid = plt.subplots(nrows, ncols, figsize=(PANEL_IN[0] * ncols, PANEL_IN[1] * nrows + 0.4),
+        # room on the right for a legend outside the panels (where place_legend will put it)
+        outside = legend == "outside" or (legend is None and hue is not None and 1 < len(panels) == nrows * ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(PANEL_IN[0] * ncols + (1.6 if outside else 0.0),
+                                                        PANEL_IN[1] * nrows + 0.4),
                                  squeeze=False, sharex=True, sharey=True, layout="constrained")
         cells = list(grid.flat)
         axes = cells[:len(panels)]
@@ -125,6 +130,8 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
                 _draw_series(ax, _stats(grow, x, y, logx, logy), style, None if hue is None else _value(key))
             ax.set_xscale("log" if logx else "linear")
             ax.set_yscale("log" if logy else "linear")
+            if reference is not None:
+                reference(ax)
             if col is not None:
                 ax.set_title(f"{metrics.label(col, workload)} = {_value(panel)}")
         for axis, log, name in (("x", logx, x), ("y", logy, y)):
@@ -143,8 +150,8 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
         spare = cells[len(panels)] if len(cells) > len(panels) else None
         for extra in cells[len(panels):]:
             extra.axis("off")
-        if hue is not None:
-            place_legend(fig, axes, legend, title=metrics.label(hue, workload), spare=spare)
+        if hue is not None or reference is not None:
+            place_legend(fig, axes, legend, title=None if hue is None else metrics.label(hue, workload), spare=spare)
         heading = title or _title_of(x, y, workload)
         if len(axes) == 1:
             axes[0].set_title(heading)
@@ -173,9 +180,11 @@ def bars(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, where: 
             centre = np.array([stats[c][0] for c in present])
             err = np.array([[stats[c][0] - stats[c][1] for c in present], [stats[c][2] - stats[c][0] for c in present]])
             colour = series_style(i)["color"]
-            drawn = ax.bar(pos, centre, width * 0.92, yerr=err if err.any() else None, color=colour,
-                           label=None if hue is None else _value(key), error_kw={"elinewidth": 0.9})
-            ax.bar_label(drawn, labels=[f"{v:.3g}" for v in centre], fontsize=7, padding=2)
+            ax.bar(pos, centre, width * 0.92, yerr=err if err.any() else None, color=colour,
+                   label=None if hue is None else _value(key), error_kw={"elinewidth": 0.9})
+            for px, value, top in zip(pos, centre, centre + err[1]):   # above the error bar, if any
+                ax.annotate(f"{value:.3g}", (px, top), xytext=(0, 2), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=7)
         ax.set_xticks(np.arange(len(cats)), cats, rotation=20 if max(map(len, cats)) > 10 else 0,
                       ha="right" if max(map(len, cats)) > 10 else "center")
         ax.set_xlabel(xlabel or metrics.axis_label(x, workload))
@@ -186,8 +195,8 @@ def bars(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, where: 
         else:
             ax.set_ylim(0, ax.get_ylim()[1] * 1.08)   # room for the value labels
         ax.grid(False, axis="x")
-        if hue is not None:
-            place_legend(fig, [ax], legend, title=metrics.label(hue, workload))
+        if hue is not None:   # beside the bars by default: "best" may still sit on one
+            place_legend(fig, [ax], legend or "outside", title=metrics.label(hue, workload))
         ax.set_title(title or f"{metrics.label(y, workload)} by {metrics.label(x, workload)}")
     return fig
 
@@ -198,19 +207,18 @@ def compression(table: pd.DataFrame, x: str = "bits_per_element", y: str = "rela
     """Relative error against bits per element (log y), with the D(R) and unbiased bounds."""
     from simulator.compression.bounds import gaussian_distortion, unbiased_bound  # noqa: PLC0415
 
-    fig = tradeoff(table, x, y, hue=hue, where=where, logy=True, title=title or "compression error against bits",
-                   xlabel=xlabel, ylabel=ylabel, legend="none")
-    ax = fig.axes[0]
     rows = select(table, where, (x,))
     lo, hi = float(rows[x].min()), float(rows[x].max())
     rate = np.linspace(max(lo * 0.9, 1e-3), hi * 1.1, 200)
-    with styled():
+
+    def bounds(ax: Any) -> None:
         ax.plot(rate, [gaussian_distortion(r) for r in rate], color="0.35", ls="--", lw=1, marker="",
                 label="D(R) = 2^-2R")
         ax.plot(rate, [unbiased_bound(r) for r in rate], color="0.35", ls=":", lw=1.2, marker="",
-                label="unbiased bound")
-        place_legend(fig, [ax], legend or "outside", title=None if hue is None else metrics.label(hue))
-    return fig
+                label="unbiased bound 1/(2^2R - 1)")
+
+    return tradeoff(table, x, y, hue=hue, where=where, logy=True, title=title or "compression error against bits",
+                    xlabel=xlabel, ylabel=ylabel, legend=legend or "outside", reference=bounds)
 
 
 def timeline(tl: Any, *, title: str = "timeline", max_resources: int = 40) -> Figure:

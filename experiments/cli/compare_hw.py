@@ -40,7 +40,9 @@ def hardware_configs(devices: list[str], links: list[str]) -> dict[str, list[str
 
 
 def hardware_spec(spec: ExperimentSpec, devices: list[str], links: list[str] | None = None) -> ExperimentSpec:
-    """``spec`` with one more zipped axis: ``device`` (and ``link``, from DEVICE@LINK or ``links``)."""
+    """``spec`` with one more zipped axis: ``device`` (and ``link``, from DEVICE@LINK or ``links``).
+    The spec's own hardware axes give way: grid and random axes and point overrides of a hardware
+    field are dropped, and so are zip groups holding one (their other axes name that hardware)."""
     from ..spec import ExperimentSpec  # noqa: PLC0415
     from ..workloads import get_workload  # noqa: PLC0415
 
@@ -53,7 +55,12 @@ def hardware_spec(spec: ExperimentSpec, devices: list[str], links: list[str] | N
         raise SpecError(f"workload {spec.workload} has no link to vary (its hardware: {', '.join(workload.hardware)})")
     data = spec.model_dump()
     data["name"] = f"{spec.name}-compare-hw"
-    data["sweep"]["zip"] = [*data["sweep"]["zip"], group]
+    sweep, hardware = data["sweep"], set(workload.hardware)
+    sweep["grid"] = {k: v for k, v in sweep["grid"].items() if k.split(".")[0] not in hardware}
+    sweep["points"] = [{k: v for k, v in p.items() if k.split(".")[0] not in hardware} for p in sweep["points"]]
+    if sweep["random"] is not None:
+        sweep["random"]["axes"] = {k: v for k, v in sweep["random"]["axes"].items() if k.split(".")[0] not in hardware}
+    sweep["zip"] = [g for g in sweep["zip"] if not {k.split(".")[0] for k in g} & hardware] + [group]
     data["plots"] = []
     return ExperimentSpec.model_validate(data)
 
@@ -113,6 +120,6 @@ def compare_hw(
     if csv:
         summary.to_csv(result.root / "comparison.csv", index=False)
         files.append(result.root / "comparison.csv")
-    typer.echo(summary.to_string(index=False))
+    typer.echo(summary.to_string(index=False, na_rep="-"))
     typer.echo("\n".join(report_lines(result) + [f"  {f}" for f in files]))
     exit_on_failures([result])

@@ -93,6 +93,16 @@ def test_compare_hw_two_devices_on_two_links_gives_four_bars(tmp_path, monkeypat
     assert (tmp_path / "o" / "results.csv").exists()
 
 
+def test_compare_hw_replaces_the_specs_own_hardware_axes():
+    from experiments.cli.compare_hw import hardware_spec
+    from experiments.demo import preset
+    from experiments.sweep import expand
+
+    spec = hardware_spec(preset("demo-hardware"), ["a100-sxm4-40gb@ib-hdr", "raspberry-pi-5-4gb@eth-1g"])
+    assert [(p.config["device"], p.config["link"]) for p in expand(spec)] == [
+        ("a100-sxm4-40gb", "ib-hdr"), ("raspberry-pi-5-4gb", "eth-1g")]
+
+
 def test_compare_hw_checks_the_metric_before_running(tmp_path):
     spec = tmp_path / "hw.yaml"
     spec.write_text(HW_SPEC)
