@@ -135,13 +135,12 @@ class StepProgress:
     ``(done, total)`` (a sweep adds the point's ``record``, whose failures are counted) after each
     one and :meth:`stop` it at the end. On a terminal it is a rich bar (``throttle``: redraw only
     every that fraction of the total, for DES runs that call it per step); elsewhere (a log file,
-    CI) a plain line at the start, every ``every_s`` seconds and at the end, unless ``tty_only``."""
+    CI) a plain line at the start, every ``every_s`` seconds and at the end."""
 
-    def __init__(self, label: str, unit: str, *, throttle: float = 0.0, tty_only: bool = False,
-                 count_errors: bool = False, every_s: float = 20.0) -> None:
+    def __init__(self, label: str, unit: str, *, throttle: float = 0.0, count_errors: bool = False,
+                 every_s: float = 20.0) -> None:
         self._label, self._unit, self._throttle, self._count_errors = label, unit, throttle, count_errors
         self._lines = not sys.stderr.isatty()
-        self._enabled = not (self._lines and tty_only)
         self._every_s = every_s
         self._bar: Any = None  # the rich bar, made at the first call, one per run (restart makes the next)
         self._task: Any = None
@@ -178,8 +177,6 @@ class StepProgress:
     def __call__(self, done: int, total: int, record: dict[str, Any] | None = None) -> None:
         if record is not None and record.get("status") == "error":
             self.errors += 1
-        if not self._enabled:
-            return
         if not self._started:
             self._start(done, total)
         elif self._lines:
