@@ -156,6 +156,8 @@ AXES: dict[str, tuple[str, str]] = {
     "radio": ("radio", ""), "scheme": ("scheme", ""), "name": ("configuration", ""), "op": ("collective", ""),
     "size": ("message size", ""), "epochs": ("epochs", ""), "rounds": ("rounds", ""), "mode": ("mode", ""),
     "repeat": ("repeat", ""), "seed": ("seed", ""), "configuration": ("hardware (device @ link)", ""),
+    "encode_s_per_element": ("encode time per element", "s"), "decode_s_per_element": ("decode time per element", "s"),
+    "batch_size": ("batch size per worker", ""), "lr": ("learning rate", ""), "alpha": ("Dirichlet alpha", ""),
 }
 
 
