@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from .app import app, catalog_env, user_errors
-from .sweep import exit_on_failures, report_lines, sweep_progress
+from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["demo"]
 
@@ -18,7 +18,7 @@ __all__ = ["demo"]
 @app.command()
 @user_errors
 def demo(
-    out: Path = typer.Option(Path("ddlsim-results") / "demo", "--out", help="Where the three sweeps write their results."),
+    out: Path = typer.Option(DEFAULT_ROOT / "demo", "--out", help="Where the three sweeps write their results."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local Dask worker processes (default: cores; 0: in this process)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Remote Dask scheduler address."),
     fresh: bool = typer.Option(False, "--fresh", help="Rerun every point."),
