@@ -186,6 +186,14 @@ class InferSpec(BaseModel):
         medium = self._medium(catalog)
         return medium if isinstance(medium, WirelessHardware) else None
 
+    def hardware_label(self) -> str:
+        """The hardware in a few words, for titles: ``4 x raspberry-pi-4b-4gb, eth-1g switch``."""
+        names = self.device if isinstance(self.device, list) else [self.device]
+        devices = f"{self.workers} x {names[0]}" if len(set(names)) == 1 else ", ".join(names)
+        if self.wireless is not None:
+            return f"{devices}, {self.wireless.radio} ({self.wireless.access}, relay {self.wireless.relay})"
+        return f"{devices}, {self.link} {self.topology}"
+
     def target_value(self) -> Target:
         return Target(**self.target.model_dump())
 

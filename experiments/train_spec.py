@@ -9,16 +9,16 @@ A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwmodels import Catalog, SpecError, units
-from simulator.cluster import Cluster
-from simulator.learning import TrainConfig
-from simulator.network import build_topology
-from simulator.network.media import AP, MacCell
+
+if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
+    from simulator.cluster import Cluster
+    from simulator.learning import TrainConfig
 
 __all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
 
@@ -76,10 +76,13 @@ class TrainSpec(BaseModel):
     overlap: Literal["ddp", "none"] = Field("ddp", description="bucketed communication during backward, or after it")
     bucket_cap: Union[str, float] = Field("25MiB", description="gradient bucket size (DDP's bucket_cap_mb)")
     first_bucket: Union[str, float] = Field("1MiB", description="the first (smallest) gradient bucket")
-    target_accuracy: Optional[float] = Field(None, description="report time, energy and bits to this test accuracy")
+    target_accuracy: Optional[float] = Field(None, gt=0, le=1, description="test accuracy whose first crossing "
+                                             "gives time_to_target_s, energy_to_target_j and bits_to_target")
 
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
+        from simulator.learning import TrainConfig  # noqa: PLC0415
+
         fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
                                           "bucket_cap", "first_bucket", "wireless"})
         if fields["steps"] is None and fields["epochs"] is None:
@@ -94,6 +97,10 @@ class TrainSpec(BaseModel):
     def cluster(self, catalog: Catalog) -> Cluster:
         """Workers and shards on the topology, each with its catalog device; or the workers on a
         wireless cell with the parameter server (if any) at its access point."""
+        from simulator.cluster import Cluster  # noqa: PLC0415
+        from simulator.network import build_topology  # noqa: PLC0415
+        from simulator.network.media import AP, MacCell  # noqa: PLC0415
+
         cfg = self.config()
         names = self.device if isinstance(self.device, list) else [self.device] * cfg.workers
         if len(names) != cfg.workers:

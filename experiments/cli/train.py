@@ -11,9 +11,6 @@ from typing import Any, Optional
 
 import typer
 
-from simulator.learning import EvalRow, Trainer
-
-from ..train_spec import load_spec
 from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
 
 __all__ = ["train", "train_result"]
@@ -23,6 +20,10 @@ def train_result(spec_path: str | Path, *, progress: bool = False, trace: Option
                  gantt: Optional[Path] = None) -> dict[str, Any]:
     """What ``ddlsim train --json`` prints: ``{"name", "summary", "rows"}``; with ``trace`` or
     ``gantt``, one step's timeline (the last step's plan) as a Chrome trace or a Gantt chart."""
+    from simulator.learning import Trainer  # noqa: PLC0415  (torch only when the command runs)
+
+    from ..train_spec import load_spec  # noqa: PLC0415
+
     spec = load_spec(spec_path)
     config = spec.config()
     cluster = spec.cluster(catalog())
@@ -48,6 +49,8 @@ def train_result(spec_path: str | Path, *, progress: bool = False, trace: Option
 
 
 def _write(out: dict[str, Any], folder: Path) -> None:
+    from simulator.learning import EvalRow  # noqa: PLC0415
+
     folder.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in fields(EvalRow)]
     with open(folder / "rows.csv", "w", newline="", encoding="utf-8") as fh:
