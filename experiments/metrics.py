@@ -105,6 +105,7 @@ METRICS: tuple[Metric, ...] = (
     _m("final_test_accuracy", "final test accuracy", "", "per run", *_TRAIN_FL),
     _m("bits_per_worker", "payload sent per worker", "bit", "per run", "train"),
     _m("wire_bits_per_worker", "sent on the wire per worker", "bit", "per run", "train"),
+    _m("wire_bits_total", "sent on the wire, all workers", "bit", "cumulative", "train"),
     _m("sync", "synchronisation", "", "config", "train"),
     _m("step_time_s", "simulated time per step", "s", "per step", "train"),
     _m("time_to_target_s", "simulated time to the target accuracy", "s", "per run", *_TRAIN_FL),
