@@ -221,20 +221,34 @@ def compression(table: pd.DataFrame, x: str = "bits_per_element", y: str = "rela
                     xlabel=xlabel, ylabel=ylabel, legend=legend or "outside", reference=bounds)
 
 
+_DEVICE_KINDS = ("compute", "codec", "reduce", "delay")
+
+
 def timeline(tl: Any, *, title: str = "timeline", max_resources: int = 40) -> Figure:
-    """A Gantt chart: one lane per resource, one bar per span, coloured by kind."""
+    """A Gantt chart: one row per resource, one bar per span, coloured by kind; spans of a
+    resource that overlap go to sub-rows of its row, the device's work (compute, codec, reduce)
+    above its communication (flows, collectives, airtime)."""
+    from simulator.timeline import assign_lanes  # noqa: PLC0415
+
     spans = tl.spans if hasattr(tl, "spans") else list(tl)
     if not spans:
         raise SpecError("the timeline has no spans")
     resources = list(dict.fromkeys(s.resource for s in spans))[:max_resources]
-    lane = {r: i for i, r in enumerate(resources)}
     kinds = list(dict.fromkeys(s.kind for s in spans))
     colours = {k: series_style(i)["color"] for i, k in enumerate(kinds)}
     with styled():
-        fig, ax = plt.subplots(figsize=(7.2, 0.22 * len(resources) + 1.4), layout="constrained")
-        for s in spans:
-            if s.resource in lane:
-                ax.barh(lane[s.resource], s.end_s - s.start_s, left=s.start_s, height=0.8, color=colours[s.kind])
+        fig, ax = plt.subplots(figsize=(7.2, 0.3 * len(resources) + 1.4), layout="constrained")
+        for row, resource in enumerate(resources):
+            work = [s for s in spans if s.resource == resource and s.kind in _DEVICE_KINDS]
+            comm = [s for s in spans if s.resource == resource and s.kind not in _DEVICE_KINDS]
+            first = assign_lanes(work)
+            top = max(first, default=-1) + 1
+            own, lanes = work + comm, first + [top + lane for lane in assign_lanes(comm)]
+            height = 0.8 / (max(lanes) + 1)
+            for s, lane in zip(own, lanes):
+                y = row - 0.4 + height * (lane + 0.5)
+                ax.barh(y, s.end_s - s.start_s, left=s.start_s, height=height * 0.9, color=colours[s.kind],
+                        edgecolor="white", linewidth=0.6)
         ax.set_yticks(range(len(resources)), resources)
         ax.invert_yaxis()
         ax.grid(False, axis="y")

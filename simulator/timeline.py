@@ -22,7 +22,7 @@ from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["Span", "TraceRecorder", "Timeline"]
+__all__ = ["Span", "TraceRecorder", "Timeline", "assign_lanes"]
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class Timeline:
         slices: list[dict[str, Any]] = []
         for resource in sorted(by_resource, key=_natural_key):
             spans = by_resource[resource]
-            lanes = _assign_lanes(spans)
+            lanes = assign_lanes(spans)
             first = tid + 1
             for lane in range(max(lanes) + 1):
                 tid += 1
@@ -233,7 +233,7 @@ def _natural_key(text: str) -> list[Any]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
-def _assign_lanes(spans: Sequence[Span]) -> list[int]:
+def assign_lanes(spans: Sequence[Span]) -> list[int]:
     """Greedy interval partitioning: a lane per span so that spans in one lane do not overlap."""
     order = sorted(range(len(spans)), key=lambda i: (spans[i].start_s, -spans[i].end_s))
     lanes = [0] * len(spans)
