@@ -69,6 +69,7 @@ class HookState:
         self.states: dict[int, State] = {}
         self.step = 0
         self.capacity: dict[int, int] = {}
+        self.side_groups: dict[int, Any] = {}
         self.buckets = 0
         self.bits = 0
         self.wire_bytes = 0
@@ -124,12 +125,25 @@ def unpack(buffer: torch.Tensor) -> list[Payload]:
     return out
 
 
+def _side_group(state: HookState, slot: int) -> Any:
+    """The process group of bucket ``slot``'s second rounds (made once, in the hook's thread)."""
+    group = state.side_groups.get(slot)
+    if group is None:
+        ranks = dist.get_process_group_ranks(state.group or dist.group.WORLD)
+        group = state.side_groups[slot] = dist.new_group(ranks, use_local_synchronization=True)
+    return group
+
+
 def _gather(state: HookState, slot: int, data: torch.Tensor) -> torch.futures.Future:
     """All-gather ``data`` (uint8) from every rank; a future of the list of their byte tensors.
 
     Each rank sends [its length, data padded to the agreed capacity]; when some length exceeds
-    the capacity, every rank sees it and all take a second round at the new, larger capacity."""
+    the capacity, every rank sees it and all take a second round at the new, larger capacity.
+    The second round runs in the first one's completion callback, whose timing differs from
+    rank to rank; gloo matches collectives by their order in a group, so it goes to a group of
+    its own per bucket, where nothing else is ordered against it."""
     capacity = state.capacity.get(slot, 0)
+    side = _side_group(state, slot)
 
     def send(cap: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = torch.zeros(_LENGTH + cap, dtype=torch.uint8)
@@ -148,7 +162,7 @@ def _gather(state: HookState, slot: int, data: torch.Tensor) -> torch.futures.Fu
         if max(lengths) > capacity:   # every rank takes this branch together: same lengths seen
             state.capacity[slot] = max(lengths)
             again, parts = send(max(lengths))
-            dist.all_gather(parts, again, group=state.group)
+            dist.all_gather(parts, again, group=side)
         return [p[_LENGTH:_LENGTH + n] for p, n in zip(parts, lengths)]
 
     return fut.then(finish)
