@@ -112,6 +112,8 @@ def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[flo
         raise SpecError("fit_alpha_beta: need points of at least two different sizes")
     # Relative weighting on the full time; the known part moves to the left-hand side.
     coef, _ = nnls(design / t[:, None], (t - fixed) / t)
+    if coef[1] <= 0:
+        raise SpecError("fit_alpha_beta: times do not grow with message size; measure larger messages")
     return AlphaBetaFit(float(coef[0]), float(coef[1]), tuple(relative_residuals(fixed + design @ coef, t)))
 
 

@@ -1,0 +1,79 @@
+"""Calibration fits recover known hardware from synthetic timings made from known figures
+(with and without noise); the link's timings come from ddlsim's closed forms themselves."""
+
+import numpy as np
+import pytest
+
+from experiments.measure.calibrate import host_device
+from experiments.measure.fit import fit_alpha_beta, fit_efficiency, fit_rate
+from experiments.measure.link import GLOO_ALGORITHMS, fit_link
+from experiments.measure.records import measurement
+from hwmodels import SpecError
+from simulator.collectives import NetParams, analytic_time, reduction_gamma
+
+RNG = np.random.default_rng(2024)
+PEAK = {"fp32": 61.0e9, "fp64": 30.5e9}   # a known device: FLOP/s per dtype
+TRIAD_BPS = 14.0e9                          # and its memory bandwidth
+ALPHA, BETA = 60e-6, 1 / 2.5e9              # and a known loopback message: 60 us + n / 2.5 GB/s
+
+
+def _noisy(t, sigma):
+    return np.asarray(t) * (1 + sigma * RNG.standard_normal(np.shape(t)))
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.02, 0.03)])
+def test_device_from_gemm_and_triad_timings(sigma, tol):
+    gemm = {}
+    for dtype, peak in PEAK.items():
+        flops = 2.0 * np.array([128, 256, 384, 512, 768, 1024]) ** 3
+        gemm[dtype] = fit_rate(flops, _noisy(15e-6 + flops / peak, sigma))
+    nbytes = 12.0 * np.array([1 << 21, 1 << 22, 1 << 23, 1 << 24])
+    triad = fit_rate(nbytes, _noisy(40e-6 + nbytes / TRIAD_BPS, sigma))
+    device = host_device(gemm, triad)
+    for dtype, peak in PEAK.items():
+        assert device.peak_flops[dtype] == pytest.approx(peak, rel=tol)
+    assert device.mem_bandwidth_Bps == pytest.approx(TRIAD_BPS, rel=tol)
+    if sigma == 0:
+        assert gemm["fp32"].overhead_s == pytest.approx(15e-6, rel=1e-6)
+        assert max(abs(r) for r in gemm["fp32"].residuals) < 1e-9
+    else:   # residuals are the relative noise
+        assert 0.2 * sigma < np.std(gemm["fp32"].residuals) < 3 * sigma
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.03, 0.06)])
+def test_link_from_p2p_and_allreduce_timings(sigma, tol):
+    device = host_device({"fp32": fit_rate([1e9, 2e9], [0.1, 0.2], overhead=False)}, fit_rate([1e9, 2e9], [0.1, 0.2]))
+    gamma = reduction_gamma(device)
+    net = NetParams(ALPHA, BETA, None, gamma)
+    points = []
+    for size in 4096.0 * 4.0 ** np.arange(8):
+        points.append(measurement("p2p", {"op": "p2p", "world": 2, "size_B": size}, _noisy([ALPHA + BETA * size], sigma)))
+        for world in (2, 3, 4):
+            t = analytic_time("allreduce", GLOO_ALGORITHMS["allreduce"], world, size, net)
+            points.append(measurement("collective", {"op": "allreduce", "world": world, "size_B": size}, _noisy([t], sigma)))
+    fit = fit_link(points, gamma)
+    assert fit.alpha_s == pytest.approx(ALPHA, rel=tol)
+    assert fit.bandwidth_Bps == pytest.approx(1 / BETA, rel=tol)
+    assert len(fit.residuals) == len(points)
+
+
+def test_alpha_beta_needs_two_sizes_and_positive_times():
+    with pytest.raises(SpecError, match="two different sizes"):
+        fit_alpha_beta([1, 1], [100, 100], [1e-3, 1.1e-3])
+    with pytest.raises(SpecError, match="grow with message size"):
+        fit_alpha_beta([1, 1], [100, 200], [1e-3, 1e-3])
+    with pytest.raises(SpecError, match="positive"):
+        fit_alpha_beta([1, 1], [100, 200], [1e-3, -1.0])
+    with pytest.raises(SpecError, match="two different work sizes"):
+        fit_rate([5.0, 5.0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-12), (0.05, 0.05)])
+def test_efficiency_from_measured_seconds_and_declared_work(sigma, tol):
+    # Declared work (flops, bytes) priced on a roofline at efficiency 1; the codec runs at 0.3.
+    works = [(2e6 * k, 8e6 * k) for k in range(1, 9)]
+    ideal = lambda w: max(w[0] / 61e9, w[1] / 14e9)   # noqa: E731
+    pairs = [(float(_noisy(ideal(w) / 0.3, sigma)), w) for w in works]
+    fit = fit_efficiency(pairs, ideal)
+    assert fit.efficiency == pytest.approx(0.3, rel=tol)
+    assert fit_efficiency([(ideal(w) / 3.0, w) for w in works], ideal).efficiency == 1.0   # capped: faster than ideal
