@@ -27,7 +27,7 @@ __all__ = ["LayerCost", "ModelCost", "model_cost"]
 
 _MATMUL_FUNCS = {torch.matmul, operator.matmul, torch.bmm, torch.mm}
 _FREE = {"reshape", "view", "permute", "transpose", "flatten", "contiguous", "size", "unsqueeze", "squeeze",
-         "expand", "getitem", "getattr", "chunk", "split", "flatten"}
+         "expand", "getitem", "getattr", "chunk", "split", "flatten", "narrow"}
 _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5.0, "batch_norm": 5.0}
 
 
@@ -120,8 +120,13 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
         raise SpecError(f"costs: torch.fx cannot trace {type(model).__name__}: {exc}") from None
     was = model.training
     gm.eval()
+    # One sample on the model's device (meta for price-only models: shapes, no data), in the
+    # dtype it takes (token models declare int64 ``input_dtype``).
+    param = next(model.parameters(), None)
+    sample = torch.zeros(1, *input_shape, dtype=getattr(model, "input_dtype", torch.float32),
+                         device=param.device if param is not None else None)
     with torch.no_grad():
-        ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+        ShapeProp(gm).propagate(sample)
     gm.train(was)
     modules = dict(gm.named_modules())
     layers = []
@@ -137,7 +142,10 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
             flops, matmul = _function_flops(op, node.target, node, out)
             params = 0
         elif node.op == "get_attr":
-            attr = gm.get_parameter(node.target) if isinstance(getattr(gm, node.target, None), nn.Parameter) else None
+            try:   # a parameter used directly (dotted targets included); buffers cost nothing here
+                attr = gm.get_parameter(node.target)
+            except AttributeError:
+                attr = None
             layers.append(LayerCost(node.name, "parameter", 0.0, 0.0, float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0))
             continue
         else:

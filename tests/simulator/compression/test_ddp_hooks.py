@@ -76,7 +76,9 @@ def _reference(name: str, params: dict, world: int) -> tuple[list[list[torch.Ten
 
 @pytest.fixture(scope="module")
 def ddp_results() -> list[dict]:
-    # fork: the ranks inherit this process's imports (seconds instead of a fresh start each)
+    # fork: the ranks inherit this process's imports (seconds instead of a fresh start each),
+    # including torch._dynamo, which DDP imports when the first one is built
+    import torch._dynamo  # noqa: F401, PLC0415
     return run_world(_ddp_job, 2, SCHEMES, timeout_s=120, start_method="fork")
 
 
