@@ -72,6 +72,9 @@ class TrainCase:
     def classes(self) -> int:
         return DATA_SHAPES[self.data][1]
 
+    def __hash__(self) -> int:   # parameters are dicts: hash the flat configuration
+        return hash(tuple(self.config().items()))
+
     def config(self) -> dict[str, Any]:
         """The flat configuration of a record (parameters as sorted ``k=v`` text)."""
         out = asdict(self)
