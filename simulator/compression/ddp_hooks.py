@@ -43,7 +43,9 @@ from .registry import create, get
 
 __all__ = ["HookState", "compression_hook", "register", "SUMMABLE", "pack", "unpack"]
 
-# Schemes whose payloads the network sums in compressed form (plain floats): all-reduce.
+# Schemes whose payloads the network sums in compressed form (plain floats): all-reduce. The
+# same set as simulator.learning.SUMMABLE, repeated so that a DDP process need not import the
+# simulated trainer; both should read it from the scheme registry once it records it.
 SUMMABLE = ("none", "fp16")
 _LENGTH = 8  # bytes of the int64 length that opens every gathered slot
 
