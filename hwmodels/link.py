@@ -43,4 +43,5 @@ class LinkSpec:
     def cost(self, nbytes: float) -> Cost:
         """Uncontended transfer of ``nbytes`` as a :class:`Cost` (bits = 8 * nbytes)."""
         bits = 8.0 * nbytes
-        return Cost(self.transfer_time(nbytes), bits * self.energy_per_bit_J, bits)
+        energy = bits * self.energy_per_bit_J
+        return Cost(self.transfer_time(nbytes), energy, bits, {"link": energy})

@@ -1,10 +1,16 @@
-"""A cluster: a topology, a device per host, per-host slowdowns, and the network model.
+"""A cluster: a topology, a device per host, per-host slowdowns, and an optional shared
+wireless medium.
 
 Heterogeneity and stragglers are parameters, not special code: ``devices`` may give each
 host its own :class:`~hwmodels.Device`, and ``slowdown`` multiplies a host's compute
 times (including its reductions inside collectives) by a factor >= 1::
 
     cluster = Cluster(Topology.switch(4, link), a100, slowdown={"h3": 2.0})
+
+A ``medium`` (:class:`~simulator.network.media.WirelessHardware`) puts the first
+``medium.workers`` hosts on a shared wireless channel for Upload/Multicast/Airtime nodes. Hosts in
+``uncharged`` (mains-powered infrastructure: a server, an access point) take part in the run but
+draw no energy in its totals.
 """
 
 from __future__ import annotations
@@ -40,9 +46,19 @@ class Cluster:
     devices: Device | Mapping[str, Device]
     slowdown: Mapping[str, float] = field(default_factory=dict)
     network: str = "flow"
+    medium: Any = None
+    uncharged: frozenset[str] = frozenset()
+    hosts_: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        hosts = list(self.topology.hosts)
+        if self.topology is None:
+            if self.hosts_ is None:
+                raise SpecError("cluster: give a topology, or the host names (hosts_) of a wireless-only cluster")
+            hosts = [str(h) for h in self.hosts_]
+        else:
+            hosts = list(self.topology.hosts)
+        object.__setattr__(self, "hosts_", tuple(hosts))
+        object.__setattr__(self, "uncharged", frozenset(self.uncharged))
         known = set(hosts)
         if isinstance(self.devices, Mapping):
             for host, dev in self.devices.items():
@@ -63,14 +79,29 @@ class Cluster:
                 raise SpecError(f"cluster: slowdown[{host!r}] must be a number >= 1, got {factor!r}")
         if self.network not in NETWORK_MODELS:
             raise SpecError(f"cluster: unknown network model {self.network!r}; known: {', '.join(NETWORK_MODELS)}")
+        for host in self.uncharged:
+            if host not in known:
+                raise SpecError(f"cluster: uncharged names unknown host {host!r}")
+        if self.medium is not None and self.medium.workers > len(hosts):
+            raise SpecError(f"cluster: the wireless medium has {self.medium.workers} workers but the cluster only "
+                            f"{len(hosts)} hosts")
 
     @property
     def hosts(self) -> list[str]:
-        return list(self.topology.hosts)
+        return list(self.hosts_)
+
+    @property
+    def medium_carries_traffic(self) -> bool:
+        """Whether point-to-point sends and collectives go over the medium (a Wi-Fi cell)."""
+        return bool(getattr(self.medium, "carries_traffic", False))
+
+    def charged(self, host: str) -> bool:
+        """Whether ``host``'s device energy counts in a run's totals."""
+        return host not in self.uncharged
 
     def device(self, host: str) -> Device:
         if isinstance(self.devices, Device):
-            if host not in self.topology.hosts:
+            if host not in self.hosts_:
                 raise SpecError(f"cluster: unknown host {host!r}")
             return self.devices
         try:
@@ -82,9 +113,13 @@ class Cluster:
         return float(self.slowdown.get(host, 1.0))
 
     def compute_time(self, host: str, flops: float = 0.0, bytes_: float = 0.0, dtype: str = "fp32",
-                     duration_s: float | None = None) -> float:
-        """Seconds for a compute on ``host``: roofline (or ``duration_s``) times its slowdown."""
-        base = duration_s if duration_s is not None else self.device(host).time(flops, bytes_, dtype)
+                     duration_s: float | None = None, work: str = "model") -> float:
+        """Seconds for a compute on ``host``: roofline (or ``duration_s``) times its slowdown;
+        ``work="codec"`` runs at the device's codec efficiency."""
+        if duration_s is not None:
+            base = duration_s
+        else:   # TODO(codec-work merge): work == "codec" -> device.codec_time
+            base = self.device(host).time(flops, bytes_, dtype)
         return base * self.slowdown_of(host)
 
     def reduction_gamma(self, hosts: Any, dtype: str = "fp32") -> np.ndarray:

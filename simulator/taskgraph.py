@@ -15,7 +15,19 @@ Recv       COMM_RECV      on ``dst``: completes when its matching Send has arriv
 Collective COMM_COLL      ``op`` over ``group`` by ``algorithm`` (see
                           :mod:`simulator.collectives`); starts when its deps are done
 Delay      DELAY          wait ``duration_s`` (on ``worker``, if given, for the trace)
+Upload     AIR_UPLOAD     senders put ``bits`` each on the cluster's shared wireless
+                          medium at once (TDMA: in turn; OFDMA: band split), priced by
+                          the medium's channel at fading block ``round``
+Multicast  AIR_MULTICAST  one transmitter sends ``bits`` to every worker of ``dsts``
+                          at the rate of the worst of them (the access point when
+                          ``src`` is empty)
+Airtime    AIR_TX         a transmission already computed on the real tensors (an
+                          analog or digital federated round): per-sender transmit
+                          seconds, offsets and powers; occupies the medium
 ========== ============== ===========================================================
+
+Every node has a ``phase`` (a layer ``"L3"``, ``"gather"``, a bucket ``"b2"``, a round): the
+trace and the per-phase reports group by it instead of parsing names.
 
 Build a graph with :class:`TaskGraph`; each builder method returns the node (its ``id``
 is what later nodes list in ``deps``)::
@@ -38,9 +50,13 @@ import networkx as nx
 
 from hwmodels import DTYPES, SpecError
 
-__all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "TaskGraph", "KINDS", "CHAKRA_COLLECTIVES"]
+__all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "Upload", "Multicast", "Airtime", "TaskGraph",
+           "KINDS", "CHAKRA_COLLECTIVES", "WORK_KINDS"]
 
-KINDS = ("COMP", "COMM_SEND", "COMM_RECV", "COMM_COLL", "DELAY")
+KINDS = ("COMP", "COMM_SEND", "COMM_RECV", "COMM_COLL", "DELAY", "AIR_UPLOAD", "AIR_MULTICAST", "AIR_TX")
+# What a Compute does: "model" work runs at the device's compute efficiency, "codec" work
+# (compression kernels: memory-bound, branchy) at its codec efficiency.
+WORK_KINDS = ("model", "codec")
 # Our op names -> Chakra's collective types.
 CHAKRA_COLLECTIVES = {"allreduce": "ALL_REDUCE", "reducescatter": "REDUCE_SCATTER", "allgather": "ALL_GATHER",
                       "broadcast": "BROADCAST", "reduce": "REDUCE", "gather": "GATHER", "alltoall": "ALL_TO_ALL"}
@@ -48,11 +64,12 @@ CHAKRA_COLLECTIVES = {"allreduce": "ALL_REDUCE", "reducescatter": "REDUCE_SCATTE
 
 @dataclass(frozen=True, kw_only=True)
 class Node:
-    """A node of a task graph: ``id`` (unique in its graph), ``name``, ``deps`` (ids)."""
+    """A node of a task graph: ``id`` (unique in its graph), ``name``, ``deps`` (ids), ``phase``."""
 
     id: int
     name: str = ""
     deps: tuple[int, ...] = ()
+    phase: str = ""
     kind: ClassVar[str] = ""
 
     @property
@@ -64,13 +81,15 @@ class Node:
 @dataclass(frozen=True, kw_only=True)
 class Compute(Node):
     """Work on one worker: roofline time of ``flops`` and ``bytes`` in ``dtype``, or
-    ``duration_s`` when given (time on an unslowed device; stragglers scale it)."""
+    ``duration_s`` when given (time on an unslowed device; stragglers scale it). ``work``
+    (:data:`WORK_KINDS`) says which efficiency of the device applies."""
 
     worker: str
     flops: float = 0.0
     bytes: float = 0.0
     dtype: str = "fp32"
     duration_s: float | None = None
+    work: str = "model"
     kind: ClassVar[str] = "COMP"
 
     @property
@@ -147,7 +166,57 @@ class Delay(Node):
         return (self.worker,) if self.worker is not None else ()
 
 
-AnyNode = Union[Compute, Send, Recv, Collective, Delay]
+@dataclass(frozen=True, kw_only=True)
+class Upload(Node):
+    """Senders transmit ``bits`` (pairs ``(worker, bits)``) at once over the cluster's shared
+    wireless medium in fading block ``round``; the medium's access shares the band."""
+
+    bits: tuple[tuple[str, float], ...]
+    round: int = 0
+    kind: ClassVar[str] = "AIR_UPLOAD"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return tuple(w for w, _ in self.bits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Multicast(Node):
+    """``src`` (a worker, or "" for the medium's access point) sends ``bits`` that every worker
+    of ``dsts`` must receive, in fading block ``round``, on 1/``band_split`` of the band."""
+
+    src: str
+    dsts: tuple[str, ...]
+    bits: float
+    round: int = 0
+    band_split: int = 1
+    kind: ClassVar[str] = "AIR_MULTICAST"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return ((self.src,) if self.src else ()) + tuple(self.dsts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Airtime(Node):
+    """A transmission computed elsewhere (on the real tensors): it holds the medium for
+    ``airtime_s``; sender ``senders[i]`` transmits from ``offsets_s[i]`` for ``tx_s[i]``
+    seconds at ``tx_power_W[i]`` (the radio's circuit power is added), sending ``bits[i]``."""
+
+    senders: tuple[str, ...]
+    tx_s: tuple[float, ...]
+    offsets_s: tuple[float, ...]
+    tx_power_W: tuple[float, ...]
+    bits: tuple[float, ...]
+    airtime_s: float
+    kind: ClassVar[str] = "AIR_TX"
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return tuple(self.senders)
+
+
+AnyNode = Union[Compute, Send, Recv, Collective, Delay, Upload, Multicast, Airtime]
 DepsLike = Union[None, int, Node, Iterable[Union[int, Node]]]
 
 
@@ -155,6 +224,12 @@ def _size(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise SpecError(f"{what} must be a finite non-negative number, got {value!r}")
     return float(value)
+
+
+def _round(value: Any, who: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError(f"{who}: round must be an integer >= 0, got {value!r}")
+    return value
 
 
 class TaskGraph:
@@ -221,39 +296,45 @@ class TaskGraph:
             raise SpecError(f"{who}: unknown worker {name!r}; workers: {', '.join(self._workers)}")
         return name
 
-    def _add(self, cls: type, name: str, deps: DepsLike, **fields: Any) -> Any:
+    def _add(self, cls: type, name: str, deps: DepsLike, phase: str = "", **fields: Any) -> Any:
         node_id = len(self._nodes)
         label = name or f"{cls.kind.lower()}{node_id}"
-        node = cls(id=node_id, name=label, deps=self._deps(deps, f"node {label!r}"), **fields)
+        if not isinstance(phase, str):
+            raise SpecError(f"node {label!r}: phase must be a string, got {phase!r}")
+        node = cls(id=node_id, name=label, deps=self._deps(deps, f"node {label!r}"), phase=phase, **fields)
         self._nodes[node_id] = node
         return node
 
     def compute(self, worker: str, flops: float = 0.0, bytes: float = 0.0, *, dtype: str = "fp32",
-                duration_s: float | None = None, deps: DepsLike = None, name: str = "") -> Compute:
+                duration_s: float | None = None, work: str = "model", deps: DepsLike = None, name: str = "",
+                phase: str = "") -> Compute:
         who = f"compute {name!r}" if name else "compute"
         worker = self._worker(worker, who)
         if dtype not in DTYPES:
             raise SpecError(f"{who}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+        if work not in WORK_KINDS:
+            raise SpecError(f"{who}: unknown work {work!r}; known: {', '.join(WORK_KINDS)}")
         dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
-        return self._add(Compute, name, deps, worker=worker, flops=_size(flops, f"{who}: flops"),
-                         bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur)
+        return self._add(Compute, name, deps, phase, worker=worker, flops=_size(flops, f"{who}: flops"),
+                         bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work)
 
-    def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "") -> Send:
+    def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "",
+             phase: str = "") -> Send:
         who = f"send {name!r}" if name else "send"
         src, dst = self._worker(src, who), self._worker(dst, who)
         if src == dst:
             raise SpecError(f"{who}: source and destination are both {src!r}")
-        return self._add(Send, name, deps, src=src, dst=dst, bytes=_size(bytes, f"{who}: bytes"))
+        return self._add(Send, name, deps, phase, src=src, dst=dst, bytes=_size(bytes, f"{who}: bytes"))
 
-    def recv(self, send: Send | int, *, deps: DepsLike = None, name: str = "") -> Recv:
+    def recv(self, send: Send | int, *, deps: DepsLike = None, name: str = "", phase: str = "") -> Recv:
         sid = send.id if isinstance(send, Node) else send
         snode = self._nodes.get(sid) if isinstance(sid, int) else None
         if not isinstance(snode, Send):
             raise SpecError(f"recv {name!r}: {sid!r} is not a Send node of this graph")
-        return self._add(Recv, name, deps, send=snode.id, src=snode.src, dst=snode.dst, bytes=snode.bytes)
+        return self._add(Recv, name, deps, phase, send=snode.id, src=snode.src, dst=snode.dst, bytes=snode.bytes)
 
     def collective(self, op: str, group: Sequence[str], bytes: float, *, algorithm: str = "ring",
-                   deps: DepsLike = None, name: str = "", **params: Any) -> Collective:
+                   deps: DepsLike = None, name: str = "", phase: str = "", **params: Any) -> Collective:
         from .collectives import get  # noqa: PLC0415  (collectives do not import the IR)
 
         who = f"collective {name!r}" if name else f"collective {op}"
@@ -278,14 +359,58 @@ class TaskGraph:
             alg.resolve(len(members), params)
         if servers:
             params["servers"] = servers
-        return self._add(Collective, name, deps, op=op, group=members, bytes=_size(bytes, f"{who}: bytes"),
+        return self._add(Collective, name, deps, phase, op=op, group=members, bytes=_size(bytes, f"{who}: bytes"),
                          algorithm=algorithm, params=dict(params))
 
-    def delay(self, duration_s: float, *, worker: str | None = None, deps: DepsLike = None, name: str = "") -> Delay:
+    def delay(self, duration_s: float, *, worker: str | None = None, deps: DepsLike = None, name: str = "",
+              phase: str = "") -> Delay:
         who = f"delay {name!r}" if name else "delay"
         if worker is not None:
             worker = self._worker(worker, who)
-        return self._add(Delay, name, deps, duration_s=_size(duration_s, f"{who}: duration_s"), worker=worker)
+        return self._add(Delay, name, deps, phase, duration_s=_size(duration_s, f"{who}: duration_s"), worker=worker)
+
+    def upload(self, bits: Mapping[str, float], *, round: int = 0, deps: DepsLike = None, name: str = "",
+               phase: str = "") -> Upload:
+        """Every worker of ``bits`` (worker -> bits > 0) transmits at once on the shared medium."""
+        who = f"upload {name!r}" if name else "upload"
+        pairs = tuple((self._worker(w, who), _size(b, f"{who}: bits of {w!r}")) for w, b in bits.items())
+        if not pairs or not any(b > 0 for _, b in pairs):
+            raise SpecError(f"{who}: give at least one sender with bits > 0")
+        return self._add(Upload, name, deps, phase, bits=pairs, round=_round(round, who))
+
+    def multicast(self, src: str, dsts: Sequence[str], bits: float, *, round: int = 0, band_split: int = 1,
+                  deps: DepsLike = None, name: str = "", phase: str = "") -> Multicast:
+        """``src`` ("" for the medium's access point) sends ``bits`` to every worker of ``dsts``
+        on 1/``band_split`` of the band (an OFDMA share)."""
+        who = f"multicast {name!r}" if name else "multicast"
+        source = self._worker(src, who) if src else ""
+        dests = tuple(self._worker(d, who) for d in dsts)
+        if not dests or len(set(dests)) != len(dests) or source in dests:
+            raise SpecError(f"{who}: destinations must be distinct workers other than the sender, got {list(dsts)!r}")
+        if isinstance(band_split, bool) or not isinstance(band_split, int) or band_split < 1:
+            raise SpecError(f"{who}: band_split must be an integer >= 1, got {band_split!r}")
+        return self._add(Multicast, name, deps, phase, src=source, dsts=dests, bits=_size(bits, f"{who}: bits"),
+                         round=_round(round, who), band_split=band_split)
+
+    def airtime(self, senders: Sequence[str], tx_s: Sequence[float], tx_power_W: Sequence[float], airtime_s: float,
+                *, offsets_s: Sequence[float] | None = None, bits: Sequence[float] | None = None,
+                deps: DepsLike = None, name: str = "", phase: str = "") -> Airtime:
+        """A transmission computed on the real tensors: it holds the medium for ``airtime_s``."""
+        who = f"airtime {name!r}" if name else "airtime"
+        names = tuple(self._worker(w, who) for w in senders)
+        n = len(names)
+        offsets = [0.0] * n if offsets_s is None else list(offsets_s)
+        sent = [0.0] * n if bits is None else list(bits)
+        if not (len(tx_s) == len(tx_power_W) == len(offsets) == len(sent) == n):
+            raise SpecError(f"{who}: senders, tx_s, tx_power_W, offsets_s and bits must have one entry per sender")
+        air = _size(airtime_s, f"{who}: airtime_s")
+        ends = [_size(o, f"{who}: offset") + _size(t, f"{who}: tx_s") for o, t in zip(offsets, tx_s)]
+        if any(e > air * (1 + 1e-9) + 1e-15 for e in ends):
+            raise SpecError(f"{who}: a sender transmits beyond airtime_s ({max(ends)!r} > {air!r} s)")
+        return self._add(Airtime, name, deps, phase, senders=names, tx_s=tuple(float(t) for t in tx_s),
+                         offsets_s=tuple(float(o) for o in offsets),
+                         tx_power_W=tuple(_size(p, f"{who}: tx_power_W") for p in tx_power_W),
+                         bits=tuple(_size(b, f"{who}: bits") for b in sent), airtime_s=air)
 
     def depend(self, node: Node | int, on: DepsLike) -> AnyNode:
         """Add dependencies to an existing node (may close a cycle: :meth:`validate` finds it)."""

@@ -2,7 +2,8 @@
 
 ``create(name, **params)`` builds a registered :class:`Compressor`; ``compress(tensor, state)``
 returns a :class:`Payload` whose ``nbits`` is what travels; ``decompress(payload, state)``
-gives the tensor back. Importing this package registers every scheme.
+gives the tensor back; ``work(shape)`` declares what encoding and decoding cost (operations and
+memory bytes, for a device to price). Importing this package registers every scheme.
 """
 
 from . import basic, dithered, isgq, lowrank, qcs, sign, sparse, stochastic  # noqa: F401  (registration by import)
@@ -10,8 +11,9 @@ from .base import PRIVATE, SHARED, Compressor, State
 from .feedback import ErrorFeedback
 from .payload import FLOAT_BITS, Payload, block_bits, elias_gamma_bits, index_bits
 from .registry import Param, Scheme, create, get, parse_params, schemes
+from .work import CodecWork
 
 __all__ = [
-    "Compressor", "State", "Payload", "ErrorFeedback", "Param", "Scheme", "SHARED", "PRIVATE", "FLOAT_BITS",
+    "Compressor", "State", "Payload", "CodecWork", "ErrorFeedback", "Param", "Scheme", "SHARED", "PRIVATE", "FLOAT_BITS",
     "create", "get", "schemes", "parse_params", "block_bits", "index_bits", "elias_gamma_bits",
 ]

@@ -17,6 +17,7 @@ import torch
 from hwmodels import SpecError
 
 from .payload import Payload
+from .work import CodecWork
 
 __all__ = ["SHARED", "PRIVATE", "State", "Compressor", "check_tensor"]
 
@@ -61,8 +62,9 @@ def check_tensor(tensor: Any, scheme: str) -> torch.Tensor:
 class Compressor(ABC):
     """``compress(tensor, state) -> Payload``, ``decompress(payload, state) -> tensor``.
 
-    Subclasses implement :meth:`encode` and :meth:`decode` (float32 in, float32 out) and may
-    override :meth:`aggregate` when the server combines payloads before decoding.
+    Subclasses implement :meth:`encode` and :meth:`decode` (float32 in, float32 out) and
+    :meth:`work` (what both cost, for a device to price), and may override :meth:`aggregate`
+    when the server combines payloads before decoding.
     ``unbiased`` says whether E[decompress(compress(g))] = g is claimed.
     """
 
@@ -92,3 +94,9 @@ class Compressor(ABC):
     @abstractmethod
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         """Hook: payload -> float32 tensor (any shape with the right number of elements)."""
+
+    @abstractmethod
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Operations and memory bytes to encode one float32 tensor of ``shape`` and to decode
+        one payload of it, counted from the kernels :meth:`encode` and :meth:`decode` run
+        (docs/compression.md, "Codec work")."""

@@ -7,6 +7,7 @@ import torch
 from .base import Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import register
+from .work import CodecWork, elementwise, numel
 
 __all__ = ["NoCompression", "Fp16"]
 
@@ -23,6 +24,11 @@ class NoCompression(Compressor):
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return payload.data["values"]
 
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # A copy each way: into the send buffer, and from the receive buffer into the gradient.
+        n = numel(shape)
+        return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0))
+
 
 @register("fp16", summary="round to IEEE half precision", bits="16")
 class Fp16(Compressor):
@@ -33,3 +39,7 @@ class Fp16(Compressor):
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return payload.data["values"].to(torch.float32)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        n = numel(shape)
+        return CodecWork(elementwise(n, read=4, write=2), elementwise(n, read=2, write=4))

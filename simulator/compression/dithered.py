@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 import torch
 
-from hwmodels import SpecError
+from hwmodels import SpecError, Work
 
 from .base import SHARED, Compressor, State
 from .payload import FLOAT_BITS, Payload, block_bits
-from .quantize import dithered_quantize, dithered_reconstruct, symbol_dtype, to_buckets
+from .quantize import dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work, symbol_dtype, to_buckets
 from .registry import Param, register
+from .work import CodecWork, bucket_copy, elementwise, numel, pack, random, unpack
 
 __all__ = ["DQSG", "NDQSG"]
 
@@ -53,6 +54,24 @@ class _Dithered(Compressor):
         u = self._dither(q.shape, state)
         return dithered_reconstruct(q.to(torch.float32), u, scale).reshape(-1)[: payload.numel]
 
+    def _passes(self, shape: tuple[int, ...]) -> tuple[int, Work, Work, Work]:
+        """(padded elements, dither, fine quantization, reconstruction) work of ``shape``:
+        the dither is drawn and shifted by -1/2 on both sides; quantization buckets, scales,
+        rounds and narrows to the symbol container; reconstruction widens and rescales."""
+        n = numel(shape)
+        rows, copy = bucket_copy(n, min(self.bucket, n))
+        m = rows * min(self.bucket, n)
+        width = symbol_dtype(self.levels).itemsize
+        dither = random(m) + elementwise(m)
+        fine = copy + dither + dithered_quantize_work(m) + elementwise(m, write=width)
+        return m, dither, fine, dither + elementwise(m, read=width) + dithered_reconstruct_work(m)
+
+    def _coded(self, shape: tuple[int, ...], alphabet: int) -> CodecWork:
+        """Fine quantization and packing; unpacking and reconstruction."""
+        m, _, fine, rebuild = self._passes(shape)
+        width = symbol_dtype(self.levels).itemsize
+        return CodecWork(fine + pack(m, alphabet, width), unpack(m, alphabet, width) + rebuild)
+
 
 @register("dqsg", summary="per-bucket max scaling to -Q..Q with subtractive dither",
           bits="ceil(b log2(2Q+1)) + 32 per bucket of b",
@@ -66,6 +85,9 @@ class DQSG(_Dithered):
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return self._reconstruct(payload.data["q"], payload.data["scale"], payload, state)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        return self._coded(shape, 2 * self.levels + 1)
 
 
 @register("ndqsg", kind="workers", summary="DQSG on even workers; odd workers send fine indices modulo a coarse lattice, decoded with side information",
@@ -130,3 +152,19 @@ class NDQSG(_Dithered):
         scale = payload.data["scale"]
         error = to_buckets((decoded - truth).abs(), payload.data["q"].shape[1])
         return int((error > 0.5 * scale * (1 + 1e-4) + 1e-12).sum())
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """The mean of an even worker (DQSG with Q1 levels) and an odd one (the fine index
+        reduced modulo rho: divide, round, scale, subtract), as half the workers are each.
+        Decoding in :meth:`aggregate`: a direct payload is reconstructed; a nested one first
+        forms the side information (mean so far), predicts (scale, add dither), snaps to the
+        nearest congruent index (subtract, divide, round, scale, add); each is then added to
+        the running sum."""
+        m, dither, _, _ = self._passes(shape)
+        n = numel(shape)
+        one, two = elementwise(m), elementwise(m, read=8)
+        direct, nested = self._coded(shape, 2 * self.levels + 1), self._coded(shape, self.rho)
+        snap = dither + elementwise(n) + one + two + two + one + one + one + two
+        accumulate = elementwise(n, read=8)
+        odd = CodecWork(nested.encode + one + one + one + two, nested.decode + snap)
+        return (direct + odd + CodecWork(Work(), accumulate * 2)) * 0.5

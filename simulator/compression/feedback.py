@@ -13,6 +13,7 @@ from hwmodels import SpecError
 
 from .base import Compressor, State
 from .payload import Payload
+from .work import CodecWork, elementwise, numel
 
 __all__ = ["ErrorFeedback"]
 
@@ -42,3 +43,12 @@ class ErrorFeedback(Compressor):
 
     def aggregate(self, payloads, states) -> torch.Tensor:
         return self.inner.aggregate(payloads, states)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """The inner encode, plus the sender's own decode of its payload, plus five passes:
+        z = g + beta r (scale, add), e = z - z_hat, r = (1 - beta) r + e (scale, add); decode
+        is the inner decode."""
+        n = numel(shape)
+        inner = self.inner.work(shape)
+        scale, add = elementwise(n), elementwise(n, read=8)
+        return CodecWork(inner.encode + inner.decode + scale + add + add + scale + add, inner.decode)

@@ -16,15 +16,19 @@ point); when that exceeds the direct compressor's bits for G, the layer falls ba
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from hwmodels import SpecError
+from hwmodels import SpecError, Work
 
 from .base import SHARED, State, check_tensor
 from .bounds import lloyd_max
 from .payload import FLOAT_BITS, Payload, block_bits
-from .quantize import dithered_quantize, dithered_reconstruct, symbol_dtype, to_buckets
+from .quantize import (dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work,
+                       symbol_dtype, to_buckets)
 from .registry import Param, create, register
+from .work import CodecWork, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
 
 __all__ = ["ISGQ", "isgq_error"]
 
@@ -93,15 +97,77 @@ class ISGQ:
         dx, dd = self._dithers(x, delta, state)
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
         data = {"qx": qx.to(symbol_dtype(2 * self.levels)), "sx": sx, "qd": qd.to(symbol_dtype(2 * self.levels)), "sd": sd}
-        alphabet = 2 * self.levels + 2
-        bits = sum(block_bits(q.shape[1], alphabet) * q.shape[0] + FLOAT_BITS * q.shape[0] for q in (qx, qd))
+        bits = self._factor_bits(qx.shape, qd.shape)
         if self.variant == "lloyd-max":
             data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
-            bits += 2 * FLOAT_BITS * self.points.size
         direct = self.direct.compress(x.T @ delta, state)
         if direct.nbits < bits:
             return Payload(direct.data, direct.nbits, gradient_shape, {"direct": True})
         return Payload(data, bits, gradient_shape, {"factors": (x.shape, delta.shape)})
+
+    def _factor_bits(self, *bucketed: tuple[int, int]) -> int:
+        """Bits of the factors' symbols, given each factor's (buckets, bucket size): a block
+        code over 2Q + 2 letters and a scale per bucket, and the refitted points (Lloyd-Max)."""
+        bits = sum(block_bits(size, 2 * self.levels + 2) * rows + FLOAT_BITS * rows for rows, size in bucketed)
+        return bits + (2 * FLOAT_BITS * self.points.size if self.variant == "lloyd-max" else 0)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Work for a layer with factor shape ``(B, d_in, d_out)`` (X is B x d_in, Delta is
+        B x d_out; the gradient is d_in x d_out). Encode: both dithers, both factors
+        quantized (zeros as their own symbol), narrowed and packed, the Lloyd-Max refits, and
+        G = X^T Delta through the direct compressor (compress always forms it, to compare
+        bits). Decode: the direct decode when its bits are fewer (the branch compress takes,
+        decided by the shapes), else both factors rebuilt and X_hat^T Delta_hat."""
+        if len(shape) != 3:
+            raise SpecError(f"isgq: work takes the factor shape (B, d_in, d_out), got {shape!r}")
+        batch, d_in, d_out = shape
+        numel(shape)
+        width = symbol_dtype(2 * self.levels).itemsize
+        alphabet = 2 * self.levels + 2
+        encode = decode = Work()
+        bucketed = []
+        for n in (batch * d_in, batch * d_out):
+            rows, copy = bucket_copy(n, min(self.bucket, n))
+            m = rows * min(self.bucket, n)
+            bucketed.append((rows, min(self.bucket, n)))
+            dither = random(m) + elementwise(m)
+            zeros = elementwise(m, write=1) + elementwise(m, read=5)   # w == 0, then where()
+            if self.variant == "dithered":
+                quantize = dithered_quantize_work(m)
+            else:   # nonzero count, mean square, divide, bucketize (binary search), widen
+                quantize = (elementwise(m, write=1) + reduction(m, read=1) + elementwise(m) + reduction(m) + elementwise(m)
+                            + Work(m * math.log2(alphabet), 8.0 * m) + elementwise(m))
+            encode = encode + dither + copy + quantize + zeros + elementwise(m, write=width) + pack(m, alphabet, width)
+            decode = decode + dither + unpack(m, alphabet, width) + elementwise(m, read=width) + self._rebuild_work(m)
+        product = matmul(d_in, batch, d_out)
+        direct = self.direct.work((d_in, d_out))
+        encode = encode + product + direct.encode
+        if self.variant == "lloyd-max":
+            encode = encode + self._refit_work(batch, d_in, d_out)
+        gradient_bits = self.direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
+        if gradient_bits < self._factor_bits(*bucketed):
+            return CodecWork(encode, direct.decode)
+        return CodecWork(encode, decode + product)
+
+    def _rebuild_work(self, m: int) -> Work:
+        """:meth:`_reconstruct` of m symbols: dithered rescale, or the Lloyd-Max points looked
+        up (clamp, widen to int64, index) and scaled; then the zero mask and where()."""
+        if self.variant == "dithered":
+            values = dithered_reconstruct_work(m)
+        else:
+            values = elementwise(m) + elementwise(m, write=8) + elementwise(m, read=8) + elementwise(m)
+        return values + elementwise(m, write=1) + elementwise(m, read=5)
+
+    def _refit_work(self, batch: int, d_in: int, d_out: int) -> Work:
+        """:meth:`_refit`: the target X^T Delta, then per alternation and side the other factor
+        rebuilt, one rebuild and one product per level, the stacked basis and its least squares."""
+        levels = self.points.size
+        total = matmul(d_in, batch, d_out)
+        for own, other in ((batch * d_in, batch * d_out), (batch * d_out, batch * d_in)):
+            per_level = self._rebuild_work(own) + matmul(d_in, batch, d_out)
+            basis = elementwise(levels * d_in * d_out, ops=0)
+            total = total + (self._rebuild_work(other) + per_level * levels + basis + lstsq(d_in * d_out, levels)) * _REFITS
+        return total
 
     def _refit(self, x: torch.Tensor, delta: torch.Tensor, qx: torch.Tensor, sx: torch.Tensor, qd: torch.Tensor,
                sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ from .base import SHARED, Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import Param, register
 from .sign import as_columns
+from .work import CodecWork, elementwise, matmul, numel, qr
 
 __all__ = ["PowerSGD"]
 
@@ -40,3 +41,14 @@ class PowerSGD(Compressor):
         if "raw" in payload.data:
             return payload.data["raw"]
         return payload.data["p"] @ payload.data["q"].T
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """P = M Q (2 n m r), orthogonalise P (thin QR of n x r), Q = M^T P (2 n m r); decode
+        P Q^T (2 n m r). Raw tensors are a copy each way, as for ``none``."""
+        n = numel(shape)
+        rows = shape[0] if len(shape) >= 2 else n
+        cols = n // rows
+        rank = min(self.rank, rows, cols)
+        if len(shape) < 2 or rank * (rows + cols) >= rows * cols:
+            return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0))
+        return CodecWork(matmul(rows, cols, rank) + qr(rows, rank) + matmul(cols, rows, rank), matmul(rows, rank, cols))

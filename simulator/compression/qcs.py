@@ -14,13 +14,15 @@ import math
 
 import torch
 
-from hwmodels import SpecError
+from hwmodels import SpecError, Work
 
 from .base import SHARED, Compressor, State
 from .fwht import fwht, hadamard
 from .payload import FLOAT_BITS, Payload, block_bits
-from .quantize import dithered_quantize, dithered_reconstruct, row_absmax, symbol_dtype, to_buckets
+from .quantize import (absmax_work, dithered_quantize, dithered_quantize_work, dithered_reconstruct,
+                       dithered_reconstruct_work, row_absmax, symbol_dtype, to_buckets)
 from .registry import Param, register
+from .work import CodecWork, bucket_copy, elementwise, fill, gather, numel, pack, permutation, random, unpack, walsh_hadamard
 
 __all__ = ["QCS", "qcs_gamma"]
 
@@ -109,3 +111,28 @@ class QCS(Compressor):
         signs, rows, dither = self._shared(q.shape[0], state)
         measured = dithered_reconstruct(q, dither, scale * (self.alpha / math.sqrt(self.k)))
         return self._adjoint(measured, signs, rows).reshape(-1)[: payload.numel]
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Per bucket row: sign flip, the fast Walsh-Hadamard transform (n log2 n; our torch
+        kernel multiplies by the dense or Kronecker-factored matrix instead, which is faster
+        on a CPU but not what a device kernel does), the k measured rows, max, dithered
+        quantization, packing; decode mirrors it. Both sides draw the shared signs, rows and
+        dither."""
+        rows, copy = bucket_copy(numel(shape), self.n)
+        m, kept = rows * self.n, rows * self.k
+        pick = gather(kept) if self.k < self.n else Work()
+        shared = random(self.n) + random(kept) + elementwise(kept) * (2 if self.onebit else 1)
+        if self.k < self.n:
+            shared = shared + permutation(self.n)
+        measure = elementwise(m) + walsh_hadamard(rows, self.n) + pick + absmax_work(kept)
+        width = symbol_dtype(self.levels).itemsize
+        if self.onebit:
+            quantize = elementwise(kept) + elementwise(kept, read=8) + elementwise(kept, write=1) + pack(kept, 2)
+            symbols = unpack(kept, 2) + elementwise(kept, read=1)
+        else:
+            alphabet = 2 * self.levels + 1
+            quantize = dithered_quantize_work(kept, absmax=False) + elementwise(kept, write=width) + pack(kept, alphabet, width)
+            symbols = unpack(kept, alphabet, width) + elementwise(kept, read=width)
+        spread = fill(m) + gather(kept) if self.k < self.n else Work()
+        adjoint = spread + walsh_hadamard(rows, self.n) + elementwise(m)
+        return CodecWork(copy + shared + measure + quantize, symbols + shared + dithered_reconstruct_work(kept) + adjoint)

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 
 import torch
 
+from hwmodels import Work
+
 from .base import Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import Param, register
+from .work import CodecWork, elementwise, numel, pack, reduction, unpack
 
 __all__ = ["SignSGD", "ScaledSign", "OneBit", "as_columns"]
 
@@ -19,6 +22,16 @@ _EF = Param(True, bool, "wrap in error feedback")
 def _positive(tensor: torch.Tensor) -> torch.Tensor:
     """The sign bit: True for g >= 0 (decodes to +1), False otherwise (-1)."""
     return tensor.reshape(-1) >= 0
+
+
+def _signs(n: int) -> Work:
+    """The compare pass ``g >= 0`` into bytes."""
+    return elementwise(n, write=1)
+
+
+def _select(n: int) -> Work:
+    """``torch.where(positive, a, b)``: read a byte, write a float."""
+    return elementwise(n, read=1)
 
 
 def as_columns(tensor: torch.Tensor) -> torch.Tensor:
@@ -35,6 +48,10 @@ class SignSGD(Compressor):
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return torch.where(payload.data["positive"], 1.0, -1.0)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        n = numel(shape)
+        return CodecWork(_signs(n) + pack(n, 2), unpack(n, 2) + _select(n))
 
     def aggregate(self, payloads: Sequence[Payload], states: Sequence[State]) -> torch.Tensor:
         votes = 2 * torch.stack([p.data["positive"] for p in payloads]).sum(0, dtype=torch.int32) - len(payloads)
@@ -53,6 +70,10 @@ class ScaledSign(Compressor):
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         scale = payload.data["scale"]
         return torch.where(payload.data["positive"], scale, -scale)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        n = numel(shape)   # abs, mean, signs
+        return CodecWork(elementwise(n) + reduction(n) + _signs(n) + pack(n, 2), unpack(n, 2) + _select(n))
 
 
 @register("onebit", summary="threshold at 0, reconstruct with each column's mean of positives and of negatives",
@@ -73,3 +94,9 @@ class OneBit(Compressor):
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         mean_pos, mean_neg = payload.data["means"]
         return torch.where(payload.data["positive"], mean_pos, mean_neg)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # signs, count of positives, sum of positives (masked copy, then sum), column sums
+        n = numel(shape)
+        encode = _signs(n) + reduction(n, read=1) + elementwise(n, read=5) + reduction(n) * 2 + pack(n, 2)
+        return CodecWork(encode, unpack(n, 2) + _select(n))

@@ -11,14 +11,16 @@ import math
 
 import torch
 
-from hwmodels import SpecError
+from hwmodels import SpecError, Work
 
 from .base import PRIVATE, SHARED, Compressor, State
 from .feedback import ErrorFeedback
 from .payload import FLOAT_BITS, Payload, index_bits
 from .registry import Param, register
+from .work import CodecWork, elementwise, fill, gather, numel, pack, permutation, random, reduction, select, sort, unpack
 
-__all__ = ["TopK", "RandomK", "DGC", "DGC_SCHEDULE", "sparse_payload", "choose_k", "threshold_select", "random_subset"]
+__all__ = ["TopK", "RandomK", "DGC", "DGC_SCHEDULE", "sparse_payload", "choose_k", "threshold_select", "random_subset",
+           "threshold_select_work", "random_subset_work"]
 
 DGC_SCHEDULE = (0.75, 0.9375, 0.984375, 0.996, 0.999)  # warm-up sparsity per stage (Lin et al.)
 
@@ -39,13 +41,39 @@ def threshold_select(magnitude: torch.Tensor, k: int, n_sample: int, margin: flo
     k entries pass, the k largest of them are kept (exact top-k of the candidates).
     """
     d = magnitude.numel()
-    rank = min(n_sample, math.ceil(k * n_sample / d + margin))
+    rank = _rank(d, k, n_sample, margin)
     sample = magnitude[torch.randint(d, (n_sample,), generator=gen)]
     threshold = torch.topk(sample, max(1, rank)).values[-1]
     indices = torch.nonzero(magnitude >= threshold).reshape(-1)
     if indices.numel() > k:
         indices = indices[torch.topk(magnitude[indices], k, sorted=False).indices]
     return indices
+
+
+def _rank(d: int, k: int, n_sample: int, margin: float) -> int:
+    return min(n_sample, math.ceil(k * n_sample / d + margin))
+
+
+def threshold_select_work(d: int, k: int, n_sample: int, margin: float) -> Work:
+    """:func:`threshold_select` on ``d`` magnitudes: draw and gather the sample, select its
+    rank-th largest, compare every entry, list the candidates (torch.nonzero: count, then
+    write), and cap them at k by an exact top-k. The candidates are d rank / n_sample, the
+    expected count above the sample's rank-th largest."""
+    rank = max(1, _rank(d, k, n_sample, margin))
+    candidates = d * rank / n_sample
+    sample = random(n_sample, write=8) + gather(n_sample) + select(n_sample, rank)
+    listing = elementwise(d, write=1) + reduction(d, read=1) * 2 + Work(0.0, 8 * candidates)
+    cap = gather(candidates) + select(candidates, k) + gather(k, value=8) if candidates >= k else Work()
+    return sample + listing + cap
+
+
+def random_subset_work(d: int, k: int) -> Work:
+    """:func:`random_subset`: a permutation of d when 4 k > d; else k + k/8 + 64 draws,
+    sorted to their distinct values, permuted, k of them kept (the rare redraw is left out)."""
+    if 4 * k > d:
+        return permutation(d)
+    draws = k + k // 8 + 64
+    return random(draws, write=8) + sort(draws) + permutation(draws) + gather(k, value=8)
 
 
 def random_subset(d: int, k: int, gen: torch.Generator) -> torch.Tensor:
@@ -73,6 +101,13 @@ def _scatter(payload: Payload) -> torch.Tensor:
     return out
 
 
+def _sparse_work(d: int, k: int) -> CodecWork:
+    """Gathering the k kept values and packing them with their indices; unpacking them and
+    scattering into a zeroed tensor of d."""
+    code = 2.0 ** (FLOAT_BITS + index_bits(d))
+    return CodecWork(gather(k) + pack(k, code, read=12), unpack(k, code, write=12) + fill(d) + gather(k))
+
+
 _SAMPLED_TOPK_MIN = 1 << 16  # below this many entries a plain torch.topk is as fast
 _K = Param(None, int, "entries kept (default: ceil(ratio d))", low=1)
 _RATIO = Param(0.01, float, "fraction kept when k is not given", low=0, high=1, low_open=True)
@@ -93,17 +128,33 @@ class TopK(Compressor):
         k = choose_k(self.name, self.k, self.ratio, d)
         magnitude = flat.abs()
         indices = torch.empty(0, dtype=torch.int64)
-        if 8 * k <= d and d >= _SAMPLED_TOPK_MIN:
-            # Exact: a threshold safely below the k-th largest, then top-k of the candidates.
-            n_sample = min(d, 100 * math.ceil(d / k))
-            margin = 4 * math.sqrt(k * n_sample / d) + 4
-            indices = threshold_select(magnitude, k, n_sample, margin, state.generator(PRIVATE))
+        plan = self._sample_plan(d, k)
+        if plan is not None:
+            indices = threshold_select(magnitude, k, *plan, state.generator(PRIVATE))
         if indices.numel() < k:
             indices = torch.topk(magnitude, k, sorted=False).indices
         return sparse_payload(flat[indices], indices, tensor.shape)
 
+    @staticmethod
+    def _sample_plan(d: int, k: int) -> tuple[int, float] | None:
+        """(sample size, margin) of the exact sampled selection, or None for a plain torch.topk:
+        a threshold safely below the k-th largest, then top-k of the candidates."""
+        if 8 * k > d or d < _SAMPLED_TOPK_MIN:
+            return None
+        n_sample = min(d, 100 * math.ceil(d / k))
+        return n_sample, 4 * math.sqrt(k * n_sample / d) + 4
+
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return _scatter(payload)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # abs, then the selection encode runs (the full torch.topk fallback, taken when the
+        # sampled threshold keeps fewer than k, is rare and left out)
+        d = numel(shape)
+        k = choose_k(self.name, self.k, self.ratio, d)
+        plan = self._sample_plan(d, k)
+        chosen = select(d, k) if plan is None else threshold_select_work(d, k, *plan)
+        return CodecWork(elementwise(d) + chosen) + _sparse_work(d, k)
 
 
 @register("randomk", summary="k coordinates drawn from the shared seed, scaled by d/k", bits="32 k / d",
@@ -131,6 +182,13 @@ class RandomK(Compressor):
         out[self._indices(d, state)] = values * (d / values.numel())
         return out
 
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # both sides draw the indices; the values are floats (no packing); the receiver scales
+        d = numel(shape)
+        k = choose_k(self.name, self.k, self.ratio, d)
+        indices = random_subset_work(d, k)
+        return CodecWork(indices + gather(k), indices + fill(d) + elementwise(k) + gather(k))
+
 
 class SampledTopK(Compressor):
     """DGC's selection: a threshold from a random sample of |g|, capped at k by exact top-k."""
@@ -148,12 +206,22 @@ class SampledTopK(Compressor):
         flat = tensor.reshape(-1)
         d = flat.numel()
         density = self.density(state.step)
-        n_sample = min(d, max(math.ceil(self.sample * d), math.ceil(1 / density)))
+        n_sample = self._sample_size(d, density)
         indices = threshold_select(flat.abs(), max(1, math.ceil(density * d)), n_sample, 0, state.generator(PRIVATE))
         return sparse_payload(flat[indices], indices, tensor.shape)
 
+    def _sample_size(self, d: int, density: float) -> int:
+        return min(d, max(math.ceil(self.sample * d), math.ceil(1 / density)))
+
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return _scatter(payload)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """At the final density (after any warm-up): abs, the sampled selection, the payload."""
+        d = numel(shape)
+        k = max(1, math.ceil(self.ratio * d))
+        select_work = elementwise(d) + threshold_select_work(d, k, self._sample_size(d, self.ratio), 0)
+        return CodecWork(select_work) + _sparse_work(d, k)
 
 
 @register("dgc", summary="momentum correction, sampled top-k with error feedback, momentum masking, clipping, warm-up",
@@ -184,3 +252,12 @@ class DGC(Compressor):
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return self.sparsifier.decompress(payload, state)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # clipping (norm, scale), momentum (scale, add), the fed-back sparsifier, then the
+        # masking: a copy of u and a scatter of zeros at the k sent places
+        d = numel(shape)
+        k = max(1, math.ceil(self.sparsifier.inner.ratio * d))
+        clip = reduction(d, ops=2) + elementwise(d) if self.clip > 0 else Work()
+        extra = clip + elementwise(d) + elementwise(d, read=8) + elementwise(d, ops=0) + gather(k)
+        return CodecWork(extra) + self.sparsifier.work(shape)

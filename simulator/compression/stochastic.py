@@ -3,12 +3,17 @@ and natural compression (Horvath et al. 2019)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from hwmodels import Work
 
 from .base import PRIVATE, Compressor, State
 from .payload import FLOAT_BITS, Payload, block_bits, elias_gamma_bits
-from .quantize import row_absmax, stochastic_levels, symbol_dtype, to_buckets
+from .quantize import absmax_work, row_absmax, stochastic_levels, stochastic_levels_work, symbol_dtype, to_buckets
 from .registry import Param, register
+from .work import CodecWork, bucket_copy, elementwise, fill, gamma_code, numel, pack, random, reduction, unpack
 
 __all__ = ["QSGD", "TernGrad", "Natural", "qsgd_variance_bound"]
 
@@ -57,6 +62,23 @@ class QSGD(Compressor):
         q, norm = payload.data["q"], payload.data["norm"]
         return q.to(torch.float32).mul_(norm / self.levels).reshape(-1)[: payload.numel]
 
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        n = numel(shape)
+        rows, copy = bucket_copy(n, min(self.bucket, n))
+        m = rows * min(self.bucket, n)
+        width = symbol_dtype(self.levels).itemsize
+        encode = copy + reduction(m, ops=2) + stochastic_levels_work(m) + elementwise(m, write=width)
+        decode = elementwise(m, read=width) + elementwise(m)
+        if self.coding == "fixed":
+            return CodecWork(encode + pack(m, 2 * self.levels + 1, width), decode + unpack(m, 2 * self.levels + 1, width))
+        # Elias: find the nonzeros (count, then write), then per nonzero gamma(gap), a sign bit
+        # and gamma(level), per bucket gamma(nnz + 1). On Gaussian entries a bucket of b has
+        # E|v_i| / ||v|| = sqrt(2 / (pi b)), so a level is nonzero with probability s times that.
+        nonzero = m * min(1.0, self.levels * math.sqrt(2 / (math.pi * min(self.bucket, n))))
+        codes = gamma_code(2 * nonzero + rows) + pack(nonzero, 2)
+        return CodecWork(encode + reduction(m, read=width) * 2 + Work(0.0, 16 * nonzero) + codes,
+                         decode + codes + fill(m, width))
+
 
 @register("terngrad", summary="clip to c sigma, scale s = max|g|, s sign(g) Bernoulli(|g|/s)",
           bits="ceil(d log2 3) + 32",
@@ -81,6 +103,13 @@ class TernGrad(Compressor):
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return payload.data["q"].to(torch.float32).mul_(payload.data["scale"])
 
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        n = numel(shape)
+        # std (one Welford pass, 6 ops per element) and clamp, when clipping
+        clip = reduction(n, ops=6) + elementwise(n, ops=2) if self.clip > 0 and n > 1 else Work()
+        encode = clip + absmax_work(n) + stochastic_levels_work(n) + elementwise(n, write=1) + pack(n, 3)
+        return CodecWork(encode, unpack(n, 3) + elementwise(n, read=1) + elementwise(n))
+
 
 @register("natural", summary="stochastic rounding of |g| to the neighbouring powers of two",
           bits="9 (sign + 8-bit exponent; zero is one exponent code)")
@@ -103,3 +132,10 @@ class Natural(Compressor):
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
         return payload.data["top"].to(torch.int32).bitwise_left_shift_(16).view(torch.float32)
+
+    def work(self, shape: tuple[int, ...]) -> CodecWork:
+        # draw; mantissa mask; compare; shift; exponent mask; add; shift; to int16; pack 9 bits
+        n = numel(shape)
+        one, two = elementwise(n), elementwise(n, read=8)
+        encode = random(n) + one + two + one + one + two + one + elementwise(n, write=2) + pack(n, 512, read=2)
+        return CodecWork(encode, unpack(n, 512, write=2) + elementwise(n, read=2) + one)

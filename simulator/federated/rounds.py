@@ -5,9 +5,18 @@ takes ``local_steps`` SGD steps on its own non-IID shard from the global model (
 once, vectorised with ``torch.func.vmap``; models with buffers such as batch norm one client at
 a time, the buffers shared and not aggregated), sends its update theta_k - theta through the
 scheme (:mod:`.schemes`), and the server adds ``server_lr`` times the estimated mean update.
-Local compute is priced by the client device's roofline (:mod:`simulator.costs`); the round
-takes the compute time plus the scheme's airtime, and every device's energy is its compute
-energy plus its P_k T_k on the air.
+Each round is a task graph run by the executor (:mod:`simulator.executor`): every participant's
+local training (``local_steps`` training steps at the client device's roofline, from
+:mod:`simulator.costs`), then the round's transmission as computed on the real tensors (an
+:class:`~simulator.taskgraph.Airtime` node holding the medium). The round takes the compute
+time plus the airtime; energy follows the executor's one rule: each participant's idle power
+over the round, its dynamic power while training, and its radio's transmit plus circuit power
+while sending. The server (the access point) is mains powered and not charged.
+
+Rows hold per-round quantities (``airtime_round_s``, ``energy_round_j``, ``tx_energy_round_j``;
+``airtime_s``, ``energy_j`` and ``tx_energy_j`` are the same per-round values under their older
+names) and cumulative ones (``sim_time_s``, ``airtime_total_s``, ``energy_total_j``,
+``tx_energy_total_j``).
 """
 
 from __future__ import annotations
@@ -24,12 +33,17 @@ from torch.func import functional_call, grad, vmap
 
 from hwmodels import Device, Radio, SpecError
 from hwmodels.channel import Channel
+from simulator import executor
+from simulator.cluster import Cluster
 from simulator.costs import model_cost
 from simulator.data import Dataset, load, split
 from simulator.engine import Simulation
 from simulator.learning.sampler import WorkerSampler
+from simulator.metrics import to_target
 from simulator.models import accuracy, build
-from simulator.network.wireless import create_mac
+from simulator.network.media import WirelessHardware
+from simulator.network.wireless import Transmission, create_mac
+from simulator.taskgraph import TaskGraph
 
 from .schemes import AGGREGATORS, aggregator
 
@@ -64,6 +78,7 @@ class FLConfig:
     scheme: str = "ideal"
     scheme_params: dict[str, Any] = field(default_factory=dict)
     mac_params: dict[str, Any] = field(default_factory=dict)
+    target_accuracy: Optional[float] = None
 
     def __post_init__(self) -> None:
         for name, low in (("clients", 1), ("local_steps", 1), ("batch_size", 1), ("rounds", 1), ("eval_every", 0), ("seed", 0)):
@@ -78,6 +93,9 @@ class FLConfig:
                 raise SpecError(f"fl: {name} must be a number > 0, got {value!r}")
         if self.participation > 1:
             raise SpecError(f"fl: participation must be in (0, 1], got {self.participation!r}")
+        t = self.target_accuracy
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
+            raise SpecError(f"fl: target_accuracy must be a test accuracy in (0, 1], got {t!r}")
         for name in ("model_params", "data_params", "scheme_params", "mac_params"):
             if not isinstance(getattr(self, name), dict):
                 raise SpecError(f"fl: {name} must be a mapping, got {getattr(self, name)!r}")
@@ -85,7 +103,8 @@ class FLConfig:
 
 @dataclass(frozen=True)
 class FLRow:
-    """One round: cumulative simulated time, this round's airtime, energy and channel uses."""
+    """One evaluated round: this round's airtime, energy and transmit energy (``*_round_*`` and
+    the older per-round names), and the cumulative simulated time, airtime and energies."""
 
     round: int
     sim_time_s: float
@@ -96,6 +115,12 @@ class FLRow:
     channel_uses: float
     participating: int
     test_accuracy: float
+    airtime_round_s: float
+    airtime_total_s: float
+    energy_round_j: float
+    energy_total_j: float
+    tx_energy_round_j: float
+    tx_energy_total_j: float
 
 
 @dataclass
@@ -115,7 +140,7 @@ class FederatedRun:
                  dataset: Optional[Dataset] = None) -> None:
         cfg = self.config = config
         self.device = device
-        self.sim = Simulation(cfg.seed)
+        self.sim = Simulation(cfg.seed)   # the run's trace and its seeded streams
         if len(np.atleast_1d(distances_m)) != cfg.clients:
             raise SpecError(f"fl: {cfg.clients} clients but {len(np.atleast_1d(distances_m))} distances")
         self.data = dataset if dataset is not None else load(cfg.data, seed=cfg.seed, **cfg.data_params)
@@ -133,11 +158,14 @@ class FederatedRun:
         mac_name = {"digital": cfg.mac_params.get("access", "tdma"), "analog": "analog"}.get(kind)
         mac_params = {k: v for k, v in cfg.mac_params.items() if k != "access"}
         self.mac = None
-        if mac_name is not None:
-            self.mac = create_mac(mac_name, self.sim, radio, channel, distances_m, **mac_params)
+        if mac_name is not None:   # the same seed: the MAC's draws are the run's, its spans come from the executor
+            self.mac = create_mac(mac_name, Simulation(cfg.seed, trace=False), radio, channel, distances_m, **mac_params)
         flops, nbytes = model_cost(self.model, self.data.input_shape).training_step(cfg.batch_size)
-        self.compute_s = cfg.local_steps * device.time(flops, nbytes)
-        self.compute_j = cfg.local_steps * device.energy(flops, nbytes)
+        self.local_flops, self.local_bytes = cfg.local_steps * flops, cfg.local_steps * nbytes
+        self.compute_s = device.time(self.local_flops, self.local_bytes)
+        self.clients = [f"dev{k}" for k in range(cfg.clients)]
+        self.cluster = Cluster(None, device, hosts_=(*self.clients, "server"), uncharged={"server"},
+                               medium=WirelessHardware(radio, channel, np.atleast_1d(distances_m), seed=cfg.seed))
 
     def _unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-parameter views of flattened vectors (leading dims kept)."""
@@ -179,47 +207,69 @@ class FederatedRun:
             for p, v in zip((p for p in self.model.parameters() if p.requires_grad), self._unflatten(self.theta).values()):
                 p.copy_(v)
 
+    def round_graph(self, r: int, clients: np.ndarray, tx: Optional[Transmission]) -> TaskGraph:
+        """Round ``r``: every participant's local training, then ``tx`` on the air."""
+        g = TaskGraph(f"round{r}")
+        phase = f"round{r}"
+        local = [g.compute(self.clients[k], self.local_flops, self.local_bytes, name=f"local/{self.clients[k]}",
+                           phase=phase) for k in clients.tolist()]
+        if tx is not None:
+            sending = np.flatnonzero(tx.tx_time_s > 0)
+            offsets = tx.offsets_s if tx.offsets_s is not None else np.zeros(len(tx.tx_time_s))
+            bits = tx.bits if tx.bits is not None else np.zeros(len(tx.tx_time_s))
+            g.airtime([self.clients[k] for k in sending.tolist()], tx.tx_time_s[sending].tolist(),
+                      tx.tx_power_W[sending].tolist(), tx.airtime_s, offsets_s=offsets[sending].tolist(),
+                      bits=bits[sending].tolist(), deps=local, name=f"upload/{self.config.scheme}", phase=phase)
+        return g
+
     def run(self, on_round: Optional[Callable[[int, int], None]] = None) -> FLResult:
         cfg = self.config
         rows: list[FLRow] = []
         n_part = max(1, math.ceil(cfg.participation * cfg.clients))
         energy_dev = np.zeros(cfg.clients)
-        sim_time = airtime_total = tx_total = 0.0
+        breakdown: dict[str, float] = {}
+        sim_time = airtime_total = tx_total = energy_total = bits_total = 0.0
         acc = float("nan")
+        curve: list[tuple[float, float, float, float]] = []   # (accuracy, time, energy, bits) per evaluation
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             for r in range(cfg.rounds):
                 clients = np.sort(self.sim.rng(7, r).choice(cfg.clients, n_part, replace=False))
                 updates = self.local_updates(clients)
-                if self.mac is not None:   # the upload starts when local training ends
-                    self.mac.clock_s = sim_time + self.compute_s
                 estimate, tx = self.scheme.aggregate(updates, clients, r, self.mac)
                 self.theta = self.theta + cfg.server_lr * estimate.to(self.theta.dtype)
-                round_energy = np.zeros(cfg.clients)
-                round_energy[clients] += self.compute_j
-                airtime = uses = tx_j = 0.0
-                if tx is not None:
-                    round_energy += tx.energy_j
-                    airtime, uses, tx_j = tx.airtime_s, tx.channel_uses, float(tx.energy_j.sum())
-                self.sim.trace.record_many([f"dev{k}" for k in clients], "compute", np.full(n_part, sim_time),
-                                           np.full(n_part, sim_time + self.compute_s))
-                sim_time += self.compute_s + airtime
+                res = executor.run(self.round_graph(r, clients, tx), self.cluster, seed=cfg.seed,
+                                   trace=self.sim.trace.enabled)
+                for span in res.timeline.spans:   # the run's trace, on the run's clock
+                    self.sim.trace.record(span.resource, span.kind, sim_time + span.start_s, sim_time + span.end_s,
+                                          span.bytes, span.name)
+                for k in clients.tolist():
+                    energy_dev[k] += res.energy_per_worker_j[self.clients[k]]
+                for kind, joules in res.energy_breakdown_j.items():
+                    breakdown[kind] = breakdown.get(kind, 0.0) + joules
+                airtime, uses = (tx.airtime_s, tx.channel_uses) if tx is not None else (0.0, 0.0)
+                tx_j = res.energy_breakdown_j["radio"]
+                sim_time += res.makespan_s
                 airtime_total += airtime
                 tx_total += tx_j
-                energy_dev += round_energy
+                energy_total += res.energy_j
+                bits_total += res.air_bits
                 done = r + 1
                 if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.rounds:
                     self._set_model()
                     acc = accuracy(self.model, self.data.x_test, self.data.y_test)
-                    rows.append(FLRow(done, sim_time, airtime, float(round_energy.sum()),
-                                      float(round_energy[clients].mean()), tx_j, uses, n_part, acc))
+                    curve.append((acc, sim_time, energy_total, bits_total))
+                    per_dev = float(np.mean([res.energy_per_worker_j[self.clients[k]] for k in clients.tolist()]))
+                    rows.append(FLRow(done, sim_time, airtime, res.energy_j, per_dev, tx_j, uses, n_part, acc,
+                                      airtime, airtime_total, res.energy_j, energy_total, tx_j, tx_total))
                 if on_round is not None:
                     on_round(done, cfg.rounds)
         summary = {
             "scheme": cfg.scheme, "clients": cfg.clients, "rounds": cfg.rounds, "parameters": self.d,
             "final_test_accuracy": acc, "sim_time_s": sim_time, "airtime_s": airtime_total,
-            "energy_j": float(energy_dev.sum()), "tx_energy_j": tx_total, "compute_s_per_round": self.compute_s,
-            "energy_j_per_device": energy_dev.tolist(),
+            "energy_j": float(energy_dev.sum()), "energy_breakdown_j": breakdown, "tx_energy_j": tx_total,
+            "air_bits_total": bits_total, "compute_s_per_round": self.compute_s,
+            "energy_j_per_device": energy_dev.tolist(), **to_target(curve, cfg.target_accuracy),
         }
         return FLResult(rows, summary)
 

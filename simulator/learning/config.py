@@ -27,9 +27,9 @@ class TrainConfig:
     ``batch_size`` is per worker. Give ``steps`` or ``epochs`` (an epoch is
     ``floor(train samples / (workers * batch_size))`` steps, at least 1). ``eval_every`` is in
     steps (0: at the end only). ``alpha`` set: non-IID Dirichlet split. ``shards``: parameter
-    server shards (``sync="ps"``). ``encode_s_per_element`` / ``decode_s_per_element``: the
-    codec's time per gradient element on every device; None measures it once on this host
-    (cached, see :mod:`simulator.learning.codec`).
+    server shards (``sync="ps"``). ``encode_s_per_element`` / ``decode_s_per_element``: a
+    measured codec time per gradient element, used on every device; None (the default)
+    prices the compressor's declared work on each device (:mod:`simulator.learning.codec`).
     """
 
     model: str = "mlp"

@@ -3,7 +3,7 @@
 :class:`StepPlan` holds every timing input of a step; :func:`step_graph` turns it into a DAG:
 
 - on every worker: ``fwd+bwd`` (roofline of the model's FLOPs and bytes at its batch), then
-  ``encode`` (codec seconds per element times the gradient's elements);
+  ``encode`` (that worker's codec seconds);
 - ``allreduce``: one ring all-reduce of the largest payload, then ``decode`` and ``update``
   on every worker;
 - ``allgather``: one ring all-gather of every worker's payload (blocks padded to the largest),
@@ -39,8 +39,8 @@ class StepPlan:
     compute_flops: float
     compute_bytes: float
     payload_bytes: tuple[float, ...]
-    encode_s: float
-    decode_s: float
+    encode_s: tuple[float, ...]   # per worker
+    decode_s: tuple[float, ...]   # per worker, then per server: seconds to decode one payload
     dense_bytes: float
     update_flops: float
     update_bytes: float
@@ -61,17 +61,17 @@ def step_graph(plan: StepPlan) -> TaskGraph:
     g = TaskGraph(name="train-step")
     k = len(plan.workers)
     encoded = []
-    for w in plan.workers:
+    for i, w in enumerate(plan.workers):
         c = g.compute(w, plan.compute_flops, plan.compute_bytes, name=f"fwd+bwd/{w}")
-        encoded.append(g.compute(w, duration_s=plan.encode_s, deps=[c], name=f"encode/{w}"))
+        encoded.append(g.compute(w, duration_s=plan.encode_s[i], deps=[c], name=f"encode/{w}"))
     largest = max(plan.payload_bytes)
     if plan.sync == "ps":
         s = len(plan.servers)
         pulls: dict[str, list] = {w: [] for w in plan.workers}
-        for server in plan.servers:
+        for j, server in enumerate(plan.servers):
             pushes = [g.send(w, server, plan.payload_bytes[i] / s, deps=[encoded[i]], name=f"push/{w}->{server}")
                       for i, w in enumerate(plan.workers)]
-            dec = g.compute(server, duration_s=k * plan.decode_s / s, deps=pushes, name=f"decode/{server}")
+            dec = g.compute(server, duration_s=k * plan.decode_s[k + j] / s, deps=pushes, name=f"decode/{server}")
             for w in plan.workers:
                 pulls[w].append(g.send(server, w, plan.dense_bytes / s, deps=[dec], name=f"pull/{server}->{w}"))
         for w in plan.workers:
@@ -87,7 +87,7 @@ def step_graph(plan: StepPlan) -> TaskGraph:
         sync = [g.collective("allgather", plan.workers, k * largest, algorithm="ring", deps=encoded, name="allgather")]
         decodes = k
     for i, w in enumerate(plan.workers):
-        dec = g.compute(w, duration_s=decodes * plan.decode_s, deps=sync if k > 1 else [encoded[i]], name=f"decode/{w}")
+        dec = g.compute(w, duration_s=decodes * plan.decode_s[i], deps=sync if k > 1 else [encoded[i]], name=f"decode/{w}")
         g.compute(w, plan.update_flops, plan.update_bytes, deps=[dec], name=f"update/{w}")
     return g
 

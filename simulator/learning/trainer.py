@@ -4,7 +4,8 @@ Each step: every worker (computed in turn, in-process, on the same weights) draw
 from its shard, computes its gradient, and compresses it (:mod:`.exchange`); the aggregate
 replaces the gradient and the optimizer (SGD, SGD with momentum, Adam) steps. The step's
 plan (compute FLOPs and bytes from :mod:`simulator.costs`, payload sizes from the exact bits,
-codec time, sync) is priced on the cluster (:mod:`.stepgraph`) and added to the totals.
+codec time from the compressor's declared work on each device (:mod:`.codec`), sync) is priced
+on the cluster (:mod:`.stepgraph`) and added to the totals.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from torch import nn
 
 from hwmodels import SpecError
 from simulator.cluster import Cluster
+from simulator.compression import CodecWork
 from simulator.costs import model_cost
 from simulator.data import Dataset, load, split
 from simulator.models import accuracy, build
 
-from .codec import codec_seconds
+from .codec import codec_work
 from .config import TrainConfig
 from .exchange import SUMMABLE, GradientExchange
 from .sampler import WorkerSampler
@@ -89,10 +91,6 @@ class Trainer:
                             f"{cfg.compressor!r} payloads need allgather or ps")
         self.optimizer = _optimizer(cfg, self.exchange.params)
         self.costs = model_cost(self.model, self.data.input_shape, backward_factor=cfg.backward_factor)
-        if cfg.encode_s_per_element is None or cfg.decode_s_per_element is None:
-            enc, dec = codec_seconds(cfg.compressor, cfg.compressor_params)
-        self.encode_s_per_element = enc if cfg.encode_s_per_element is None else cfg.encode_s_per_element
-        self.decode_s_per_element = dec if cfg.decode_s_per_element is None else cfg.decode_s_per_element
         self.coster = StepCoster(cluster, cfg.mode, cfg.seed)
         self.steps_per_epoch = max(1, len(self.data.y_train) // (cfg.workers * cfg.batch_size))
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
@@ -100,13 +98,27 @@ class Trainer:
         self.workers = tuple(hosts[:cfg.workers])
         self.servers = tuple(hosts[cfg.workers:cfg.hosts]) if self.sync == "ps" else ()
         self.batches: list[list[np.ndarray]] = []   # per step, per worker: the sample indices
+        self.codec: CodecWork | None = None           # one worker's codec work per step, after the first step
+        self._codec_s: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+
+    def _codec_seconds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Encode seconds per worker, decode seconds (one payload) per worker then server: the
+        declared codec work on each host's device, or the spec's seconds per element."""
+        if self.codec is None:   # after the first step: ISGQ's factor shapes come from its hooks
+            cfg, n = self.config, self.exchange.elements
+            self.codec = codec_work(cfg.compressor, cfg.compressor_params, *self.exchange.work_shapes())
+            enc, dec = cfg.encode_s_per_element, cfg.decode_s_per_element
+            self._codec_s = (
+                tuple(enc * n if enc is not None else self.cluster.device(h).codec_time(self.codec.encode) for h in self.workers),
+                tuple(dec * n if dec is not None else self.cluster.device(h).codec_time(self.codec.decode)
+                      for h in self.workers + self.servers))
+        return self._codec_s
 
     def _plan(self, payload_bits: list[int]) -> StepPlan:
         cfg, n = self.config, self.exchange.elements
         flops, nbytes = self.costs.training_step(cfg.batch_size)
         return StepPlan(self.workers, self.servers, self.sync, flops, nbytes,
-                        tuple(math.ceil(b / 8) for b in payload_bits), self.encode_s_per_element * n,
-                        self.decode_s_per_element * n, 4.0 * n, _UPDATE_FLOPS[cfg.optimizer] * n,
+                        tuple(math.ceil(b / 8) for b in payload_bits), *self._codec_seconds(), 4.0 * n, _UPDATE_FLOPS[cfg.optimizer] * n,
                         (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
 
     def run(self, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
@@ -157,7 +169,10 @@ class Trainer:
             "bits_up_total": int(bits_total), "steps": self.total_steps, "epochs": self.total_steps / self.steps_per_epoch,
             "sync": self.sync, "compressor": cfg.compressor, "workers": cfg.workers, "parameters": self.exchange.elements,
             "bits_per_element": float(bits_total / (self.total_steps * cfg.workers * self.exchange.elements)),
-            "encode_s_per_element": self.encode_s_per_element, "decode_s_per_element": self.decode_s_per_element,
+            "encode_s_per_element": self._codec_s[0][0] / self.exchange.elements,
+            "decode_s_per_element": self._codec_s[1][0] / self.exchange.elements,
+            "codec_work": {"encode_flops": self.codec.encode.flops, "encode_bytes": self.codec.encode.bytes,
+                           "decode_flops": self.codec.decode.flops, "decode_bytes": self.codec.decode.bytes},
             "energy_per_host_j": energy_host, "step_graphs_simulated": self.coster.simulated,
             "forward_flops_per_sample": self.costs.forward_flops,
         }

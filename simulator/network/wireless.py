@@ -32,6 +32,7 @@ from scipy import special
 from hwmodels import Radio, SpecError
 from hwmodels.channel import Channel, capacity_bits_per_use
 
+from ..energy import radio_energy_j
 from ..engine import Simulation
 from ..registry import registrar
 
@@ -52,6 +53,8 @@ class Transmission:
     received: Optional[torch.Tensor] = None
     plan: Optional["PowerPlan"] = None
     attempts: Optional[np.ndarray] = None
+    offsets_s: Optional[np.ndarray] = None   # when each device starts transmitting, from the round's start
+    bits: Optional[np.ndarray] = None        # digital: the bits each device sent (None over the air)
 
 
 class MultipleAccessChannel:
@@ -83,8 +86,10 @@ class MultipleAccessChannel:
         return self.max_power_W * self.path_gain / self.noise_W
 
     def _finish(self, start_s: float, tx: Transmission, offsets_s: np.ndarray) -> Transmission:
-        """Add circuit power, record the spans starting at ``start_s`` + offsets, advance the clock."""
-        tx.energy_j = tx.energy_j + self.radio.circuit_power_W * tx.tx_time_s
+        """Radio energy (transmit plus circuit power, :func:`~simulator.energy.radio_energy_j`),
+        the spans starting at ``start_s`` + offsets, and the clock advanced."""
+        tx.energy_j = radio_energy_j(self.radio, tx_s=tx.tx_time_s, tx_power_W=tx.tx_power_W)
+        tx.offsets_s = offsets_s
         busy = np.flatnonzero(tx.tx_time_s > 0)
         begin = start_s + offsets_s[busy]
         self.sim.trace.record_many([f"dev{k}" for k in busy], "airtime", begin, begin + tx.tx_time_s[busy],
@@ -142,7 +147,8 @@ class DigitalMAC(MultipleAccessChannel):
         offsets = np.concatenate([[0.0], np.cumsum(time)[:-1]]) if self.access == "tdma" else np.zeros(self.devices)
         airtime = float(time.sum() if self.access == "tdma" else time.max(initial=0.0))
         power = np.where(active, self.max_power_W, 0.0)
-        tx = Transmission(airtime, time, power, power * time, airtime * self.bandwidth_Hz, delivered, attempts=attempts)
+        tx = Transmission(airtime, time, power, np.zeros(self.devices), airtime * self.bandwidth_Hz, delivered,
+                          attempts=attempts, bits=bits * attempts)
         return self._finish(self.clock_s if start_s is None else start_s, tx, offsets)
 
 
@@ -301,7 +307,7 @@ class AnalogMAC(MultipleAccessChannel):
         energy = np.abs(plan.precoder) ** 2 * (xd ** 2).sum(1).numpy() / self.bandwidth_Hz
         time = np.where(sent, airtime, 0.0)
         power = np.divide(energy, time, out=np.zeros(self.devices), where=time > 0)
-        tx = Transmission(airtime, time, power, energy, float(uses), sent, received=y, plan=plan)
+        tx = Transmission(airtime, time, power, np.zeros(self.devices), float(uses), sent, received=y, plan=plan)
         return self._finish(self.clock_s if start_s is None else start_s, tx, np.zeros(self.devices))
 
 

@@ -138,14 +138,13 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
     if len(hosts) < plan.workers:
         raise SpecError(f"plan needs {plan.workers} workers but the cluster has {len(hosts)} hosts")
     if wireless is not None:
-        wc = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
-        latency, energy, busy = wc.latency_s, wc.energy_j, wc.busy_s
-        air: float | None = wc.air_bits / batch
+        res = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
+        air: float | None = res.air_bits / batch
     else:
-        graph = plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits)
-        res = run(graph, cluster, mode=mode, trace=False)
-        latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
+        res = run(plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits), cluster,
+                  mode=mode, trace=False)
         air = None
+    latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
     s = plan.summary()
     return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],

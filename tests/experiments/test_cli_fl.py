@@ -37,7 +37,12 @@ def test_json_rows_and_summary(tmp_path, scheme, params):
     out = json.loads(result.stdout)
     assert [r["round"] for r in out["rows"]] == [2, 4]
     assert set(out["rows"][0]) == {"round", "sim_time_s", "airtime_s", "energy_j", "energy_j_per_device", "tx_energy_j",
-                                   "channel_uses", "participating", "test_accuracy"}
+                                   "channel_uses", "participating", "test_accuracy", "airtime_round_s",
+                                   "airtime_total_s", "energy_round_j", "energy_total_j", "tx_energy_round_j",
+                                   "tx_energy_total_j"}
+    last = out["rows"][-1]
+    assert last["energy_total_j"] == pytest.approx(out["summary"]["energy_j"])
+    assert last["airtime_total_s"] == pytest.approx(out["summary"]["airtime_s"])
     s = out["summary"]
     assert s["scheme"] == scheme and len(s["energy_j_per_device"]) == 6 and len(s["distances_m"]) == 6
     assert sum(s["energy_j_per_device"]) == pytest.approx(s["energy_j"])

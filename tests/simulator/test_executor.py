@@ -134,3 +134,34 @@ def test_trace_off_still_gives_totals():
     res = run(g, cluster(), trace=False)
     assert res.makespan_s == pytest.approx(2 * 5e-6 + 3e6 / 1.25e9)
     assert res.timeline.spans == []
+
+
+def test_energy_breakdown_is_the_hand_sum_of_idle_dynamic_and_link():
+    """idle x makespan + (active - idle) x busy per device, + bits x energy per bit per link crossed."""
+    g = TaskGraph()
+    a = g.compute("h0", flops=2e9)                      # 2 ms on h0
+    s = g.send("h0", "h1", 1e6, deps=[a])               # 2 links (h0 -> switch -> h1)
+    g.compute("h1", flops=1e9, deps=[s])                # 1 ms on h1
+    for mode in ("des", "analytic"):
+        res = run(g, cluster(), mode=mode)
+        t_send = 2 * 5e-6 + 1e6 / 1.25e9
+        makespan = 2e-3 + t_send + 1e-3
+        assert res.makespan_s == pytest.approx(makespan)
+        hand = {"compute": (100 - 10) * (2e-3 + 1e-3), "idle": 10 * makespan * 2, "link": 1e6 * 8 * 2 * 1e-12,
+                "radio": 0.0}
+        assert res.energy_breakdown_j == pytest.approx(hand)
+        assert res.energy_j == pytest.approx(sum(hand.values()))
+        assert res.cost.energy_j == pytest.approx(res.energy_j) and res.cost.latency_s == res.makespan_s
+        assert res.cost.bits == 8e6
+        assert res.energy_per_worker_breakdown_j["h0"] == pytest.approx({"compute": 0.18, "idle": 10 * makespan,
+                                                                          "radio": 0.0})
+
+
+def test_uncharged_hosts_take_part_but_draw_nothing():
+    g = TaskGraph()
+    g.compute("h0", flops=1e9)
+    g.compute("h3", flops=2e9)                          # a mains-powered server
+    res = run(g, cluster(uncharged={"h3"}))
+    assert set(res.energy_per_worker_j) == {"h0"}
+    assert res.energy_j == pytest.approx(90 * 1e-3 + 10 * 2e-3)
+    assert res.busy_s["h3"] == pytest.approx(2e-3)

@@ -26,7 +26,7 @@ def test_builder_assigns_ids_kinds_and_deps():
     assert isinstance(r, Recv) and r.kind == "COMM_RECV" and (r.send, r.src, r.dst, r.bytes) == (s.id, "h0", "h1", 4e6)
     assert isinstance(ar, Collective) and ar.kind == "COMM_COLL" and ar.group == tuple(W)
     assert isinstance(d, Delay) and d.kind == "DELAY"
-    assert {n.kind for n in g} == set(KINDS)
+    assert {n.kind for n in g} == {k for k in KINDS if not k.startswith("AIR_")}
     assert g.workers == tuple(W)
     g.validate(W)
     assert [n.id for n in g.topological_order()][-1] == d.id
@@ -94,3 +94,26 @@ def test_cycle_and_unknown_workers_found_by_validate():
         g.validate()
     with pytest.raises(SpecError, match="no node 99"):
         g[99]
+
+
+def test_wireless_nodes_carry_their_fields_and_phase():
+    g = TaskGraph("air", workers=W)
+    up = g.upload({"h0": 800.0, "h1": 0.0}, round=3, phase="L0")
+    mc = g.multicast("", ["h1", "h2"], 96.0, round=3, deps=[up], phase="L0")
+    d2d = g.multicast("h3", ["h0"], 8.0, band_split=2, phase="L1")
+    air = g.airtime(["h0", "h2"], [1e-3, 2e-3], [0.1, 0.2], 3e-3, offsets_s=[0.0, 1e-3], bits=[8.0, 16.0])
+    assert (up.kind, up.bits, up.round, up.phase) == ("AIR_UPLOAD", (("h0", 800.0), ("h1", 0.0)), 3, "L0")
+    assert (mc.src, mc.dsts, mc.workers) == ("", ("h1", "h2"), ("h1", "h2"))
+    assert d2d.band_split == 2 and d2d.workers == ("h3", "h0")
+    assert air.kind == "AIR_TX" and air.workers == ("h0", "h2")
+    assert {r["phase"] for r in g.to_records()} == {"L0", "L1", ""}
+    with pytest.raises(SpecError, match="bits > 0"):
+        g.upload({"h0": 0.0})
+    with pytest.raises(SpecError, match="distinct workers other than the sender"):
+        g.multicast("h0", ["h0"], 1.0)
+    with pytest.raises(SpecError, match="band_split"):
+        g.multicast("h0", ["h1"], 1.0, band_split=0)
+    with pytest.raises(SpecError, match="beyond airtime_s"):
+        g.airtime(["h0"], [2e-3], [0.1], 1e-3)
+    with pytest.raises(SpecError, match="phase must be a string"):
+        g.compute("h0", flops=1.0, phase=3)

@@ -228,3 +228,33 @@ def test_models_with_batch_norm_train_client_by_client():
     res = run_federated(cfg, cat.device("raspberry-pi-4b-4gb"), cat.radio("lte-20mhz-ue"), Channel("umi-nlos"),
                         np.full(3, 50.0))
     assert math.isfinite(res.rows[-1].test_accuracy)
+
+
+def test_a_round_is_priced_by_the_executor_rule():
+    """Participant energy = idle x round + (active - idle) x local training + (P + circuit) x its airtime."""
+    cat = load_catalog()
+    dev, radio = cat.device("raspberry-pi-4b-4gb"), cat.radio("lte-20mhz-ue")
+    cfg = FLConfig(clients=3, rounds=1, local_steps=2, scheme="digital", seed=4)
+    run = FederatedRun(cfg, dev, radio, Channel("umi-nlos"), np.array([30.0, 60.0, 90.0]))
+    res = run.run()
+    clients = np.arange(3)
+    tx = run.mac.upload(np.array([1.0, 1.0, 1.0]), 0)   # same draws: the shape of round 0's schedule
+    assert tx.offsets_s.tolist() == [0.0, tx.tx_time_s[0], tx.tx_time_s[0] + tx.tx_time_s[1]]
+    s = res.summary
+    makespan = s["sim_time_s"]
+    assert makespan == pytest.approx(run.compute_s + s["airtime_s"])
+    per = s["energy_j_per_device"]
+    radio_j = s["tx_energy_j"]
+    hand = sum(dev.idle_power_W * makespan + (dev.active_power_W - dev.idle_power_W) * run.compute_s for _ in clients)
+    assert sum(per) == pytest.approx(hand + radio_j)
+    assert s["energy_breakdown_j"]["radio"] == pytest.approx(radio_j)
+    assert sum(s["energy_breakdown_j"].values()) == pytest.approx(s["energy_j"])
+
+
+def test_time_to_target_is_the_first_evaluation_reaching_it():
+    from simulator.metrics import to_target
+    curve = [(0.5, 1.0, 10.0, 100.0), (0.91, 2.0, 20.0, 200.0), (0.89, 3.0, 30.0, 300.0), (0.95, 4.0, 40.0, 400.0)]
+    assert to_target(curve, 0.9) == {"target_accuracy": 0.9, "time_to_target_s": 2.0, "energy_to_target_j": 20.0,
+                                     "bits_to_target": 200.0}
+    assert to_target(curve, 0.99)["time_to_target_s"] is None
+    assert to_target(curve, None)["bits_to_target"] is None

@@ -16,7 +16,8 @@ B, L = 1e6, 1e-4           # 1 MB/s per direction, 100 us per link (two links ho
 
 def plan(workers, servers, sync, payload=(2000.0, 2000.0)):
     return StepPlan(workers=workers, servers=servers, sync=sync, compute_flops=3e6, compute_bytes=1e4,
-                    payload_bytes=payload, encode_s=2e-3, decode_s=1e-3, dense_bytes=8000.0,
+                    payload_bytes=payload, encode_s=(2e-3,) * len(workers),
+                    decode_s=(1e-3,) * (len(workers) + len(servers)), dense_bytes=8000.0,
                     update_flops=2e5, update_bytes=0.0)
 
 
@@ -48,6 +49,15 @@ def test_allgather_step_is_the_hand_computed_critical_path():
     assert cost.time_s == pytest.approx(expect, rel=1e-9)
 
 
+def test_each_worker_encodes_and_decodes_at_its_own_speed():
+    p = StepPlan(workers=("h0", "h1"), servers=(), sync="allgather", compute_flops=3e6, compute_bytes=1e4,
+                 payload_bytes=(2000.0, 2000.0), encode_s=(1e-3, 4e-3), decode_s=(1e-3, 2e-3), dense_bytes=8000.0,
+                 update_flops=2e5, update_bytes=0.0)
+    cost = StepCoster(cluster(2)).cost(p)
+    # the all-gather waits for h1's encode; then h1 decodes both payloads at 2 ms each
+    assert cost.time_s == pytest.approx(3e-3 + 4e-3 + (2 * L + 2000 / B) + 2 * 2e-3 + 2e5 / 1e9, rel=1e-9)
+
+
 def test_straggler_and_cache():
     coster = StepCoster(cluster(3, slowdown={"h1": 2.0}))
     p = plan(("h0", "h1"), ("h2",), "ps")
@@ -72,7 +82,7 @@ def test_graph_shape():
 def test_faster_links_never_lengthen_a_step(payload, sync, faster):
     workers, servers = ("h0", "h1", "h2"), (("h3",) if sync == "ps" else ())
     p = StepPlan(workers=workers, servers=servers, sync=sync, compute_flops=1e6, compute_bytes=0.0,
-                 payload_bytes=tuple(payload), encode_s=1e-4, decode_s=1e-4, dense_bytes=4e5,
+                 payload_bytes=tuple(payload), encode_s=(1e-4,) * 3, decode_s=(1e-4,) * (3 + len(servers)), dense_bytes=4e5,
                  update_flops=1e4, update_bytes=0.0)
     slow = Cluster(Topology.switch(4, LinkSpec(name="s", bandwidth_Bps=B, latency_s=L)), DEV)
     fast = Cluster(Topology.switch(4, LinkSpec(name="f", bandwidth_Bps=B * faster, latency_s=L / faster)), DEV)
