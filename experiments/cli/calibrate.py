@@ -43,7 +43,8 @@ def calibrate(
     flops = ", ".join(f"{k} {units.fmt(v, 'flops', 4)}" for k, v in device.peak_flops.items())
     residuals = [abs(r) for _, r in result.link_points()]
     typer.echo("\n".join([
-        f"{device.name}: {flops}; memory {units.fmt(device.mem_bandwidth_Bps, 'rate', 4, bytes_per_s=True)}",
+        f"{device.name}: {flops}; memory {units.fmt(device.mem_bandwidth_Bps, 'rate', 4, bytes_per_s=True)}; "
+        f"codecs at {device.codec_fraction:.3g} of that roofline",
         f"{link.name}: {units.fmt(link.bandwidth_Bps, 'rate', 4, bytes_per_s=True)}, latency "
         f"{units.fmt(link.latency_s, 'time', 4)} per link (switch topology); fit residuals median "
         f"{sorted(residuals)[len(residuals) // 2]:.1%}, max {max(residuals):.1%} over {len(residuals)} points",

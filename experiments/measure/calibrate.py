@@ -5,8 +5,9 @@ microbenchmarks and real gloo timings (``ddlsim calibrate``).
   ``peak_flops`` per dtype: GEMM times fitted as ``t = overhead + flops / rate``;
   ``mem_bandwidth``: the triad fitted as ``t = overhead + bytes / rate``; ``mem_capacity``:
   the host's physical memory; ``active_power`` is not measured (no power counters): give it.
-* codecs: encode and decode seconds per element of each scheme (kept in the result; the
-  efficiency against declared codec work is :func:`~.fit.fit_efficiency` on these pairs).
+* ``codec_efficiency``: encode and decode times of each scheme against the work it declares
+  (``Compressor.work(shape)``), priced on the calibrated roofline at efficiency 1; the one
+  efficiency that fits them best (:func:`~.fit.fit_efficiency`).
 * link: alpha and beta of one message fitted to p2p (2 processes) and all-reduce timings (2-4
   processes) through ddlsim's closed forms, the all-reduce's reductions priced on the
   calibrated device (:mod:`.link`); as a link of the ``switch`` topology.
@@ -33,7 +34,7 @@ from hwmodels import Catalog, Device, LinkSpec, SpecError, units
 
 from . import host
 from .collectives import measure_collectives
-from .fit import AlphaBetaFit, RateFit, fit_rate
+from .fit import AlphaBetaFit, EfficiencyFit, RateFit, fit_efficiency, fit_rate
 from .link import HOPS, fit_link
 from .records import Measurement
 
@@ -81,6 +82,7 @@ class Calibration:
     link: AlphaBetaFit
     per_world: dict[int, AlphaBetaFit]
     gamma_s_per_B: float
+    codec: EfficiencyFit | None = None
     measurements: list[Measurement] = field(default_factory=list)
     active_power_W: float | None = None
 
@@ -90,7 +92,8 @@ class Calibration:
 
     def device(self) -> Device:
         """The calibrated ``this-host`` device (one single-threaded process)."""
-        return host_device(self.gemm, self.triad, self.active_power_W, source=self.source, notes=self._device_notes())
+        return host_device(self.gemm, self.triad, self.active_power_W, self.codec.efficiency if self.codec else None,
+                           source=self.source, notes=self._device_notes())
 
     def link_spec(self) -> LinkSpec:
         """The calibrated ``this-host-loopback`` link (for the switch topology)."""
@@ -114,6 +117,9 @@ class Calibration:
         fits = "; ".join(f"{k} {units.fmt(f.rate, 'flops', 4)} (overhead {units.fmt(f.overhead_s, 'time', 3)}, "
                          f"max |residual| {_max_abs(f.residuals):.1%})" for k, f in self.gemm.items())
         codecs = ", ".join(f"{k} {v.get('encode', 0):.3g}/{v.get('decode', 0):.3g}" for k, v in self.codec_rates().items())
+        codec_fit = (f"codec_efficiency: one efficiency for the declared work of {len(self.codec.residuals)} encodes "
+                     f"and decodes (median |residual| {np.median(np.abs(self.codec.residuals)):.0%}, max "
+                     f"{_max_abs(self.codec.residuals):.0%}). " if self.codec else "")
         power = (f"active_power {units.fmt(self.active_power_W, 'power', 4)} as given (not measured)"
                  if self.active_power_W else f"active_power is a {PLACEHOLDER_POWER_W:g} W placeholder: not measured "
                  f"(no power counters); give ddlsim calibrate --active-power")
@@ -121,7 +127,7 @@ class Calibration:
                 f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = overhead + 2n^3/rate: {fits}. "
                 f"mem_bandwidth: STREAM-like triad, 12 B per element, fitted the same way (max |residual| "
                 f"{_max_abs(self.triad.residuals):.1%}). {power}. mem_capacity: the host's physical memory. "
-                f"Codec seconds per element, encode/decode: {codecs}.")
+                f"{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
 
     def _link_notes(self) -> str:
         worlds = ", ".join(f"{w} processes: alpha {units.fmt(f.alpha_s, 'time', 3)}, "
@@ -142,6 +148,7 @@ class Calibration:
                   "peak_flops": {k: units.fmt(v, "flops", 4) for k, v in d.peak_flops.items()},
                   "mem_bandwidth": units.fmt(d.mem_bandwidth_Bps, "rate", 4, bytes_per_s=True),
                   "mem_capacity": units.fmt(d.mem_capacity_B, "size", 4), "active_power": units.fmt(d.active_power_W, "power", 4),
+                  **({"codec_efficiency": float(f"{d.codec_efficiency:.4g}")} if d.codec_efficiency else {}),
                   "source": d.source, "notes": d.notes}
         link = {"name": lk.name, "category": lk.category, "bandwidth": units.fmt(lk.bandwidth_Bps, "rate", 4, bytes_per_s=True),
                 "latency": units.fmt(lk.latency_s, "time", 4), "duplex": True, "source": lk.source, "notes": lk.notes}
@@ -154,6 +161,8 @@ class Calibration:
             "peak_flops": {k: f.rate for k, f in self.gemm.items()},
             "gemm_overhead_s": {k: f.overhead_s for k, f in self.gemm.items()},
             "mem_bandwidth_Bps": self.triad.rate, "codec_s_per_element": self.codec_rates(),
+            "codec_efficiency": self.codec.efficiency if self.codec else None,
+            "codec_residuals": list(self.codec.residuals) if self.codec else [],
             "link_alpha_s": self.link.alpha_s, "link_bandwidth_Bps": self.link.bandwidth_Bps,
             "link_latency_s": self.link.alpha_s / HOPS, "gamma_s_per_B": self.gamma_s_per_B,
             "per_world": {w: {"alpha_s": f.alpha_s, "bandwidth_Bps": f.bandwidth_Bps} for w, f in self.per_world.items()},
@@ -161,12 +170,13 @@ class Calibration:
         }
 
 
-def host_device(gemm: dict[str, RateFit], triad: RateFit, active_power_W: float | None = None, *, source: str = "",
-                notes: str = "") -> Device:
-    """The ``this-host`` device of fitted GEMM rates per dtype and a fitted triad bandwidth."""
+def host_device(gemm: dict[str, RateFit], triad: RateFit, active_power_W: float | None = None,
+                codec_efficiency: float | None = None, *, source: str = "", notes: str = "") -> Device:
+    """The ``this-host`` device of fitted GEMM rates per dtype, a fitted triad bandwidth and
+    (when fitted) its codec efficiency."""
     return Device(name=DEVICE, peak_flops={k: f.rate for k, f in gemm.items()}, mem_bandwidth_Bps=triad.rate,
-                  mem_capacity_B=_memory_B(), active_power_W=active_power_W or PLACEHOLDER_POWER_W, category="cpu",
-                  source=source, notes=notes)
+                  mem_capacity_B=_memory_B(), active_power_W=active_power_W or PLACEHOLDER_POWER_W,
+                  codec_efficiency=codec_efficiency, category="cpu", source=source, notes=notes)
 
 
 def _max_abs(values: Any) -> float:
@@ -195,6 +205,7 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     import torch  # noqa: PLC0415
 
     from simulator.collectives import reduction_gamma  # noqa: PLC0415
+    from simulator.compression import create  # noqa: PLC0415
 
     if active_power_W is not None and not active_power_W > 0:
         raise SpecError(f"--active-power must be positive, got {active_power_W!r}")
@@ -226,11 +237,17 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
             tick()
         triad = fit_rate([m.config["bytes"] for m in points], [m.measured_s for m in points])
         measurements += points
+        pairs = []
         for name, params in s.codecs:
-            measurements += host.codec(name, params, s.codec_shape, s.repeats)
+            enc, dec = host.codec(name, params, s.codec_shape, s.repeats)
+            work = create(name, **params).work(s.codec_shape)
+            pairs += [(enc.measured_s, work.encode), (dec.measured_s, work.decode)]
+            measurements += [enc, dec]
             tick()
     finally:
         torch.set_num_threads(threads)
+    roofline = host_device(gemm, triad, codec_efficiency=1.0)
+    codec = fit_efficiency(pairs, roofline.codec_time) if pairs else None
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
     link_points: list[Measurement] = []
@@ -245,7 +262,7 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
         tick()
     return Calibration(socket.gethostname(), datetime.datetime.now(datetime.timezone.utc).date().isoformat(), version,
                        _cpu_name(), os.cpu_count() or 1, gemm, triad, fit_link(link_points, gamma), per_world, gamma,
-                       measurements + link_points, active_power_W)
+                       codec, measurements + link_points, active_power_W)
 
 
 def catalog_path(path: str | os.PathLike[str]) -> Path:

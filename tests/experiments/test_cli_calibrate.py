@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from experiments.cli import app
 from experiments.measure.calibrate import DEVICE, LINK, Calibration, Settings, calibrate, write_catalog
-from experiments.measure.fit import AlphaBetaFit, RateFit
+from experiments.measure.fit import AlphaBetaFit, EfficiencyFit, RateFit
 from hwmodels import Catalog
 
 runner = CliRunner()
@@ -18,7 +18,8 @@ runner = CliRunner()
 def _calibration() -> Calibration:
     gemm = {"fp32": RateFit(61.0e9, 1e-5, (0.01, -0.01)), "fp64": RateFit(30.5e9, 1e-5, (0.0, 0.0))}
     return Calibration("testhost", "2025-01-02", "9.9", "Test CPU", 2, gemm, RateFit(14.0e9, 4e-5, (0.0,)),
-                       AlphaBetaFit(60e-6, 1 / 2.5e9, (0.02, -0.03)), {2: AlphaBetaFit(60e-6, 1 / 2.5e9, ())}, 2e-10)
+                       AlphaBetaFit(60e-6, 1 / 2.5e9, (0.02, -0.03)), {2: AlphaBetaFit(60e-6, 1 / 2.5e9, ())}, 2e-10,
+                       EfficiencyFit(0.3125, (0.1, -0.1)))
 
 
 def _json(*args):
@@ -34,6 +35,7 @@ def test_catalog_file_round_trip_through_the_cli(tmp_path):
     assert device["peak_flops_fp64"] == pytest.approx(30.5e9, rel=1e-3)
     assert device["mem_bandwidth_Bps"] == pytest.approx(14.0e9, rel=1e-3)
     assert device["source"] == "measured on testhost, 2025-01-02, ddlsim 9.9"
+    assert device["codec_efficiency"] == 0.3125
     assert "placeholder" in device["notes"]
     link = _json("--catalog", str(path), "hw", "show", LINK, "--json")
     assert link["latency_s"] == pytest.approx(30e-6, rel=1e-3)   # alpha / 2: two links per message on a switch
@@ -102,3 +104,4 @@ def test_calibrate_end_to_end_on_a_tiny_plan(tmp_path):
     assert set(catalog.device(DEVICE).peak_flops) == {"fp32"} and catalog.link(LINK).bandwidth_Bps > 0
     assert [m.config["op"] for m in cal.measurements if m.kind in ("p2p", "collective")] == ["p2p"] * 2 + ["allreduce"] * 2
     assert set(cal.codec_rates()["qsgd"]) == {"encode", "decode"}
+    assert 0 < catalog.device(DEVICE).codec_efficiency <= 1 and len(cal.codec.residuals) == 2

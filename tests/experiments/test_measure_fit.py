@@ -8,8 +8,9 @@ from experiments.measure.calibrate import host_device
 from experiments.measure.fit import fit_alpha_beta, fit_efficiency, fit_rate
 from experiments.measure.link import GLOO_ALGORITHMS, fit_link
 from experiments.measure.records import measurement
-from hwmodels import SpecError
+from hwmodels import Device, SpecError
 from simulator.collectives import NetParams, analytic_time, reduction_gamma
+from simulator.compression import create
 
 RNG = np.random.default_rng(2024)
 PEAK = {"fp32": 61.0e9, "fp64": 30.5e9}   # a known device: FLOP/s per dtype
@@ -69,11 +70,16 @@ def test_alpha_beta_needs_two_sizes_and_positive_times():
 
 
 @pytest.mark.parametrize("sigma, tol", [(0.0, 1e-12), (0.05, 0.05)])
-def test_efficiency_from_measured_seconds_and_declared_work(sigma, tol):
-    # Declared work (flops, bytes) priced on a roofline at efficiency 1; the codec runs at 0.3.
-    works = [(2e6 * k, 8e6 * k) for k in range(1, 9)]
-    ideal = lambda w: max(w[0] / 61e9, w[1] / 14e9)   # noqa: E731
-    pairs = [(float(_noisy(ideal(w) / 0.3, sigma)), w) for w in works]
-    fit = fit_efficiency(pairs, ideal)
+def test_codec_efficiency_from_measured_seconds_and_declared_work(sigma, tol):
+    # A known device whose codecs run at 0.3 of its roofline; each scheme's declared work.
+    known = Device("known", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=0.3)
+    ideal = Device("ideal", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=1.0)
+    pairs = []
+    for name in ("none", "fp16", "qsgd", "topk", "powersgd", "qcs"):
+        for shape in ((256, 256), (1024, 1024)):
+            work = create(name).work(shape)
+            pairs += [(float(_noisy(known.codec_time(w), sigma)), w) for w in (work.encode, work.decode)]
+    fit = fit_efficiency(pairs, ideal.codec_time)
     assert fit.efficiency == pytest.approx(0.3, rel=tol)
-    assert fit_efficiency([(ideal(w) / 3.0, w) for w in works], ideal).efficiency == 1.0   # capped: faster than ideal
+    faster = [(ideal.codec_time(w) / 3.0, w) for _, w in pairs]
+    assert fit_efficiency(faster, ideal.codec_time).efficiency == 1.0   # capped: faster than the roofline
