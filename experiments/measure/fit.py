@@ -1,15 +1,17 @@
 """Least-squares fits of hardware figures to measured times (numpy/scipy, no I/O).
 
-Every fit minimises the *relative* error (each row weighted by 1/measured, so a 4 KiB and a
-64 MiB message count alike) with non-negative coefficients (``scipy.optimize.nnls``), and
-returns its residuals as (model - measured) / measured per point.
+The rate and alpha-beta fits minimise the *relative* error (each row weighted by 1/measured,
+so a 4 KiB and a 64 MiB message count alike) with non-negative coefficients
+(``scipy.optimize.nnls``); every fit returns its residuals as (model - measured) / measured per
+point.
 
 * :func:`fit_rate`: ``t = overhead_s + work / rate`` (GEMM FLOP/s, triad bytes/s).
 * :func:`fit_alpha_beta`: ``t = fixed_s + a alpha + b beta`` where (a, b) are each point's
   latency and per-byte coefficients under the algorithm's closed form (one message: a = 1,
   b = bytes).
 * :func:`fit_efficiency`: the efficiency e in (0, 1] with ``t = ideal_s(work) / e`` from
-  (measured seconds, declared work) pairs; ``ideal_s`` prices work at efficiency 1.
+  (measured seconds, declared work) pairs, fitted on log time; ``ideal_s`` prices work at
+  efficiency 1.
 """
 
 from __future__ import annotations
@@ -118,14 +120,15 @@ def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[flo
 
 
 def fit_efficiency(pairs: Sequence[tuple[float, Any]], ideal_s: Callable[[Any], float]) -> EfficiencyFit:
-    """Efficiency in (0, 1] from (measured seconds, declared work) pairs: the e minimising the
-    relative error of ``ideal_s(work) / e``, i.e. 1/e = sum(r) / sum(r^2) with r = ideal / measured."""
+    """Efficiency in (0, 1] from (measured seconds, declared work) pairs: least squares on the
+    log of ``ideal_s(work) / e`` against the log of the measured time (errors as factors, so
+    a kernel twice too fast weighs as much as one twice too slow), i.e. the geometric mean of
+    r = ideal / measured."""
     if not pairs:
         raise SpecError("fit_efficiency: need at least one (seconds, work) pair")
     t = _times([s for s, _ in pairs], len(pairs))
     ideal = np.array([float(ideal_s(w)) for _, w in pairs])
     if np.any(ideal <= 0):
         raise SpecError("fit_efficiency: the declared work must cost a positive ideal time")
-    r = ideal / t
-    efficiency = min(1.0, float(np.sum(r * r) / np.sum(r)))
+    efficiency = min(1.0, float(np.exp(np.mean(np.log(ideal / t)))))
     return EfficiencyFit(efficiency, tuple(relative_residuals(ideal / efficiency, t)))
