@@ -10,8 +10,8 @@ point.
   latency and per-byte coefficients under the algorithm's closed form (one message: a = 1,
   b = bytes).
 * :func:`fit_efficiency`: the efficiency e in (0, 1] with ``t = ideal_s(work) / e`` from
-  (measured seconds, declared work) pairs, fitted on log time; ``ideal_s`` prices work at
-  efficiency 1.
+  (measured seconds, declared work) pairs, the median ratio (least absolute error of log
+  time); ``ideal_s`` prices work at efficiency 1.
 """
 
 from __future__ import annotations
@@ -120,15 +120,16 @@ def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[flo
 
 
 def fit_efficiency(pairs: Sequence[tuple[float, Any]], ideal_s: Callable[[Any], float]) -> EfficiencyFit:
-    """Efficiency in (0, 1] from (measured seconds, declared work) pairs: least squares on the
-    log of ``ideal_s(work) / e`` against the log of the measured time (errors as factors, so
-    a kernel twice too fast weighs as much as one twice too slow), i.e. the geometric mean of
-    r = ideal / measured."""
+    """Efficiency in (0, 1] from (measured seconds, declared work) pairs: the least absolute
+    error of log ``ideal_s(work) / e`` against log measured time, i.e. the median of
+    r = ideal / measured. On log time a kernel twice too fast weighs as much as one twice too
+    slow; the median keeps one kernel whose declared work it skips (a decode that returns its
+    input) from moving the fit."""
     if not pairs:
         raise SpecError("fit_efficiency: need at least one (seconds, work) pair")
     t = _times([s for s, _ in pairs], len(pairs))
     ideal = np.array([float(ideal_s(w)) for _, w in pairs])
     if np.any(ideal <= 0):
         raise SpecError("fit_efficiency: the declared work must cost a positive ideal time")
-    efficiency = min(1.0, float(np.exp(np.mean(np.log(ideal / t)))))
+    efficiency = min(1.0, float(np.median(ideal / t)))
     return EfficiencyFit(efficiency, tuple(relative_residuals(ideal / efficiency, t)))
