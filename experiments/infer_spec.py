@@ -24,7 +24,7 @@ from simulator.network import build_topology
 from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
 from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiseResult
-from simulator.partition.wireless_cost import WirelessHardware
+from simulator.network.media import MacCell, WirelessHardware
 
 from .train_spec import read_spec_file, validate_spec
 
@@ -48,19 +48,27 @@ class WirelessSpec(BaseModel):
     :func:`~hwmodels.placement.place`), drawn from the spec's seed. ``relay``: ``ap`` (the access
     point forwards every activation: one uplink, then one downlink broadcast at the worst
     destination's rate, the AP transmitting at ``ap_power_dbm``, default the radio's maximum) or
-    ``d2d`` (workers hear each other directly; see :mod:`simulator.partition.wireless_cost`)."""
+    ``d2d`` (workers hear each other directly; see :mod:`simulator.partition.wireless_cost`).
+
+    ``access: mac`` instead puts the workers on a cell under the radio's standard medium access
+    (802.11 DCF for Wi-Fi, 802.15.4 CSMA-CA, BLE connection events: :mod:`hwmodels.mac`), at the
+    profile's PHY rate: every transfer is its own exchange (through the AP, or direct with
+    ``relay: d2d``), frame, contention and acknowledgement overheads included; ``channel``,
+    ``placement`` and ``ap_power_dbm`` do not apply."""
 
     model_config = ConfigDict(extra="forbid")
 
     radio: str = "wifi6-80mhz"
-    access: Literal["tdma", "ofdma"] = "tdma"
+    access: Literal["tdma", "ofdma", "mac"] = "tdma"
     relay: Literal["ap", "d2d"] = "ap"
     ap_power_dbm: Optional[float] = Field(None, allow_inf_nan=False, description="AP transmit power (dBm)")
     channel: dict[str, Any] = Field(default_factory=lambda: {"path_loss": "log-distance"})
     placement: dict[str, Any] = Field(default_factory=lambda: {"kind": "disc", "radius_m": 30.0, "min_distance_m": 2.0})
 
-    def build(self, catalog: Catalog, workers: int, seed: int) -> WirelessHardware:
+    def build(self, catalog: Catalog, workers: int, seed: int) -> WirelessHardware | MacCell:
         radio = catalog.get(self.radio, "radio")
+        if self.access == "mac":
+            return MacCell(radio, workers, direct=self.relay == "d2d")
         try:
             channel = Channel(**self.channel)
         except TypeError as exc:
@@ -151,21 +159,40 @@ class InferSpec(BaseModel):
         return model, dataset, PartitionContext(self.workers, owner, calib, fusion=self.fusion, seed=self.seed)
 
     def cluster(self, catalog: Catalog) -> Cluster:
-        topology = build_topology(self.topology, self.workers, catalog.get(self.link, "link"))
+        """The workers ``h0..h{K-1}`` on the wired topology, or on a cell with ``access: mac``."""
         names = self.device if isinstance(self.device, list) else [self.device] * self.workers
         if len(names) != self.workers:
             raise SpecError(f"device: give one device for all workers or exactly {self.workers}, got {len(names)}")
+        medium = self._medium(catalog)
+        if isinstance(medium, MacCell):
+            hosts = tuple(f"h{k}" for k in range(self.workers))
+            return Cluster(None, {h: catalog.get(n, "device") for h, n in zip(hosts, names)},
+                           slowdown=dict(self.slowdown), medium=medium, hosts_=hosts)
+        topology = build_topology(self.topology, self.workers, catalog.get(self.link, "link"))
         devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         return Cluster(topology, devices, slowdown=dict(self.slowdown))
 
-    def wireless_hardware(self, catalog: Catalog) -> Optional[WirelessHardware]:
-        """The shared wireless channel of the workers, or None (wired ``topology`` and ``link``)."""
+    def _medium(self, catalog: Catalog) -> WirelessHardware | MacCell | None:
         if self.wireless is None:
             return None
         wired = sorted({"topology", "link"} & self.model_fields_set)
         if wired:
             raise SpecError(f"wireless: give either wireless or a wired {' and '.join(wired)}, not both")
         return self.wireless.build(catalog, self.workers, self.seed)
+
+    def wireless_hardware(self, catalog: Catalog) -> Optional[WirelessHardware]:
+        """The shared wireless channel the plans' transfers are priced on (uploads and multicasts),
+        or None: wired ``topology`` and ``link``, or a cell (``access: mac``) that the cluster carries."""
+        medium = self._medium(catalog)
+        return medium if isinstance(medium, WirelessHardware) else None
+
+    def hardware_label(self) -> str:
+        """The hardware in a few words, for titles: ``4 x raspberry-pi-4b-4gb, eth-1g switch``."""
+        names = self.device if isinstance(self.device, list) else [self.device]
+        devices = f"{self.workers} x {names[0]}" if len(set(names)) == 1 else ", ".join(names)
+        if self.wireless is not None:
+            return f"{devices}, {self.wireless.radio} ({self.wireless.access}, relay {self.wireless.relay})"
+        return f"{devices}, {self.link} {self.topology}"
 
     def target_value(self) -> Target:
         return Target(**self.target.model_dump())

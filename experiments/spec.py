@@ -8,6 +8,13 @@ The points of a sweep are the product of its parts, each absent part contributin
 override: ``grid`` (every combination), ``zip`` (groups of equally long lists taken together),
 ``points`` (explicit override mappings) and ``random`` (seeded samples). Axis paths are dotted
 (``compressor_params.levels``). Every point runs ``repeats`` times (or once per entry of ``seeds``).
+
+Seeds make comparisons fair by default (``seeding: common``): every point's repeat r runs with
+the same seed, so points that differ only in swept factors start from the same initial weights
+and see the same batches and channel draws (common random numbers); their differences are the
+factors', not the luck of the draw. ``seeding: independent`` gives every point its own seed
+(derived from its config without the hardware fields), for when the spread over the whole sweep
+should be sampled independently.
 """
 
 from __future__ import annotations
@@ -26,7 +33,13 @@ from .train_spec import read_spec_file
 from .workloads import get_workload
 
 __all__ = ["ExperimentSpec", "SweepAxes", "RandomAxes", "PlotRecipe", "load_experiment", "parse_experiment",
-           "set_path", "expand_overrides"]
+           "set_path", "expand_overrides", "LEGEND_PLACES", "SEEDINGS"]
+
+# common: repeat r of every point has the same seed (common random numbers); independent: a seed per point.
+SEEDINGS = ("common", "independent")
+# Where a plot's legend may go: a matplotlib location inside the axes, right of the panels, or nowhere.
+LEGEND_PLACES = ("best", "upper left", "upper right", "lower left", "lower right", "upper center", "lower center",
+                 "center left", "center right", "center", "outside", "none")
 
 
 class _Strict(BaseModel):
@@ -98,7 +111,9 @@ class SweepAxes(_Strict):
 
 
 class PlotRecipe(_Strict):
-    """A named plot drawn after the sweep (see :mod:`experiments.plots`)."""
+    """A named plot drawn after the sweep (see :mod:`experiments.plots`). Labels default to the
+    metric table's; ``legend`` is a matplotlib location, ``outside`` (right of the panels) or
+    ``none``; lines and bars keep the order in which the spec gives the ``hue`` values."""
 
     name: str
     kind: Literal["tradeoff", "bars", "compression"] = "tradeoff"
@@ -110,6 +125,9 @@ class PlotRecipe(_Strict):
     logx: bool = False
     logy: bool = False
     title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    legend: Optional[Literal[LEGEND_PLACES]] = None   # type: ignore[valid-type]
 
 
 class ExperimentSpec(_Strict):
@@ -123,6 +141,7 @@ class ExperimentSpec(_Strict):
     repeats: int = Field(1, ge=1)
     seed: int = 0
     seeds: Optional[list[int]] = None
+    seeding: Literal[SEEDINGS] = "common"   # type: ignore[valid-type]
     timeout_s: Optional[float] = Field(None, gt=0)
     plots: list[PlotRecipe] = Field(default_factory=list)
 
@@ -135,12 +154,15 @@ class ExperimentSpec(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> "ExperimentSpec":
-        workload = get_workload(self.workload)
-        if workload.fields is not None:
+        if self.seeds is not None and self.seeding == "independent":
+            raise SpecError("seeding: independent seeds per point contradict the explicit seeds list "
+                            "(every point runs those seeds); drop one of them")
+        fields = get_workload(self.workload).known_fields()
+        if fields is not None:
             for where, path in self.sweep.paths():
-                if path.split(".")[0] not in workload.fields:
+                if path.split(".")[0] not in fields:
                     raise SpecError(f"{where}: unknown axis path {path!r} for workload {self.workload} "
-                                    f"(known: {', '.join(workload.fields)})")
+                                    f"(known: {', '.join(fields)})")
         return self
 
     def replicas(self) -> list[int]:

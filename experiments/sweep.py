@@ -5,8 +5,9 @@ A :class:`Point` is a pure, picklable value; :func:`run_point` turns it into a r
 workload's failure. :func:`run_sweep` skips points already stored, runs the rest sequentially
 (``workers=0``) or on Dask (a LocalCluster with ``workers`` processes, or the scheduler at
 ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``), writes each record as it arrives, then the table and
-the spec's plots. Seeds come from the spec (root seed, config without its hardware fields, repeat), never from a
-worker or a clock, so one point on several devices trains the same model on the same batches.
+the spec's plots. Seeds come from the spec (root seed and repeat; with ``seeding: independent`` also the
+config without its hardware fields), never from a worker or a clock, so by default every point of
+repeat r trains the same initial model on the same batches (common random numbers).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import yaml
 
 from hwmodels import SpecError
 
+from . import package_version
+from .metrics import flatten_breakdown
 from .results import ResultStore
 from .spec import ExperimentSpec, set_path
 from .workloads import get_workload
@@ -52,7 +55,8 @@ def config_hash(workload: str, config: dict[str, Any], repeat: int, seed: int, v
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _derive_seed(root: int, workload: str, config: dict[str, Any], repeat: int) -> int:
+def _derive_seed(root: int, workload: str, repeat: int, config: dict[str, Any] | None = None) -> int:
+    """A 31-bit seed from the spec's root seed, the repeat and (independent seeding) the point's config."""
     text = canonical({"root": root, "workload": workload, "config": config, "repeat": repeat})
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
@@ -72,26 +76,21 @@ class Point:
     timeout_s: float | None = None
 
 
-def _version() -> str:
-    from .cli.app import package_version  # noqa: PLC0415
-
-    return package_version()
-
-
 def expand(spec: ExperimentSpec, *, version: str | None = None) -> list[Point]:
     """Every point of ``spec``, each validated; SpecError names the bad point's overrides."""
     workload = get_workload(spec.workload)
-    version = _version() if version is None else version
+    version = package_version() if version is None else version
     points = []
     for index, overrides in enumerate(spec.overrides()):
         config = dict(spec.base)
         for path, value in overrides.items():
             config = set_path(config, path, value)
         workload.check(config, f"sweep point {index} {canonical(overrides)}")
-        # hardware does not change the numerics: the same seed on every device, a fair comparison
-        numerics = {k: v for k, v in config.items() if k not in workload.hardware}
+        # independent seeding still leaves the hardware out: the same numerics on every device
+        numerics = {k: v for k, v in config.items() if k not in workload.hardware} \
+            if spec.seeding == "independent" else None
         for repeat in spec.replicas():
-            seed = repeat if spec.seeds is not None else _derive_seed(spec.seed, spec.workload, numerics, repeat)
+            seed = repeat if spec.seeds is not None else _derive_seed(spec.seed, spec.workload, repeat, numerics)
             points.append(Point(spec.name, index, spec.workload, workload.module, config, repeat, seed,
                                 config_hash(spec.workload, config, repeat, seed, version), spec.timeout_s))
     if not points:
@@ -136,7 +135,7 @@ def run_point(point: Point) -> dict[str, Any]:
     try:
         with _alarm(point.timeout_s):
             out = get_workload(point.workload, point.module).run(dict(point.config), point.seed)
-        rows = [dict(r) for r in out] if isinstance(out, list) else [dict(out)]
+        rows = [flatten_breakdown(r) for r in (out if isinstance(out, list) else [out])]
         return _record(point, "ok", rows, None, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)
@@ -170,10 +169,37 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         with client:
             yield client
         return
+    # no dashboard; the scheduler's HTTP server on a free port (not 8787, which another cluster may hold)
     cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    with cluster, Client(cluster) as client:
-        yield client
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=logging.ERROR)
+    with _quiet_close(cluster), Client(cluster) as client:
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.run(_silence_dask)
+
+
+def _silence_dask() -> None:
+    """Only critical Dask logs from here on (a closing cluster's workers may log a heartbeat that
+    met a closed scheduler as an error, with tracebacks, after every point has finished)."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _quiet_close(cluster: Any) -> Iterator[Any]:
+    """Close ``cluster`` at the end with its (in-process) scheduler's logs silenced, then restore them."""
+    try:
+        yield cluster
+    finally:
+        logger = logging.getLogger("distributed")
+        level = logger.level
+        _silence_dask()
+        try:
+            cluster.close()
+        finally:
+            logger.setLevel(level)
 
 
 @dataclass

@@ -9,17 +9,31 @@ A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hwmodels import Catalog, SpecError
-from simulator.cluster import Cluster
-from simulator.learning import TrainConfig
-from simulator.network import build_topology
+from hwmodels import Catalog, SpecError, units
+
+if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
+    from simulator.cluster import Cluster
+    from simulator.learning import TrainConfig
 
 __all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
+
+
+class CellSpec(BaseModel):
+    """The workers share one wireless cell through an access point (AP) under the ``radio``'s
+    standard medium access (802.11 DCF for Wi-Fi, 802.15.4 CSMA-CA, BLE: :mod:`hwmodels.mac`):
+    every message crosses the medium, station to AP and AP to station (``relay: ap``) or directly
+    (``relay: d2d``), one exchange at a time. With ``sync: ps`` the parameter server sits at the
+    AP (one exchange each way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    radio: str = "wifi6-80mhz"
+    relay: Literal["ap", "d2d"] = "ap"
 
 
 class TrainSpec(BaseModel):
@@ -40,6 +54,7 @@ class TrainSpec(BaseModel):
     slowdown: dict[str, float] = Field(default_factory=dict)
     topology: str = "switch"
     link: str = "eth-10g"
+    wireless: Optional[CellSpec] = Field(None, description="a shared wireless cell instead of topology/link")
     compressor: str = "none"
     compressor_params: dict[str, Any] = Field(default_factory=dict)
     sync: Literal["auto", "allreduce", "allgather", "ps"] = "auto"
@@ -52,28 +67,64 @@ class TrainSpec(BaseModel):
     epochs: Optional[int] = None
     eval_every: int = 0
     seed: int = 0
-    encode_s_per_element: Optional[float] = None
-    decode_s_per_element: Optional[float] = None
+    encode_s_per_element: Optional[float] = Field(
+        None, description="measured codec seconds per gradient element on every device; null: the declared work on each device")
+    decode_s_per_element: Optional[float] = Field(
+        None, description="as encode_s_per_element, for decoding one payload")
     backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
     mode: Literal["des", "analytic"] = "des"
+    overlap: Literal["ddp", "none"] = Field("ddp", description="bucketed communication during backward, or after it")
+    bucket_cap: Union[str, float] = Field("25MiB", description="gradient bucket size (DDP's bucket_cap_mb)")
+    first_bucket: Union[str, float] = Field("1MiB", description="the first (smallest) gradient bucket")
+    target_accuracy: Optional[float] = Field(None, gt=0, le=1, description="test accuracy whose first crossing "
+                                             "gives time_to_target_s, energy_to_target_j and bits_to_target")
 
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
-        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link"})
+        from simulator.learning import TrainConfig  # noqa: PLC0415
+
+        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
+                                          "bucket_cap", "first_bucket", "wireless"})
         if fields["steps"] is None and fields["epochs"] is None:
             fields["epochs"] = 1
+        for key, value in (("bucket_cap", self.bucket_cap), ("first_bucket", self.first_bucket)):
+            try:
+                fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
+            except SpecError as exc:
+                raise SpecError(f"{key}: {exc}") from None
         return TrainConfig(**fields)
 
     def cluster(self, catalog: Catalog) -> Cluster:
-        """Workers and shards on the topology, each with its catalog device."""
+        """Workers and shards on the topology, each with its catalog device; or the workers on a
+        wireless cell with the parameter server (if any) at its access point."""
+        from simulator.cluster import Cluster  # noqa: PLC0415
+        from simulator.network import build_topology  # noqa: PLC0415
+        from simulator.network.media import AP, MacCell  # noqa: PLC0415
+
         cfg = self.config()
-        link = catalog.get(self.link, "link")
-        topology = build_topology(self.topology, cfg.hosts, link)
         names = self.device if isinstance(self.device, list) else [self.device] * cfg.workers
         if len(names) != cfg.workers:
             raise SpecError(f"device: give one device for all workers or exactly {cfg.workers}, got {len(names)}")
-        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         server = catalog.get(self.server_device or names[0], "device")
+        if self.wireless is not None:
+            wired = sorted({"topology", "link"} & self.model_fields_set)
+            if wired:
+                raise SpecError(f"wireless: give either wireless or a wired {' and '.join(wired)}, not both")
+            if cfg.sync == "ps" and cfg.shards != 1:
+                raise SpecError(f"shards: on a wireless cell the parameter server is the access point: one shard, "
+                                f"got {cfg.shards}")
+            workers = tuple(f"h{k}" for k in range(cfg.workers))
+            ps = cfg.sync == "ps"
+            cell = MacCell(catalog.get(self.wireless.radio, "radio"), cfg.workers, ap_host=AP if ps else None,
+                           direct=self.wireless.relay == "d2d")
+            devices = {h: catalog.get(n, "device") for h, n in zip(workers, names)}
+            if ps:
+                devices[AP] = server
+            return Cluster(None, devices, slowdown=dict(self.slowdown), medium=cell,
+                           hosts_=workers + ((AP,) if ps else ()), uncharged=frozenset({AP} if ps else ()))
+        link = catalog.get(self.link, "link")
+        topology = build_topology(self.topology, cfg.hosts, link)
+        devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         devices.update({h: server for h in topology.hosts[cfg.workers:]})
         return Cluster(topology, devices, slowdown=dict(self.slowdown))
 

@@ -6,27 +6,31 @@ list of them (a training curve: one dict per evaluation). Same config and seed, 
 
 Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and ``restructure``. Other modules add kinds with
 :func:`register_workload`; a sweep point carries the registering module's name, so a Dask worker
-imports it before looking the kind up.
+imports it before looking the kind up. Registering imports no torch: a kind's known fields may be
+given as a function, called the first time a config is checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from hwmodels import Catalog, SpecError
 
 __all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
 
 Rows = "dict[str, Any] | list[dict[str, Any]]"
+Fields = Union[tuple[str, ...], Callable[[], tuple[str, ...]], None]
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A registered kind. ``fields``: the known top-level config keys (None: any);
+    """A registered kind. ``fields``: the known top-level config keys (None: any), or a function
+    giving them (so listing kinds imports nothing heavy; see :meth:`known_fields`);
     ``hardware``: the config keys that name catalog hardware (``compare-hw`` sets them);
     ``volatile``: metrics measured on the host's clock, left out of equality checks;
     ``headline``: the metric ``compare-hw`` shows by default."""
@@ -35,19 +39,24 @@ class Workload:
     run: Callable[[dict[str, Any], int], Any]
     summary: str
     module: str
-    fields: tuple[str, ...] | None = None
+    fields: Fields = None
     validate: Callable[[dict[str, Any]], None] | None = None
     hardware: tuple[str, ...] = ()
     volatile: tuple[str, ...] = ()
     headline: str = ""
 
+    def known_fields(self) -> tuple[str, ...] | None:
+        """The known top-level config keys (None: any)."""
+        return self.fields() if callable(self.fields) else self.fields
+
     def check(self, config: Mapping[str, Any], where: str) -> None:
         """Raise SpecError (naming ``where``) if ``config`` is not a valid config of this kind."""
-        if self.fields is not None:
-            unknown = sorted(set(config) - set(self.fields))
+        fields = self.known_fields()
+        if fields is not None:
+            unknown = sorted(set(config) - set(fields))
             if unknown:
                 raise SpecError(f"{where}: unknown field {unknown[0]!r} for workload {self.name} "
-                                f"(known: {', '.join(self.fields)})")
+                                f"(known: {', '.join(fields)})")
         if self.validate is not None:
             try:
                 self.validate(dict(config))
@@ -59,7 +68,7 @@ _REGISTRY: dict[str, Workload] = {}
 
 
 def register_workload(name: str, run: Callable[[dict[str, Any], int], Any], *, summary: str,
-                      fields: tuple[str, ...] | None = None, validate: Callable[[dict[str, Any]], None] | None = None,
+                      fields: Fields = None, validate: Callable[[dict[str, Any]], None] | None = None,
                       hardware: tuple[str, ...] = (), volatile: tuple[str, ...] = (), headline: str = "") -> Workload:
     """Register (or replace) workload kind ``name``; ``run`` must be a module-level function."""
     workload = Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile, headline)
@@ -197,11 +206,17 @@ def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
     spec = _train_spec({**config, "seed": seed})
     result = train(spec.config(), spec.cluster(Catalog.load()))
-    keep = ("sync", "bits_per_worker", "bits_per_element", "final_test_accuracy")
-    summary = {k: v for k, v in result.summary.items() if k in keep}
+    summary = {k: v for k, v in result.summary.items() if k in _TRAIN_SUMMARY}
     return [{**row, **summary} for row in result.to_dict()["rows"]]
 
 
+# The run's summary values every row of a train or fl point carries (those the run reports).
+_TRAIN_SUMMARY = ("sync", "bits_per_worker", "bits_per_element", "final_test_accuracy", "wire_bits_per_worker",
+                  "time_to_target_s", "energy_to_target_j", "bits_to_target")
+_FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target")
+
+
+@functools.cache
 def _train_fields() -> tuple[str, ...]:
     from .train_spec import TrainSpec  # noqa: PLC0415
 
@@ -221,11 +236,11 @@ def run_fl(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
     spec = _fl_spec({**config, "seed": seed})
     result = run_federated(spec.config(), *spec.hardware(Catalog.load())).to_dict()
-    final = {"final_test_accuracy": result["summary"]["final_test_accuracy"],
-             "parameters": result["summary"]["parameters"]}
+    final = {k: v for k, v in result["summary"].items() if k in _FL_SUMMARY}
     return [{**row, **final} for row in result["rows"]]
 
 
+@functools.cache
 def _fl_fields() -> tuple[str, ...]:
     from simulator.federated import FLConfig  # noqa: PLC0415
 
@@ -256,6 +271,7 @@ def run_restructure(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     return [{**row, "original_accuracy": result.original_accuracy} for row in result.table()]
 
 
+@functools.cache
 def _infer_fields() -> tuple[str, ...]:
     from .infer_spec import InferSpec  # noqa: PLC0415
 
@@ -271,14 +287,14 @@ register_workload("compress", run_compress, summary="a gradient compressor on sy
                   fields=_COMPRESS_FIELDS, validate=_validate_compress, volatile=("encode_s", "decode_s"),
                   headline="relative_error")
 register_workload("train", run_train, summary="data-parallel training of a real model",
-                  fields=_train_fields(), validate=lambda c: _train_spec(c) and None, hardware=("device", "link"),
+                  fields=_train_fields, validate=lambda c: _train_spec(c) and None, hardware=("device", "link"),
                   headline="sim_time_s")
 register_workload("infer", run_infer, summary="a trained model partitioned over workers",
-                  fields=_infer_fields(), validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
+                  fields=_infer_fields, validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
                   headline="latency_s")
 register_workload("restructure", run_restructure, summary="the cost-driven restructuring optimiser",
-                  fields=_infer_fields(), validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
+                  fields=_infer_fields, validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),
                   volatile=("wall_s",), headline="latency_s")
 register_workload("fl", run_fl, summary="federated learning over a wireless multiple-access channel",
-                  fields=_fl_fields(), validate=lambda c: _fl_spec(c) and None, hardware=("device", "radio"),
+                  fields=_fl_fields, validate=lambda c: _fl_spec(c) and None, hardware=("device", "radio"),
                   headline="sim_time_s")

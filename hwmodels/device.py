@@ -21,15 +21,15 @@ DTYPE_BYTES = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, 
 # short memory-bound passes with reductions, selection, scatter and random numbers, so they
 # reach a fraction of the roofline; calibration on the real device replaces these values.
 CODEC_EFFICIENCY = {
-    # Measured: benchmarks/bench_codec.py fits one efficiency to 16 schemes x 3 sizes on a
-    # 2-core x86 host against its own GEMM and triad roofline (docs/benchmarks.md, "Codec work
-    # model against this host"); the median of the implied efficiencies.
-    "cpu": 0.25,
+    # Measured: benchmarks/bench_codec.py, 16 schemes x 3 sizes on an x86 host (AMD EPYC Zen 3,
+    # one thread) against its own GEMM and triad roofline, two runs; the median of the 96
+    # implied efficiencies (docs/benchmarks.md, "Codec work model against this host").
+    "cpu": 0.57,
     # Estimate: the catalog's phone and single-board figures are their CPU cores' peaks, and
     # the codec runs on those cores, so the CPU value applies.
-    "sbc": 0.25,
-    "phone-soc": 0.25,
-    "soc": 0.25,
+    "sbc": 0.57,
+    "phone-soc": 0.57,
+    "soc": 0.57,
     # Estimate: streaming kernels reach about 0.9 of the datasheet DRAM bandwidth on data-centre
     # GPUs (an NCU-profiled A100 read kernel reached 88 %, NVIDIA developer forum, 2025); codec
     # chains of short kernels with selection and scatter reach about half of that.
@@ -40,7 +40,7 @@ CODEC_EFFICIENCY = {
     # Estimate: the catalog's microcontroller peaks are already achieved DSP-kernel rates (ESP32-S3)
     # or one operation per cycle (Cortex-M4), so plain C codec loops reach about half of them.
     "mcu": 0.5,
-    "other": 0.25,
+    "other": 0.57,   # the CPU value: an unknown device is assumed to run codecs as a CPU does
 }
 
 

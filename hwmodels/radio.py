@@ -1,4 +1,4 @@
-"""Radios: transmit power limit, channel bandwidth, noise figure, antennas, carrier."""
+"""Radios: transmit power limit, channel bandwidth, noise figure, antennas, carrier, DC power draw."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ REFERENCE_TEMPERATURE_K = 290.0
 
 @dataclass(frozen=True)
 class Radio:
-    """A wireless transceiver. Powers in W, bandwidth and carrier in Hz, gains in dB(i)."""
+    """A wireless transceiver. Powers in W, bandwidth and carrier in Hz, gains in dB(i).
+
+    DC power draw: while transmitting the radio draws ``max_tx_power_W + circuit_power_W``
+    (radiated plus everything else); ``rx_power_W`` while receiving; ``sleep_power_W`` while
+    duty-cycled off. ``None`` means the catalog entry does not give it.
+    """
 
     name: str
     max_tx_power_W: float = quantity("power", stem="max_tx_power", positive=True)
@@ -28,6 +33,8 @@ class Radio:
     tx_antenna_gain_dBi: float = quantity("dB", stem="tx_antenna_gain", default=0.0, minimum=None)
     rx_antenna_gain_dBi: float = quantity("dB", stem="rx_antenna_gain", default=0.0, minimum=None)
     circuit_power_W: float = quantity("power", stem="circuit_power", default=0.0)
+    rx_power_W: float | None = quantity("power", stem="rx_power", default=None)
+    sleep_power_W: float | None = quantity("power", stem="sleep_power", default=None)
     max_phy_rate_Bps: float | None = quantity("rate", stem="max_phy_rate", default=None, positive=True)
     standard: str = ""
     category: str = "radio"

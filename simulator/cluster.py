@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hwmodels import Device, SpecError
+from hwmodels import Device, SpecError, Work
 
 __all__ = ["Cluster", "NETWORK_MODELS"]
 
@@ -118,7 +118,9 @@ class Cluster:
         ``work="codec"`` runs at the device's codec efficiency."""
         if duration_s is not None:
             base = duration_s
-        else:   # TODO(codec-work merge): work == "codec" -> device.codec_time
+        elif work == "codec":
+            base = self.device(host).codec_time(Work(flops, bytes_), dtype)
+        else:
             base = self.device(host).time(flops, bytes_, dtype)
         return base * self.slowdown_of(host)
 

@@ -33,7 +33,8 @@ _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One node: ``op`` (module class or function name) and its per-sample costs."""
+    """One node: ``op`` (module class or function name), its per-sample costs, and the names of
+    the parameters it owns (as ``model.named_parameters()`` gives them)."""
 
     name: str
     op: str
@@ -41,6 +42,7 @@ class LayerCost:
     backward_flops: float
     param_bytes: float
     activation_bytes: float
+    params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,32 @@ class ModelCost:
         and read back once, parameters read twice and gradients written once."""
         flops = batch * (self.forward_flops + self.backward_flops)
         return flops, 2.0 * batch * self.activation_bytes + 3.0 * self.param_bytes
+
+    def forward(self, batch: int) -> tuple[float, float]:
+        """(FLOPs, memory bytes) of the forward pass on ``batch`` samples: parameters read and
+        activations written once."""
+        return batch * self.forward_flops, batch * self.activation_bytes + self.param_bytes
+
+    def backward_segments(self, batch: int) -> list[tuple[float, float, tuple[str, ...]]]:
+        """The backward pass in execution order (last layer first), cut after every layer that owns
+        parameters: ``[(FLOPs, memory bytes, parameter names whose gradients exist once it is
+        done)]`` on ``batch`` samples. Each layer reads its activations and parameters and writes
+        its gradients; the layers before the first parameterised one join its segment. The
+        segments sum to :meth:`training_step` minus :meth:`forward`."""
+        out: list[tuple[float, float, tuple[str, ...]]] = []
+        flops = nbytes = 0.0
+        for layer in reversed(self.layers):
+            flops += batch * layer.backward_flops
+            nbytes += batch * layer.activation_bytes + 2.0 * layer.param_bytes
+            if layer.params:
+                out.append((flops, nbytes, layer.params))
+                flops = nbytes = 0.0
+        if out and (flops or nbytes):
+            f, b, names = out[-1]
+            out[-1] = (f + flops, b + nbytes, names)
+        elif flops or nbytes:
+            out.append((flops, nbytes, ()))
+        return out
 
 
 def _numel(meta: object) -> int:
@@ -132,24 +160,34 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
     layers = []
     for node in gm.graph.nodes:
         out = node.meta.get("tensor_meta")
+        names: tuple[str, ...] = ()
         if node.op == "call_module":
             mod = modules[node.target]
             flops, matmul = _module_flops(mod, node, out)
             params = sum(p.numel() * p.element_size() for p in mod.parameters(recurse=False))
+            names = tuple(f"{node.target}.{n}" for n, p in mod.named_parameters(recurse=False) if p.requires_grad)
             op = type(mod).__name__
         elif node.op in ("call_function", "call_method"):
             op = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
             flops, matmul = _function_flops(op, node.target, node, out)
             params = 0
         elif node.op == "get_attr":
-            try:   # a parameter used directly (dotted targets included); buffers cost nothing here
-                attr = gm.get_parameter(node.target)
-            except AttributeError:
-                attr = None
-            layers.append(LayerCost(node.name, "parameter", 0.0, 0.0, float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0))
+            attr = _parameter(gm, node.target)
+            layers.append(LayerCost(node.name, "parameter", 0.0, 0.0,
+                                    float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0,
+                                    (node.target,) if attr is not None and attr.requires_grad else ()))
             continue
         else:
             continue
         act = float(_bytes(out)) if flops else 0.0
-        layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act))
+        layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act,
+                                names))
     return ModelCost(tuple(layers))
+
+
+def _parameter(gm: fx.GraphModule, target: str) -> nn.Parameter | None:
+    """The parameter at dotted path ``target``, or None when it is a buffer or a constant."""
+    try:
+        return gm.get_parameter(target)
+    except AttributeError:
+        return None

@@ -23,7 +23,7 @@ def radio_energy_j(radio: Radio, tx_s: float = 0.0, rx_s: float = 0.0, tx_power_
     """Joules a radio spends transmitting ``tx_s`` seconds at ``tx_power_W`` (default its maximum)
     plus its circuit power, and receiving ``rx_s`` seconds at its receive power."""
     power = radio.max_tx_power_W if tx_power_W is None else tx_power_W
-    rx_power = getattr(radio, "rx_power_W", None) or 0.0
+    rx_power = radio.rx_power_W or 0.0
     return (power + radio.circuit_power_W) * tx_s + rx_power * rx_s
 
 

@@ -8,7 +8,8 @@ simpy process that waits for its deps, then:
   device's codec efficiency) or its ``duration_s``, times the worker's slowdown;
 - ``Send``, ``Recv``, ``Collective``: the network backend (:mod:`simulator.backends`): the
   flow-level DES (``mode="des"``), the closed forms (``mode="analytic"``), or the cluster's
-  shared wireless medium when it carries the hosts' traffic (a Wi-Fi cell);
+  shared cell when it carries the hosts' traffic (a :class:`~simulator.network.media.MacCell`:
+  Wi-Fi, 802.15.4 or BLE);
 - ``Upload``, ``Multicast``, ``Airtime``: the cluster's shared wireless medium;
 - ``Delay``: waits.
 
@@ -29,7 +30,7 @@ import simpy
 
 from hwmodels import Cost, SpecError
 
-from .backends import WIRED, MediumBackend, NetworkBackend, NetworkTotals
+from .backends import MEDIA, WIRED, NetworkBackend, NetworkTotals
 from .cluster import Cluster
 from .energy import EnergyLedger
 from .engine import Simulation
@@ -47,8 +48,9 @@ class ExecutionResult:
 
     ``makespan_s`` (s), ``energy_j`` (J) with ``energy_breakdown_j`` (compute, idle, link, radio),
     ``bytes`` offered to the wired network (each message once per send), ``air_bits`` put on a
-    wireless medium, per worker energy and busy time, every node's start and finish, and the
-    ``timeline`` of spans (``compute``/``reduce`` per worker, ``flow`` per transfer in DES mode or
+    wireless medium, ``sent_bytes_per_host`` (every byte a host transmits, forwarding in a ring or
+    a tree included; the access point's relays are not a host's), per worker energy and busy time, every node's start and finish, and the
+    ``timeline`` of spans (``compute``, ``codec`` and ``reduce`` per worker, ``flow`` per transfer in DES mode or
     ``transfer`` in analytic mode, ``collective`` per group member, ``airtime`` per transmission,
     ``delay``) with per-link statistics. :attr:`cost` is the :class:`~hwmodels.Cost`.
     """
@@ -67,6 +69,7 @@ class ExecutionResult:
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)
     energy_per_worker_breakdown_j: dict[str, dict[str, float]] = field(default_factory=dict)
     air_bits: float = 0.0
+    sent_bytes_per_host: dict[str, float] = field(default_factory=dict)
 
     @property
     def bits(self) -> float:
@@ -112,12 +115,13 @@ class _Executor:
         self.ledger = EnergyLedger(h for h in workers if cluster.charged(h))
         self.devices = {h: simpy.Resource(self.env, capacity=1) for h in workers}
         self.busy_s: dict[str, float] = defaultdict(float)
+        self.sent_B: dict[str, float] = defaultdict(float)
         self.done = {node.id: self.env.event() for node in graph}
         self.start_s: dict[int, float] = {}
         self.finish_s: dict[int, float] = {}
         self.collectives = 0
         wired = WIRED[mode](self) if cluster.topology is not None else None
-        medium = MediumBackend(self) if cluster.medium is not None else None
+        medium = MEDIA[type(cluster.medium)](self) if cluster.medium is not None else None
         self.backends: list[NetworkBackend] = [b for b in (wired, medium) if b is not None]
         self.traffic = medium if medium is not None and cluster.medium_carries_traffic else wired
         self.air = medium if medium is not None else NetworkBackend(self)
@@ -169,7 +173,12 @@ class _Executor:
             self.start_s[node.id] = start
             yield self.env.timeout(duration)
             self.busy(node.worker, duration)
-            self.sim.trace.record(node.worker, "compute", start, start + duration, node.bytes, node.name)
+            kind = "codec" if node.work == "codec" else "compute"
+            self.sim.trace.record(node.worker, kind, start, start + duration, node.bytes, node.name)
+
+    def sent(self, host: str, nbytes: float) -> None:
+        """``host`` transmitted ``nbytes`` (its own data or data it forwards)."""
+        self.sent_B[host] += nbytes
 
     def busy(self, host: str, seconds: float) -> None:
         """``host``'s device worked ``seconds`` (a compute, or a reduction inside a collective)."""
@@ -198,7 +207,7 @@ class _Executor:
                                sum(t.bytes for t in totals), energy_w,
                                {h: self.busy_s.get(h, 0.0) for h in self.graph.workers},
                                dict(self.start_s), dict(self.finish_s), timeline, stats, breakdown, per_host,
-                               sum(t.air_bits for t in totals))
+                               sum(t.air_bits for t in totals), {h: self.sent_B.get(h, 0.0) for h in self.graph.workers})
 
 
 def run(graph: TaskGraph, cluster: Cluster, *, seed: int = 0, mode: str = "des", trace: bool = True,

@@ -1,6 +1,48 @@
-"""The ``ddlsim`` command line. Each command module registers itself on :data:`app`."""
+"""The ``ddlsim`` command line.
 
-from . import calibrate, collective, compare_hw, compress, demo, fl, hw, infer, netsim, plot, results, sweep, train  # noqa: F401  (registration by import)
-from .app import app, main
+:func:`main` answers ``ddlsim --version`` before any command module loads. Otherwise it imports
+the command modules, each of which registers its commands on :data:`app` and imports its heavy
+libraries (torch, pandas, matplotlib, scipy, dask, the simulator) only inside the command's body,
+so ``ddlsim hw list`` pays for none of them. ``from experiments.cli import app`` loads the
+commands too.
+"""
 
-__all__ = ["app", "main"]
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+__all__ = ["app", "main", "COMMAND_MODULES"]
+
+# Modules under experiments.cli whose commands register themselves on the app when imported.
+COMMAND_MODULES = ("calibrate", "collective", "compare_hw", "compress", "demo", "fl", "hw", "infer", "netsim", "plot", "report",
+                   "results", "sweep", "train")
+
+
+def _load() -> Any:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    from .app import app  # noqa: PLC0415
+
+    globals()["app"] = app   # the Typer app, not the submodule of that name the imports bound here
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if sys.argv[1:] == ["--version"]:
+        from .. import package_version  # noqa: PLC0415
+
+        sys.stdout.write(f"ddlsim {package_version()}\n")
+        return
+    _load()
+    from .app import run  # noqa: PLC0415
+
+    run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

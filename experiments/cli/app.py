@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -27,14 +28,18 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from hwmodels import Catalog, LinkSpec, SpecError, units
 from hwmodels.catalog import ENV_VAR
 
+from .. import package_version
+
 __all__ = ["app", "user_errors", "catalog", "catalog_env", "link_option", "StepProgress", "echo_json", "package_version",
-           "USER_ERRORS", "EXIT_USER_ERROR"]
+           "USER_ERRORS", "EXIT_USER_ERROR", "run"]
 
 EXIT_USER_ERROR = 2
 # Exceptions that mean "the user's input is wrong", never a bug of ours.
 USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_CATALOG_HELP = "Extra hardware catalog YAML file or folder (repeatable); its entries shadow built-ins. Also $DDLSIM_CATALOG."
 
 app = typer.Typer(
     name="ddlsim",
@@ -43,14 +48,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def package_version() -> str:
-    """The installed ddlsim version (``0+unknown`` when run from a source tree)."""
-    try:
-        return version("ddlsim")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def _version_callback(value: bool) -> None:
@@ -63,7 +60,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     catalog_paths: Optional[list[Path]] = typer.Option(
-        None, "--catalog", help="Extra hardware catalog YAML file or folder (repeatable); its entries shadow built-ins. Also $DDLSIM_CATALOG."),
+        None, "--catalog", help=_CATALOG_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of a failed command."),
     _version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
 ) -> None:
@@ -131,11 +128,20 @@ def catalog_env() -> Iterator[None]:
             os.environ[ENV_VAR] = before
 
 
+# Every command also takes --catalog after its name (``ddlsim hw list --catalog my.yaml``).
+_CATALOG_PARAM = inspect.Parameter("catalog_paths", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[list[Path]],
+                                   default=typer.Option(None, "--catalog", help=_CATALOG_HELP))
+
+
 def user_errors(func: F) -> F:
-    """Turn a user's mistake inside a command into one stderr line and exit code 2."""
+    """Turn a user's mistake inside a command into one stderr line and exit code 2; give the
+    command a ``--catalog`` option of its own (added to the global one)."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, catalog_paths: Optional[list[Path]] = None, **kwargs: Any) -> Any:
+        if catalog_paths:
+            state = _state()
+            state["catalog_paths"] = [*state["catalog_paths"], *catalog_paths]
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
@@ -145,27 +151,36 @@ def user_errors(func: F) -> F:
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
+    signature = inspect.signature(func, eval_str=True)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), _CATALOG_PARAM])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**func.__annotations__, "catalog_paths": Optional[list[Path]]}
     return wrapper  # type: ignore[return-value]
 
 
 class StepProgress:
-    """A rich progress bar on stderr for a run of ``total`` steps (rounds, points); call it with
+    """Progress of a run of ``total`` steps (rounds, points) on stderr; call it with
     ``(done, total)`` (a sweep adds the point's ``record``, whose failures are counted) after each
-    one and :meth:`stop` it at the end. ``throttle``: redraw only every that fraction of the total
-    (DES runs call it per step); ``tty_only``: draw nothing unless stderr is a terminal."""
+    one and :meth:`stop` it at the end. On a terminal it is a rich bar (``throttle``: redraw only
+    every that fraction of the total, for DES runs that call it per step); elsewhere (a log file,
+    CI) a plain line at the start, every ``every_s`` seconds and at the end."""
 
-    def __init__(self, label: str, unit: str, *, throttle: float = 0.0, tty_only: bool = False,
-                 count_errors: bool = False) -> None:
-        import sys  # noqa: PLC0415
-
+    def __init__(self, label: str, unit: str, *, throttle: float = 0.0, count_errors: bool = False,
+                 every_s: float = 20.0) -> None:
         self._label, self._unit, self._throttle, self._count_errors = label, unit, throttle, count_errors
-        self._enabled = not tty_only or sys.stderr.isatty()
-        self._bar: Any = None  # made at the first call, one per run (restart makes the next)
+        self._lines = not sys.stderr.isatty()
+        self._every_s = every_s
+        self._bar: Any = None  # the rich bar, made at the first call, one per run (restart makes the next)
         self._task: Any = None
-        self._shown = 0
+        self._started = False
+        self._shown = self._first = 0
+        self._t0 = self._last_line = 0.0
         self.errors = 0
 
-    def _start(self, total: int) -> None:
+    def _start(self, done: int, total: int) -> None:
+        self._started, self._first, self._t0 = True, done, time.monotonic()
+        if self._lines:
+            self._line(done, total)
+            return
         from rich.console import Console  # noqa: PLC0415
         from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 
@@ -176,21 +191,32 @@ class StepProgress:
         self._task = self._bar.add_task(self._label, total=total, errors=0)
         self._bar.start()
 
+    def _line(self, done: int, total: int) -> None:
+        """done/total, failures, elapsed seconds and a linear estimate of those left."""
+        self._last_line = time.monotonic()
+        elapsed, ran = self._last_line - self._t0, done - self._first
+        left = f", about {elapsed / ran * (total - done):.0f} s left" if ran > 0 and done < total else ""
+        failed = f", {self.errors} failed" if self._count_errors else ""
+        sys.stderr.write(f"{self._label}: {done}/{total} {self._unit}{failed}, {elapsed:.0f} s{left}\n")
+        sys.stderr.flush()
+        self._shown = done
+
     def __call__(self, done: int, total: int, record: dict[str, Any] | None = None) -> None:
         if record is not None and record.get("status") == "error":
             self.errors += 1
-        if not self._enabled:
-            return
-        if self._bar is None:
-            self._start(total)
-        if done - self._shown >= max(1, int(total * self._throttle)) or done >= total or record is not None:
+        if not self._started:
+            self._start(done, total)
+        elif self._lines:
+            if (done >= total > self._shown) or time.monotonic() - self._last_line >= self._every_s:
+                self._line(done, total)
+        elif done - self._shown >= max(1, int(total * self._throttle)) or done >= total or record is not None:
             self._bar.update(self._task, completed=done, total=total, errors=self.errors)
             self._shown = done
 
     def restart(self, label: str) -> None:
-        """Stop this run's bar; the next call starts a fresh one labelled ``label``."""
+        """Stop this run's progress; the next call starts afresh, labelled ``label``."""
         self.stop()
-        self._label, self._bar, self._task, self._shown, self.errors = label, None, None, 0, 0
+        self._label, self._bar, self._task, self._started, self._shown, self.errors = label, None, None, False, 0, 0
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -220,8 +246,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def main() -> None:
-    """Console-script entry point."""
+def run() -> None:
+    """Run the app on ``sys.argv`` (after :func:`experiments.cli.main` loaded the commands)."""
     try:
         app()
     except KeyboardInterrupt:

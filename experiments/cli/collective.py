@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
 import typer
 
 from hwmodels import LinkSpec, SpecError, units
-from simulator.collectives import (OPS, NetParams, algorithms, analytic_time, build_program, get, net_params,
-                                   ranks_needed, reduction_gamma, simulate, totals)
-from simulator.network import TOPOLOGIES, build_topology
 
 from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, user_errors
+
+if TYPE_CHECKING:
+    from simulator.collectives import NetParams
 
 __all__ = ["collective", "collective_result"]
 
@@ -33,6 +32,10 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
                       root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
                       progress: bool = False, gantt: str | None = None) -> dict[str, Any]:
     """What ``ddlsim collective`` computes, as the dict it prints with ``--json``."""
+    from simulator.collectives import (analytic_time, build_program, get, net_params, ranks_needed,  # noqa: PLC0415
+                                       reduction_gamma, simulate, totals)
+    from simulator.network import TOPOLOGIES, build_topology  # noqa: PLC0415  (scipy only when it runs)
+
     if mode not in ("des", "analytic"):
         raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
     if topology not in TOPOLOGIES:
@@ -100,6 +103,11 @@ def _analytic_net(op: str, algorithm: str, workers: int, size_B: float, topology
                   params: dict[str, Any], paths: str, gamma: float) -> NetParams:
     """Closed-form inputs without building big things: uniform builders need nothing, the
     ring needs the message pairs (arithmetic), others the built topology."""
+    import numpy as np  # noqa: PLC0415
+
+    from simulator.collectives import NetParams, build_program, get, net_params  # noqa: PLC0415
+    from simulator.network import build_topology  # noqa: PLC0415
+
     if topology in _UNIFORM:
         return NetParams.for_builder(topology, hosts, link, how=paths, gamma_s_per_B=gamma)  # type: ignore[return-value]
     alg = get(op, algorithm)
@@ -145,8 +153,8 @@ def _print_human(out: dict[str, Any]) -> None:
 @app.command("collective")
 @user_errors
 def collective(
-    op: str = typer.Option(..., "--op", help=f"Collective: {', '.join(OPS)}."),
-    algorithm: str = typer.Option(..., "--algorithm", help=f"Algorithm: {', '.join(algorithms())}."),
+    op: str = typer.Option(..., "--op", help="Collective, e.g. allreduce (a wrong name lists the known ones)."),
+    algorithm: str = typer.Option(..., "--algorithm", help="Algorithm, e.g. ring (a wrong name lists the known ones)."),
     workers: int = typer.Option(..., "--workers", help="Number of workers p."),
     size: str = typer.Option(..., "--size", help="Size with unit, e.g. 1GiB (the full vector for all-reduce)."),
     topology: str = typer.Option("switch", "--topology", help="ring, switch, fully-connected, torus2d or leaf-spine."),

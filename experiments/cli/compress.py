@@ -9,8 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from hwmodels import SpecError
-from simulator.compression import get, parse_params, schemes
-from simulator.compression.evaluate import DISTRIBUTIONS, measure, measure_factors, measure_workers
 
 from .app import app, echo_json, user_errors
 
@@ -18,12 +16,16 @@ _INPUTS = {"tensor": "--elements N [--rows R] [--workers W]", "workers": "--work
 
 
 def _listing() -> list[dict]:
+    from simulator.compression import schemes  # noqa: PLC0415  (torch only when the command runs)
+
     return [{"scheme": s.name, "input": s.kind, "summary": s.summary, "bits": s.bits,
              "params": {k: {"default": p.default, "range": p.valid_range(), "help": p.help} for k, p in s.params.items()}}
             for s in schemes()]
 
 
 def _print_list() -> None:
+    from simulator.compression import schemes  # noqa: PLC0415
+
     table = Table(title="Compression schemes", show_lines=False)
     for column in ("scheme", "input", "bits", "parameters"):
         table.add_column(column, overflow="fold")
@@ -50,7 +52,7 @@ def compress(
     param: Optional[list[str]] = typer.Option(None, "--param", help="KEY=VALUE scheme parameter (repeatable)."),
     elements: int = typer.Option(65536, "--elements", help="Tensor elements (tensor and workers schemes)."),
     rows: int = typer.Option(1, "--rows", help="Shape the tensor as rows x elements/rows (matrix schemes: powersgd, onebit)."),
-    distribution: str = typer.Option("gaussian", "--distribution", help=f"i.i.d. data: {', '.join(DISTRIBUTIONS)}."),
+    distribution: str = typer.Option("gaussian", "--distribution", help="i.i.d. data (an unknown name lists the known ones)."),
     trials: int = typer.Option(10, "--trials", help="Independent compressions of the same tensor."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and of every compressor's generator."),
     workers: Optional[int] = typer.Option(
@@ -62,6 +64,9 @@ def compress(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Measure a compressor: bits per element, relative error, bias, D(R) bound, encode/decode time."""
+    from simulator.compression import get, parse_params  # noqa: PLC0415  (torch only when the command runs)
+    from simulator.compression.evaluate import measure, measure_factors, measure_workers  # noqa: PLC0415
+
     if list_:
         if as_json:
             echo_json(_listing())

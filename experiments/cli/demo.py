@@ -9,9 +9,8 @@ from typing import Optional
 
 import typer
 
-from ..demo import DEFAULT_OUT, run_demo
 from .app import app, catalog_env, user_errors
-from .sweep import exit_on_failures, report_lines, sweep_progress
+from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["demo"]
 
@@ -19,13 +18,15 @@ __all__ = ["demo"]
 @app.command()
 @user_errors
 def demo(
-    out: Path = typer.Option(DEFAULT_OUT / "demo", "--out", help="Where the three sweeps write their results."),
+    out: Path = typer.Option(DEFAULT_ROOT / "demo", "--out", help="Where the three sweeps write their results."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local Dask worker processes (default: cores; 0: in this process)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Remote Dask scheduler address."),
     fresh: bool = typer.Option(False, "--fresh", help="Rerun every point."),
     as_json: bool = typer.Option(False, "--json", help="Print the files written and the counts as JSON."),
 ) -> None:
     """Run the bundled sweeps: compressors in training, collectives against scale, a hardware comparison."""
+    from ..demo import run_demo  # noqa: PLC0415  (heavy imports only when the command runs)
+
     bar = sweep_progress("demo")
     t0 = time.perf_counter()
     try:

@@ -8,9 +8,6 @@ from typing import Any
 
 import typer
 
-from simulator.federated import run_federated
-
-from ..fl_spec import load_fl_spec
 from .app import StepProgress, app, catalog, echo_json, user_errors
 
 __all__ = ["fl", "fl_result"]
@@ -18,6 +15,10 @@ __all__ = ["fl", "fl_result"]
 
 def fl_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """What ``ddlsim fl --json`` prints: ``{"name", "summary", "rows"}``."""
+    from simulator.federated import run_federated  # noqa: PLC0415  (torch only when the command runs)
+
+    from ..fl_spec import load_fl_spec  # noqa: PLC0415
+
     spec = load_fl_spec(spec_path)
     config = spec.config()
     device, radio, channel, distances = spec.hardware(catalog(), Path(spec_path).parent)
@@ -33,20 +34,23 @@ def fl_result(spec_path: str | Path, *, progress: bool = False) -> dict[str, Any
     return {"name": spec.name or Path(spec_path).stem, **out}
 
 
-# (row key, header, width, format) of the human table
-_COLUMNS = (("round", "round", 6, "d"), ("sim_time_s", "sim_time_s", 11, ".4g"), ("airtime_s", "airtime_s", 10, ".4g"),
-            ("energy_j", "energy_j", 10, ".4g"), ("energy_j_per_device", "J/device", 10, ".4g"),
-            ("channel_uses", "uses", 10, ".4g"), ("participating", "part", 5, "d"), ("test_accuracy", "test_acc", 8, ".4f"))
-
-
 def _print_human(out: dict[str, Any]) -> None:
-    s = out["summary"]
+    """One line per evaluated round (every column the rows carry), then the run's totals: the
+    cumulative columns of the last row, named from the metric table."""
+    from ..metrics import metric  # noqa: PLC0415
+
+    s, rows = out["summary"], out["rows"]
+    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))] if rows else []
+    widths = {k: max(len(k), 10) for k in keys}
     lines = [f"{out['name']}: {s['clients']} clients, scheme {s['scheme']}, {s['rounds']} rounds, "
              f"{s['parameters']} parameters, {s['radio']} over {s['path_loss']}/{s['fading']}",
-             " ".join(f"{head:>{width}}" for _, head, width, _ in _COLUMNS)]
-    lines += [" ".join(f"{r[key]:>{width}{spec}}" for key, _, width, spec in _COLUMNS) for r in out["rows"]]
-    lines.append(f"final test accuracy {s['final_test_accuracy']:.4f}; simulated {s['sim_time_s']:.4g} s "
-                 f"({s['airtime_s']:.4g} s on air), {s['energy_j']:.4g} J ({s['tx_energy_j']:.4g} J transmitting)")
+             " ".join(f"{k:>{widths[k]}}" for k in keys)]
+    lines += [" ".join(f"{r[k]:>{widths[k]}d}" if isinstance(r[k], int) else f"{r[k]:>{widths[k]}.4g}" for k in keys)
+              for r in rows]
+    totals = [f"{m.label} {rows[-1][k]:.4g} {m.unit}".rstrip() for k in keys
+              if (m := metric(k, "fl")) is not None and m.scope == "cumulative" and k != "sim_time_s"]
+    lines.append(f"final test accuracy {s['final_test_accuracy']:.4f}; simulated {s['sim_time_s']:.4g} s"
+                 + "".join(f"; {t}" for t in totals))
     typer.echo("\n".join(lines))
 
 

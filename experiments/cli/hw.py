@@ -8,30 +8,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwmodels import units
-from hwmodels.catalog import BUILTIN_DIR, KINDS, Catalog, Record
+from hwmodels.catalog import KINDS, Record
 from hwmodels.record import readable_fields, to_json
 
+from ..catalog_view import headline, origin, short_source
 from .app import app, catalog, echo_json, user_errors
 
 hw_app = typer.Typer(help="Browse the hardware catalog (devices, links, radios).", no_args_is_help=True)
 app.add_typer(hw_app, name="hw")
-
-
-def _headline(record: Record) -> str:
-    """The one number a reader scans the list for."""
-    if record.kind == "device":
-        memory = units.fmt(record.mem_bandwidth_Bps, "rate", 4, bytes_per_s=True)
-        return f"{units.fmt(record.peak_flops['fp32'], 'flops', 4)} fp32, {memory}, {units.fmt(record.active_power_W, 'power', 4)}"
-    if record.kind == "link":
-        return f"{units.fmt(record.bandwidth_Bps, 'rate', 4)}, {units.fmt(record.latency_s, 'time', 4)}"
-    return f"{units.fmt(record.max_tx_power_W, 'power', 4)}, {units.fmt(record.bandwidth_Hz, 'frequency', 4)}"
-
-
-def _short(text: str, width: int = 56) -> str:
-    """The start of a long citation; `hw show` prints it whole."""
-    first = text.split(" ; ")[0]
-    return first if len(first) <= width else first[: width - 1].rstrip() + "\u2026"
 
 
 def catalog_table(records: list[Record], title: str = "Hardware catalog") -> Table:
@@ -40,15 +24,8 @@ def catalog_table(records: list[Record], title: str = "Hardware catalog") -> Tab
     for column in ("name", "kind", "category", "headline", "source"):
         table.add_column(column, overflow="fold", max_width=56 if column == "source" else None, no_wrap=column == "source")
     for record in records:
-        table.add_row(record.name, record.kind, record.category, _headline(record), _short(record.source))
+        table.add_row(record.name, record.kind, record.category, headline(record), short_source(record.source))
     return table
-
-
-def _origin(cat: Catalog, record: Record) -> str:
-    path = cat.origin.get((record.kind, record.name))
-    if path is None:
-        return "added in code"
-    return "built-in" if path.parent == BUILTIN_DIR else str(path)
 
 
 @hw_app.command("list")
@@ -77,7 +54,7 @@ def show(
     record = cat.get(name, kind)
     if as_json:
         data = to_json(record)
-        data["defined_in"] = _origin(cat, record)
+        data["defined_in"] = origin(cat, record)
         echo_json(data)
         return
     table = Table(title=f"{record.kind} {record.name}", show_header=False)
@@ -86,5 +63,5 @@ def show(
     for field_name, value in readable_fields(record):
         if field_name != "name":
             table.add_row(field_name, value)
-    table.add_row("defined in", _origin(cat, record))
+    table.add_row("defined in", origin(cat, record))
     Console(width=160).print(table)

@@ -10,25 +10,30 @@ from typing import Any, Optional
 
 import typer
 
-from ..infer_spec import load_spec, run_infer_spec, run_restructure_spec
 from .app import app, catalog, echo_json, user_errors
 
-__all__ = ["infer", "infer_result", "restructure", "restructure_result"]
+__all__ = ["infer", "infer_result", "restructure", "restructure_result", "savings"]
 
 
 def infer_result(spec_path: str | Path) -> dict[str, Any]:
     """What ``ddlsim infer --json`` prints."""
+    from ..infer_spec import load_spec, run_infer_spec  # noqa: PLC0415  (torch only when the command runs)
+
     spec = load_spec(spec_path)
     return {"name": spec.name or Path(spec_path).stem, **run_infer_spec(spec, catalog())}
 
 
 def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[str, Any]:
     """What ``ddlsim restructure --json`` prints; with ``out``, also writes the table, plan and plot."""
+    from ..infer_spec import load_spec, run_restructure_spec  # noqa: PLC0415  (torch only when the command runs)
+
     spec = load_spec(spec_path)
     res = run_restructure_spec(spec, catalog())
     table = res.table()
-    result = {"name": spec.name or Path(spec_path).stem, "original_accuracy": res.original_accuracy,
-              "wall_s": res.wall_s, "chosen": res.chosen.row(), "rows": table}
+    name = spec.name or Path(spec_path).stem
+    result = {"name": name, "hardware": spec.hardware_label(), "original_accuracy": res.original_accuracy,
+              "wall_s": res.wall_s, "chosen": res.chosen.row(), "savings": savings(res.chosen.row(), table),
+              "rows": table}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         _write_table(table, out / "pareto.csv")
@@ -37,8 +42,37 @@ def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[s
                                           encoding="utf-8")
         from ..plots_infer import tradeoff_figure  # noqa: PLC0415  (matplotlib only when plotting)
 
-        tradeoff_figure(table, res.original_accuracy).savefig(out / "tradeoff.png", dpi=120)
+        from ..plots import save  # noqa: PLC0415
+
+        save(tradeoff_figure(table, res.original_accuracy, title=f"{name}: {result['hardware']}"), out / "tradeoff",
+             ("png",))
     return result
+
+
+BASELINES_SAVED_AGAINST = ("direct", "central")
+
+
+def savings(chosen: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The chosen plan against the direct split and the central baseline (those searched, unless
+    chosen themselves): their
+    latency and energy per batch and the chosen plan's saving, 1 - chosen / baseline (negative: it costs more)."""
+    out = {}
+    for name in BASELINES_SAVED_AGAINST:
+        base = next((r for r in rows if r["partitioner"] == name), None)
+        if base is None or base.get("chosen"):
+            continue
+        out[name] = {"latency_s": base["latency_s"], "energy_j": base["energy_j"],
+                     "latency_saving": 1 - chosen["latency_s"] / base["latency_s"] if base["latency_s"] else 0.0,
+                     "energy_saving": 1 - chosen["energy_j"] / base["energy_j"] if base["energy_j"] else 0.0}
+    return out
+
+
+def _saving_line(name: str, s: dict[str, float]) -> str:
+    def word(saving: float, what: str) -> str:
+        return f"{abs(saving):.0%} {'less' if saving >= 0 else 'more'} {what}"
+
+    return (f"  against {name} ({s['latency_s']:.4g} s, {s['energy_j']:.4g} J per batch): "
+            f"{word(s['latency_saving'], 'latency')}, {word(s['energy_saving'], 'energy')}")
 
 
 def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
@@ -93,10 +127,13 @@ def restructure(
     if as_json:
         echo_json(r)
         return
-    typer.echo(f"{r['name']}: original accuracy {r['original_accuracy']:.4f}; {len(r['rows'])} candidates in {r['wall_s']:.1f} s")
+    typer.echo(f"{r['name']} on {r['hardware']}: original accuracy {r['original_accuracy']:.4f}; "
+               f"{len(r['rows'])} candidates in {r['wall_s']:.1f} s")
     typer.echo("Pareto front (accuracy, latency, energy):")
     typer.echo(_HEAD)
     for row in r["rows"]:
         if row["pareto"]:
             typer.echo(_fmt_row(row) + ("  <- chosen" if row["chosen"] else ""))
     typer.echo("chosen: " + _fmt_row(r["chosen"]))
+    for name, saving in r["savings"].items():
+        typer.echo(_saving_line(name, saving))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from hwmodels import units
-from simulator.network.scenario import Scenario, ScenarioResult, load_scenario, run_scenario
 
 from .app import app, echo_json, figure_path, link_option, user_errors
+
+if TYPE_CHECKING:
+    from simulator.network.scenario import Scenario, ScenarioResult
 
 
 def _size(nbytes: float) -> str:
@@ -52,6 +54,8 @@ def netsim(
     latency: Optional[str] = typer.Option(None, "--latency", help="Latency for links that give none (with --bandwidth; default 0s)."),
 ) -> None:
     """Simulate the flows of a scenario file with max-min fair sharing of every link."""
+    from simulator.network.scenario import load_scenario, run_scenario  # noqa: PLC0415  (scipy only when it runs)
+
     figure_path(gantt, "--gantt")
     scenario = load_scenario(file, default_link=link_option(link, bandwidth, latency, required=False))
     result = run_scenario(scenario, record_flows=trace is not None or gantt is not None)

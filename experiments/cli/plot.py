@@ -9,8 +9,6 @@ import typer
 
 from hwmodels import SpecError
 
-from .. import plots
-from ..results import read_table
 from .app import app, user_errors
 
 __all__ = ["plot"]
@@ -36,24 +34,33 @@ def plot(
     col: Optional[str] = typer.Option(None, "--col", help="One panel per value of this column."),
     kind: str = typer.Option("tradeoff", "--kind", help="tradeoff, bars or compression."),
     where: Optional[list[str]] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable), e.g. last=true."),
-    logx: bool = typer.Option(False, "--logx"),
-    logy: bool = typer.Option(False, "--logy"),
+    logx: bool = typer.Option(False, "--logx", help="Log x axis (integer data such as worker counts keeps plain ticks)."),
+    logy: bool = typer.Option(False, "--logy", help="Log y axis (spreads become geometric, never below zero)."),
+    xlabel: str = typer.Option("", "--xlabel", help="x axis label (default: the metric's label and unit)."),
+    ylabel: str = typer.Option("", "--ylabel", help="y axis label (default: the metric's label and unit)."),
+    title: str = typer.Option("", "--title", help="Figure title (default: 'Y against X')."),
+    legend: Optional[str] = typer.Option(None, "--legend", help="Legend place: best, upper left, ..., outside or none."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file; PNG plus SVG (or .pdf) beside it (default: plot-Y-vs-X.png in the sweep directory)."),
 ) -> None:
     """Plot any metric against any other, grouped by any column, from a results table."""
-    table = read_table(source)
-    filters = _where(where)
+    from .. import plots  # noqa: PLC0415  (matplotlib and pandas only when the command runs)
+    from ..results import read_table  # noqa: PLC0415
+
     if kind not in ("tradeoff", "bars", "compression"):
         raise SpecError(f"--kind must be tradeoff, bars or compression, got {kind!r}")
+    plots.check_legend(legend)
+    table = read_table(source)
+    filters = _where(where)
     for name, value in filters.items():
         if name in table.columns and table[name].dtype.kind in "if":
             filters[name] = float(value)  # type: ignore[arg-type]
+    labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel, "legend": legend}
     if kind == "bars":
-        fig = plots.bars(table, x, y, hue=hue, where=filters, logy=logy)
+        fig = plots.bars(table, x, y, hue=hue, where=filters, logy=logy, **labels)
     elif kind == "compression":
-        fig = plots.compression(table, x, y, hue=hue, where=filters)
+        fig = plots.compression(table, x, y, hue=hue, where=filters, **labels)
     else:
-        fig = plots.tradeoff(table, x, y, hue=hue, col=col, where=filters, logx=logx, logy=logy)
+        fig = plots.tradeoff(table, x, y, hue=hue, col=col, where=filters, logx=logx, logy=logy, **labels)
     if out is None:
         base = source if source.is_dir() else source.parent
         out = base / "plots" / f"plot-{y}-vs-{x}.png"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..spec import load_experiment
-from ..sweep import SweepResult, run_sweep
 from .app import StepProgress, app, catalog_env, user_errors
+
+if TYPE_CHECKING:
+    from ..sweep import SweepResult
 
 __all__ = ["sweep", "sweep_progress", "report_lines", "exit_on_failures", "DEFAULT_ROOT"]
 
@@ -17,8 +18,8 @@ DEFAULT_ROOT = Path("ddlsim-results")
 
 
 def sweep_progress(label: str) -> StepProgress:
-    """A sweep's ``on_point`` progress bar on stderr (only when stderr is a terminal), counting failures."""
-    return StepProgress(label, "points", tty_only=True, count_errors=True)
+    """A sweep's ``on_point`` progress on stderr (a bar on a terminal, else a line every 20 s), counting failures."""
+    return StepProgress(label, "points", count_errors=True)
 
 
 def exit_on_failures(results: list[SweepResult]) -> None:
@@ -51,6 +52,9 @@ def sweep(
     csv: bool = typer.Option(False, "--csv", help="Also write results.csv."),
 ) -> None:
     """Run every point of an experiment sweep (skipping finished ones); write the table and plots."""
+    from ..spec import load_experiment  # noqa: PLC0415  (heavy imports only when the command runs)
+    from ..sweep import run_sweep  # noqa: PLC0415
+
     experiment = load_experiment(spec)
     bar = sweep_progress(experiment.name)
     try:

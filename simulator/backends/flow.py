@@ -14,6 +14,11 @@ from .base import NetworkBackend, NetworkTotals
 __all__ = ["FlowBackend", "AnalyticBackend"]
 
 
+def _count_sent(ex: Any, hosts: list[str], program: Any) -> None:
+    for h, nbytes in zip(hosts, program.bytes_sent_per_rank().tolist()):
+        ex.sent(h, nbytes)
+
+
 def _program(ex: Any, node: Any) -> tuple[list[str], Any, np.ndarray]:
     """(hosts in rank order, step program, reduction seconds per byte of each host) of a Collective."""
     hosts = list(node.group) + list(node.servers)
@@ -34,10 +39,12 @@ class FlowBackend(NetworkBackend):
 
     def send(self, node: Any) -> Generator:
         self.sent_bytes += node.bytes
+        self.ex.sent(node.src, node.bytes)
         yield self.network.transfer(node.src, node.dst, node.bytes, name=node.name)
 
     def collective(self, node: Any) -> Generator:
         hosts, program, gamma = _program(self.ex, node)
+        _count_sent(self.ex, hosts, program)
         runner = CollectiveRun(self.network, program, hosts, gamma_s_per_B=gamma,
                                name=node.name or f"{node.op}/{node.algorithm}")
         yield runner.start()
@@ -75,10 +82,12 @@ class AnalyticBackend(NetworkBackend):
         yield env.timeout(t)
         self._charge(np.array([topo.host_index(node.src)]), np.array([topo.host_index(node.dst)]),
                      np.array([node.bytes]))
+        self.ex.sent(node.src, node.bytes)
         self.ex.sim.trace.record(node.src, "transfer", start, start + t, node.bytes, node.name or f"{node.src}->{node.dst}")
 
     def collective(self, node: Any) -> Generator:
         hosts, program, gamma = _program(self.ex, node)
+        _count_sent(self.ex, hosts, program)
         idx = self.topology.host_indices(hosts)
         net = net_params(program, self.topology, idx, gamma_s_per_B=float(gamma.max()) if gamma.size else 0.0)
         t = analytic_time(node.op, node.algorithm, len(node.group), node.bytes, net, **program.params)

@@ -116,7 +116,8 @@ class MediumBackend(NetworkBackend):
         for k in active.tolist():
             self.ex.ledger.radio(self.hosts[k], radio_energy_j(self.radio, tx_s=float(tx.tx_time_s[k]),
                                                                tx_power_W=float(tx.tx_power_W[k])))
-        self.air_bits += float(bits.sum())
+            self.ex.sent(self.hosts[k], float(bits[k]) * tx.attempts[k] / 8.0)
+        self.air_bits += float((bits * tx.attempts).sum())   # a lost attempt is sent again in full
         self.delivered &= bool(tx.delivered[active].all())
 
     def _multicast(self, node: Multicast) -> Generator:
@@ -135,6 +136,7 @@ class MediumBackend(NetworkBackend):
         if node.src:
             self._spans(node, start, [node.src], np.zeros(1), np.array([t]), np.array([node.bits]))
             self.ex.ledger.radio(node.src, radio_energy_j(self.radio, tx_s=t))
+            self.ex.sent(node.src, node.bits / 8.0)
         else:
             self.ex.sim.trace.record("ap", "airtime", start, start + t, node.bits / 8.0, node.name)
             self.ap_energy_j += (self.hw.ap_power_W + self.radio.circuit_power_W) * t
@@ -154,6 +156,7 @@ class MediumBackend(NetworkBackend):
         for i in sending.tolist():
             self.ex.ledger.radio(node.senders[i], radio_energy_j(self.radio, tx_s=float(tx_s[i]),
                                                                  tx_power_W=node.tx_power_W[i]))
+            self.ex.sent(node.senders[i], node.bits[i] / 8.0)
         self.air_bits += float(sum(node.bits))
 
     def close(self) -> NetworkTotals:

@@ -5,10 +5,10 @@ own data, pass them through any registered compressor, aggregate them by a colle
 parameter server, and step an optimizer; every step is a task graph priced on the cluster.
 """
 
-from .config import OPTIMIZERS, SYNCS, TrainConfig
+from .config import OPTIMIZERS, OVERLAPS, SYNCS, TrainConfig
 from .exchange import SUMMABLE, GradientExchange
-from .stepgraph import StepCoster, StepCost, StepPlan, step_graph
+from .stepgraph import BucketPlan, StepCoster, StepPlan, bucket_layout, step_graph
 from .trainer import EvalRow, Trainer, TrainResult, train
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS", "SUMMABLE", "GradientExchange", "StepPlan", "StepCost", "StepCoster",
-           "step_graph", "EvalRow", "Trainer", "TrainResult", "train"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "OVERLAPS", "SYNCS", "SUMMABLE", "GradientExchange", "StepPlan", "BucketPlan",
+           "StepCoster", "bucket_layout", "step_graph", "EvalRow", "Trainer", "TrainResult", "train"]

@@ -8,11 +8,16 @@ from typing import Any
 
 from hwmodels import SpecError
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS", "OVERLAPS", "DDP_BUCKET_CAP_B", "DDP_FIRST_BUCKET_B"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 # auto: all-reduce when the payloads can be summed in compressed form, all-gather otherwise.
 SYNCS = ("auto", "allreduce", "allgather", "ps")
+# ddp: gradients in buckets, each communicated as soon as its layers' backward is done; none:
+# one bucket after the whole backward pass.
+OVERLAPS = ("ddp", "none")
+DDP_BUCKET_CAP_B = 25 * 2 ** 20     # torch.nn.parallel.DistributedDataParallel(bucket_cap_mb=25)
+DDP_FIRST_BUCKET_B = 2 ** 20        # DDP's first bucket (torch.distributed's _DEFAULT_FIRST_BUCKET_BYTES)
 
 
 def _int(name: str, value: Any, low: int) -> None:
@@ -30,6 +35,9 @@ class TrainConfig:
     server shards (``sync="ps"``). ``encode_s_per_element`` / ``decode_s_per_element``: a
     measured codec time per gradient element, used on every device; None (the default)
     prices the compressor's declared work on each device (:mod:`simulator.learning.codec`).
+    ``overlap`` (:data:`OVERLAPS`), ``bucket_cap_B`` and ``first_bucket_B``: the step's gradient
+    buckets (:mod:`simulator.learning.stepgraph`). ``target_accuracy``: report the simulated
+    time, energy and bits until an evaluation first reaches it.
     """
 
     model: str = "mlp"
@@ -55,6 +63,10 @@ class TrainConfig:
     decode_s_per_element: float | None = None
     backward_factor: float = 2.0
     mode: str = "des"
+    overlap: str = "ddp"
+    bucket_cap_B: float = DDP_BUCKET_CAP_B
+    first_bucket_B: float = DDP_FIRST_BUCKET_B
+    target_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         _int("workers", self.workers, 1)
@@ -84,6 +96,15 @@ class TrainConfig:
             raise SpecError(f"train: alpha must be > 0 (Dirichlet concentration), got {self.alpha!r}")
         if self.mode not in ("des", "analytic"):
             raise SpecError(f"train: mode must be 'des' or 'analytic', got {self.mode!r}")
+        if self.overlap not in OVERLAPS:
+            raise SpecError(f"train: overlap must be one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
+        for name in ("bucket_cap_B", "first_bucket_B"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise SpecError(f"train: {name} must be a positive size in bytes (e.g. 25MiB), got {value!r}")
+        t = self.target_accuracy
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
+            raise SpecError(f"train: target_accuracy must be a test accuracy in (0, 1], got {t!r}")
 
     @property
     def hosts(self) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simulator.compression import Payload, State, create, get
+from simulator.compression import CodecWork, Payload, State, create, get
 
 __all__ = ["GradientExchange", "SUMMABLE"]
 
@@ -73,19 +73,18 @@ class GradientExchange:
         """Whether the payloads can be summed in compressed form (all-reduce)."""
         return self.name in SUMMABLE
 
-    def work_shapes(self) -> tuple[list[tuple[int, ...]], list[tuple[int, int, int]]]:
-        """(shapes of the tensors compressed directly, (B, d_in, d_out) of the linear layers
-        compressed in factor form); for a factors scheme, call after a worker's training step
-        (the hooks hold the inputs of the last forward pass, evaluation included)."""
-        shapes, factors = [], []
+    def tensor_work(self) -> list[CodecWork]:
+        """Encode and decode work of every parameter's gradient, in parameter order; for a factors
+        scheme call after a worker's training step (the hooks hold the factors' shapes)."""
+        out = []
         for p in self.params:
             key = id(p)
             if self.factors and p.dim() == 2 and key in self.hooks.x:
                 x, delta = self.hooks.x[key], self.hooks.delta[key]
-                factors.append((x.shape[0], x.shape[1], delta.shape[1]))
+                out.append(self.compressor.work((x.shape[0], x.shape[1], delta.shape[1])))
             else:
-                shapes.append(tuple(p.shape))
-        return shapes, factors
+                out.append(self._direct.work(tuple(p.shape)))
+        return out
 
     def compress(self, worker: int, step: int) -> list[Payload]:
         """Payloads of ``worker``'s current ``.grad`` of every parameter (call after backward)."""

@@ -2,10 +2,11 @@
 
 Each step: every worker (computed in turn, in-process, on the same weights) draws its batch
 from its shard, computes its gradient, and compresses it (:mod:`.exchange`); the aggregate
-replaces the gradient and the optimizer (SGD, SGD with momentum, Adam) steps. The step's
-plan (compute FLOPs and bytes from :mod:`simulator.costs`, payload sizes from the exact bits,
-codec time from the compressor's declared work on each device (:mod:`.codec`), sync) is priced
-on the cluster (:mod:`.stepgraph`) and added to the totals.
+replaces the gradient and the optimizer (SGD, SGD with momentum, Adam) steps. The step's plan
+(:mod:`.stepgraph`: forward and per-layer backward FLOPs and bytes from :mod:`simulator.costs`,
+gradient buckets as DDP forms them, each bucket's exact payload bytes per worker, the
+compressor's declared encode and decode work, the sync) is priced on the cluster by the
+executor and added to the totals.
 """
 
 from __future__ import annotations
@@ -19,18 +20,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwmodels import SpecError
+from hwmodels import ENERGY_KINDS, SpecError, Work
 from simulator.cluster import Cluster
 from simulator.compression import CodecWork
 from simulator.costs import model_cost
 from simulator.data import Dataset, load, split
+from simulator.metrics import to_target
 from simulator.models import accuracy, build
 
-from .codec import codec_work
 from .config import TrainConfig
 from .exchange import SUMMABLE, GradientExchange
 from .sampler import WorkerSampler
-from .stepgraph import StepCoster, StepPlan
+from .stepgraph import BucketPlan, StepCoster, StepPlan, bucket_layout
 
 __all__ = ["EvalRow", "TrainResult", "Trainer", "train"]
 
@@ -39,7 +40,8 @@ _UPDATE_FLOPS = {"sgd": 2, "momentum": 4, "adam": 12}   # per parameter per upda
 
 @dataclass(frozen=True)
 class EvalRow:
-    """One evaluation: totals so far and the model's test accuracy."""
+    """One evaluation: totals so far (simulated seconds, joules with their breakdown, payload and
+    wire bits) and the model's test accuracy."""
 
     step: int
     epoch: float
@@ -48,6 +50,11 @@ class EvalRow:
     bits_up_total: int
     test_accuracy: float
     train_loss: float
+    energy_compute_j: float = 0.0
+    energy_idle_j: float = 0.0
+    energy_link_j: float = 0.0
+    energy_radio_j: float = 0.0
+    wire_bits_total: float = 0.0
 
 
 @dataclass
@@ -98,28 +105,58 @@ class Trainer:
         self.workers = tuple(hosts[:cfg.workers])
         self.servers = tuple(hosts[cfg.workers:cfg.hosts]) if self.sync == "ps" else ()
         self.batches: list[list[np.ndarray]] = []   # per step, per worker: the sample indices
-        self.codec: CodecWork | None = None           # one worker's codec work per step, after the first step
-        self._codec_s: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+        self._layout()
+        self._tensor_work: list[CodecWork] | None = None   # after the first step (ISGQ's factor shapes)
+        self.last_plan: StepPlan | None = None
 
-    def _codec_seconds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Encode seconds per worker, decode seconds (one payload) per worker then server: the
-        declared codec work on each host's device, or the spec's seconds per element."""
-        if self.codec is None:   # after the first step: ISGQ's factor shapes come from its hooks
-            cfg, n = self.config, self.exchange.elements
-            self.codec = codec_work(cfg.compressor, cfg.compressor_params, *self.exchange.work_shapes())
-            enc, dec = cfg.encode_s_per_element, cfg.decode_s_per_element
-            self._codec_s = (
-                tuple(enc * n if enc is not None else self.cluster.device(h).codec_time(self.codec.encode) for h in self.workers),
-                tuple(dec * n if dec is not None else self.cluster.device(h).codec_time(self.codec.decode)
-                      for h in self.workers + self.servers))
-        return self._codec_s
+    def _layout(self) -> None:
+        """The backward segments and DDP's buckets: which segment completes each bucket."""
+        cfg = self.config
+        segments = self.costs.backward_segments(cfg.batch_size)
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        done_at = {name: s for s, (_, _, owned) in enumerate(segments) for name in owned}
+        missing = [n for n in names if n not in done_at]
+        if missing:   # a parameter torch.fx did not see: its gradient is ready when backward ends
+            done_at.update({n: len(segments) - 1 for n in missing})
+        self.backward = tuple((f, b) for f, b, _ in segments)
+        sizes = [4.0 * p.numel() for p in self.exchange.params]
+        layout = (bucket_layout(sizes, cfg.bucket_cap_B, cfg.first_bucket_B) if cfg.overlap == "ddp"
+                  else [list(reversed(range(len(sizes))))])
+        self.buckets = [(tuple(b), max(done_at[names[i]] for i in b)) for b in layout]
 
-    def _plan(self, payload_bits: list[int]) -> StepPlan:
-        cfg, n = self.config, self.exchange.elements
-        flops, nbytes = self.costs.training_step(cfg.batch_size)
-        return StepPlan(self.workers, self.servers, self.sync, flops, nbytes,
-                        tuple(math.ceil(b / 8) for b in payload_bits), *self._codec_seconds(), 4.0 * n, _UPDATE_FLOPS[cfg.optimizer] * n,
-                        (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
+    @property
+    def codec(self) -> CodecWork:
+        """One worker's encode and decode work for the whole gradient per step."""
+        return sum(self.tensor_work, CodecWork())
+
+    @property
+    def tensor_work(self) -> list[CodecWork]:
+        """Codec work of each gradient tensor, fixed at the first training step (a factors
+        scheme's shapes are the training batch's, not an evaluation's)."""
+        if self._tensor_work is None:
+            self._tensor_work = self.exchange.tensor_work()
+        return self._tensor_work
+
+    def _plan(self, payload_bits: list[list[int]]) -> StepPlan:
+        """The step's plan from every worker's payload bits per tensor."""
+        cfg = self.config
+        work = self.tensor_work
+        enc_s, dec_s = cfg.encode_s_per_element, cfg.decode_s_per_element
+        k = len(self.workers)
+        buckets = []
+        for params, ready_after in self.buckets:
+            n = sum(self.exchange.params[i].numel() for i in params)
+            bw = sum((work[i] for i in params), CodecWork())
+            decode = bw.decode
+            if self.sync == "allgather" and k > 1:   # each decoded payload is added into the mean
+                decode = decode + Work(n, 12.0 * n)
+            buckets.append(BucketPlan(ready_after, tuple(math.ceil(sum(bits[i] for i in params) / 8) for bits in payload_bits),
+                                      4.0 * n, (bw.encode.flops, bw.encode.bytes), (decode.flops, decode.bytes),
+                                      None if enc_s is None else enc_s * n, None if dec_s is None else dec_s * n))
+        n = self.exchange.elements
+        update = (_UPDATE_FLOPS[cfg.optimizer] * n, (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
+        return StepPlan(self.workers, self.servers, self.sync, self.costs.forward(cfg.batch_size), self.backward,
+                        tuple(buckets), update)
 
     def run(self, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
         """Train for the configured steps; ``on_step(done, total)`` after each step."""
@@ -127,10 +164,13 @@ class Trainer:
         rows: list[EvalRow] = []
         step_bits: list[list[int]] = []
         step_time: list[float] = []
-        sim_time = energy = 0.0
+        sim_time = energy = wire_bits = 0.0
+        breakdown = dict.fromkeys(ENERGY_KINDS, 0.0)
         bits_total = 0
         losses: list[float] = []
         energy_host = {h: 0.0 for h in self.workers + self.servers}
+        wire_host = {h: 0.0 for h in self.workers + self.servers}
+        curve: list[tuple[float, float, float, float]] = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.model.train()
@@ -140,41 +180,60 @@ class Trainer:
                 for w in range(cfg.workers):
                     p, loss = self._worker_step(w, step)
                     payloads.append(p)
-                    bits.append(sum(x.nbits for x in p))
+                    bits.append([x.nbits for x in p])
                     losses.append(loss)
                 grads = self.exchange.aggregate(payloads)
                 for param, g in zip(self.exchange.params, grads):
                     param.grad = g
                 self.optimizer.step()
-                cost = self.coster.cost(self._plan(bits))
-                sim_time += cost.time_s
+                self.last_plan = self._plan(bits)
+                cost = self.coster.cost(self.last_plan)
+                sim_time += cost.makespan_s
                 energy += cost.energy_j
-                for h, e in cost.energy_per_host_j.items():
+                for kind, joules in cost.energy_breakdown_j.items():
+                    breakdown[kind] += joules
+                for h, e in cost.energy_per_worker_j.items():
                     energy_host[h] += e
-                bits_total += sum(bits)
-                step_bits.append(bits)
-                step_time.append(cost.time_s)
+                for h, nbytes in cost.sent_bytes_per_host.items():
+                    wire_host[h] += 8.0 * nbytes
+                wire_bits += 8.0 * sum(cost.sent_bytes_per_host.values())
+                per_worker = [sum(b) for b in bits]
+                bits_total += sum(per_worker)
+                step_bits.append(per_worker)
+                step_time.append(cost.makespan_s)
                 done = step + 1
                 if (cfg.eval_every and done % cfg.eval_every == 0) or done == self.total_steps:
                     acc = accuracy(self.model, self.data.x_test, self.data.y_test)
                     rows.append(EvalRow(done, done / self.steps_per_epoch, sim_time, energy, bits_total, acc,
-                                        float(np.mean(losses)) if losses else float("nan")))
+                                        float(np.mean(losses)) if losses else float("nan"),
+                                        *(breakdown[k] for k in ENERGY_KINDS), wire_bits))
+                    curve.append((acc, sim_time, energy, float(bits_total)))
                     losses = []
                 if on_step is not None:
                     on_step(done, self.total_steps)
         per_worker = np.sum(np.array(step_bits, dtype=np.int64), axis=0)
+        n = self.exchange.elements
+        codec = self.codec
+        first = self.cluster.device(self.workers[0])
         summary = {
             "final_test_accuracy": rows[-1].test_accuracy, "sim_time_s": sim_time, "energy_j": energy,
+            "energy_breakdown_j": breakdown, "step_time_s": sim_time / self.total_steps,
             "bits_per_worker": float(per_worker.mean()), "bits_per_worker_each": per_worker.tolist(),
-            "bits_up_total": int(bits_total), "steps": self.total_steps, "epochs": self.total_steps / self.steps_per_epoch,
-            "sync": self.sync, "compressor": cfg.compressor, "workers": cfg.workers, "parameters": self.exchange.elements,
-            "bits_per_element": float(bits_total / (self.total_steps * cfg.workers * self.exchange.elements)),
-            "encode_s_per_element": self._codec_s[0][0] / self.exchange.elements,
-            "decode_s_per_element": self._codec_s[1][0] / self.exchange.elements,
-            "codec_work": {"encode_flops": self.codec.encode.flops, "encode_bytes": self.codec.encode.bytes,
-                           "decode_flops": self.codec.decode.flops, "decode_bytes": self.codec.decode.bytes},
+            "bits_up_total": int(bits_total),
+            "wire_bits_per_worker": float(np.mean([wire_host[h] for h in self.workers])),
+            "wire_bits_per_host": wire_host,
+            "steps": self.total_steps, "epochs": self.total_steps / self.steps_per_epoch,
+            "sync": self.sync, "overlap": cfg.overlap, "buckets": len(self.buckets),
+            "compressor": cfg.compressor, "workers": cfg.workers, "parameters": n,
+            "bits_per_element": float(bits_total / (self.total_steps * cfg.workers * n)),
+            "encode_s_per_element": (cfg.encode_s_per_element if cfg.encode_s_per_element is not None
+                                     else first.codec_time(codec.encode) / n),
+            "decode_s_per_element": (cfg.decode_s_per_element if cfg.decode_s_per_element is not None
+                                     else first.codec_time(codec.decode) / n),
+            "codec_work": {"encode_flops": codec.encode.flops, "encode_bytes": codec.encode.bytes,
+                           "decode_flops": codec.decode.flops, "decode_bytes": codec.decode.bytes},
             "energy_per_host_j": energy_host, "step_graphs_simulated": self.coster.simulated,
-            "forward_flops_per_sample": self.costs.forward_flops,
+            "forward_flops_per_sample": self.costs.forward_flops, **to_target(curve, cfg.target_accuracy),
         }
         return TrainResult(rows, summary, step_bits, step_time)
 

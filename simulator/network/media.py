@@ -1,5 +1,11 @@
 """Shared wireless media a cluster's hosts can sit on, and their channel state.
 
+Two kinds: :class:`WirelessHardware` (a channel priced at the Shannon rate of each SNR, for
+uploads, multicasts and transmissions computed on the real tensors: partitioned inference and
+federated rounds) and :class:`MacCell` (stations of a cell whose every transfer goes through the
+radio's standard medium access: IEEE 802.11 DCF, 802.15.4 CSMA-CA or BLE connection events, with
+their frame and contention overheads; :mod:`hwmodels.mac`).
+
 :class:`WirelessHardware` describes a channel that K workers share with an access point (AP):
 the worker radio, the channel model, one distance per worker (m), the access scheme (``tdma``:
 whole band in turn; ``ofdma``: band split among concurrent senders), the ``relay``
@@ -27,22 +33,51 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
 from hwmodels import Radio, SpecError, units
 from hwmodels.channel import PATH_LOSS, Channel, capacity_bits_per_use
+from hwmodels.mac import MacProfile, profile_for_radio
 
 from ..engine import Simulation
 from .wireless import DigitalMAC
 
-__all__ = ["WirelessHardware", "ChannelState", "RELAYS"]
+__all__ = ["WirelessHardware", "ChannelState", "MacCell", "RELAYS", "AP"]
 
 RELAYS = ("ap", "d2d")
 _3GPP = ("uma-los", "uma-nlos", "umi-los", "umi-nlos")
 _D2D_MIN_M = 0.1
 _DOWN, _D2D_FADE, _D2D_SHADOW = 7, 8, 9   # rng sub-keys of the MAC's simulation
+AP = "ap"   # the access point's name as a station of a cell (and as a host, when a server sits there)
+
+
+@dataclass(frozen=True)
+class MacCell:
+    """``workers`` stations and an access point (AP) sharing one channel of ``radio`` under its
+    standard medium access (``profile``, by default the radio's: :func:`hwmodels.mac.profile_for_radio`).
+
+    Every point-to-point transfer and every message of a collective crosses the medium: station to
+    AP and AP to station (two exchanges) in infrastructure mode, one exchange with ``direct`` (802.11
+    TDLS, 802.15.4 peer to peer) or when one end is the AP's host (``ap_host``: a parameter server
+    at the AP). The medium is half duplex: one exchange at a time, each priced by
+    :func:`hwmodels.mac.exchange_timing` for the stations contending at that moment. The first
+    ``workers`` hosts of the cluster are the stations.
+    """
+
+    radio: Radio
+    workers: int
+    profile: Optional[MacProfile] = None
+    ap_host: Optional[str] = None
+    direct: bool = False
+    carries_traffic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise SpecError(f"cell: workers must be an integer >= 1, got {self.workers!r}")
+        if self.profile is None:
+            object.__setattr__(self, "profile", profile_for_radio(self.radio))
 
 
 @dataclass(frozen=True)

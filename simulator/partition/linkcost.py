@@ -13,7 +13,10 @@ from worker s to worker k, c[k, k] = 0, normalised so the mean off-diagonal entr
   the source's uplink bits / rate_up[s] plus the access point's downlink bits / rate_down[k]
   (AP power, the worker's large-scale gain); relay ``d2d``, bits / rate[s, k] at the pair's
   distance (median path loss: no shadowing draw). Broadcast (one transmission heard by several
-  destinations) is not modelled here: c prices one (activation, destination) pair.
+  destinations) is not modelled here: c prices one (activation, destination) pair;
+* shared cell (:class:`~simulator.network.media.MacCell`): one exchange of the activation under the
+  radio's medium access per hop (two through the access point, one direct), no contention: the
+  same for every pair.
 
 :func:`speeds` -> each worker's compute rate (1 / seconds of one GFLOP on it, slowdown included);
 :func:`compute_order` ranks the workers for ``compute_workers``: the fastest first, ties broken
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels import SpecError
+from hwmodels.mac import exchange_time_s
 
 from ..cluster import Cluster
 
@@ -60,6 +64,10 @@ def link_cost(cluster: Cluster, workers: int, *, activation_bits: int = 32, batc
         if wireless.workers != workers:
             raise SpecError(f"link cost: {workers} workers but the wireless hardware places {wireless.workers}")
         c[:] = _wireless_seconds(wireless, bits)
+    elif cluster.medium_carries_traffic:   # a cell: every activation crosses its medium alone
+        cell = cluster.medium
+        hops = 1 if cell.direct else 2
+        c[:] = hops * exchange_time_s(cell.profile, bits / 8.0, 1)
     else:
         hosts = cluster.hosts
         if len(hosts) < workers:

@@ -84,6 +84,7 @@ class Evaluation:
     weights_kept_fraction: float
     plan: PartitionPlan | None = field(default=None, repr=False)
     air_bits_per_sample: float | None = None  # over a wireless channel: bits on air (broadcast uplinks + relays)
+    energy_breakdown_j: dict[str, float] = field(default_factory=dict)   # compute, idle, link, radio per batch
 
     def row(self) -> dict[str, Any]:
         """Plain values (no plan; bits on air only over a wireless channel), for tables and JSON."""
@@ -139,17 +140,17 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
         raise SpecError(f"plan needs {plan.workers} workers but the cluster has {len(hosts)} hosts")
     if wireless is not None:
         res = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
-        air: float | None = res.air_bits / batch
     else:
         res = run(plan.task_graph(hosts[:plan.workers], batch=batch, activation_bits=activation_bits), cluster,
                   mode=mode, trace=False)
-        air = None
+    air = res.air_bits / batch if wireless is not None or cluster.medium is not None else None
     latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
     s = plan.summary()
     return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],
                       s["values_per_sample"], s["transfers_per_layer"], [2.0 * m for m in s["macs_per_worker"]],
-                      {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan, air)
+                      {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan, air,
+                      dict(res.energy_breakdown_j))
 
 
 def pareto_front(evals: Sequence[Evaluation]) -> list[Evaluation]:

@@ -99,3 +99,11 @@ def test_user_catalog_shadows_builtin(tmp_path, monkeypatch):
     monkeypatch.setenv("DDLSIM_CATALOG", str(mine))
     data = json.loads(run("hw", "show", link, "--json").stdout)
     assert data["bandwidth_Bps"] == 125e3
+
+
+def test_hw_show_radio_prints_receive_and_sleep_power():
+    radio = Catalog.load(use_env=False).radio("ble-1m")
+    table = run("hw", "show", "ble-1m")
+    assert table.exit_code == 0 and "rx_power" in table.stdout and "sleep_power" in table.stdout
+    data = json.loads(run("hw", "show", "ble-1m", "--json").stdout)
+    assert data["rx_power_W"] == radio.rx_power_W and data["sleep_power_W"] == radio.sleep_power_W

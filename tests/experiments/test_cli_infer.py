@@ -33,6 +33,25 @@ def test_restructure_writes_table_plan_and_plot(tmp_path):
     for name in ("pareto.csv", "plan.pt", "summary.json", "tradeoff.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert len((tmp_path / "out" / "pareto.csv").read_text().splitlines()) == 1 + 4
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["hardware"] == "4 x raspberry-pi-4b-4gb, eth-1g switch" and summary["hardware"] in res.stdout
+    chosen, savings = summary["chosen"], summary["savings"]
+    for name, saving in savings.items():                 # 1 - chosen / baseline, by hand
+        assert saving["latency_saving"] == 1 - chosen["latency_s"] / saving["latency_s"]
+        assert saving["energy_saving"] == 1 - chosen["energy_j"] / saving["energy_j"]
+        assert f"against {name} (" in res.stdout
+    assert set(savings) == {"central", "direct"} - {chosen["partitioner"]}
+
+
+def test_savings_name_less_and_more():
+    from experiments.cli.infer import _saving_line, savings
+
+    rows = [{"partitioner": "direct", "latency_s": 4.0, "energy_j": 1.0},
+            {"partitioner": "central", "latency_s": 1.0, "energy_j": 0.5}]
+    out = savings({"latency_s": 2.0, "energy_j": 0.75}, rows)
+    assert out["direct"]["latency_saving"] == 0.5 and out["direct"]["energy_saving"] == 0.25
+    assert out["central"]["latency_saving"] == -1.0
+    assert _saving_line("central", out["central"]).endswith("100% more latency, 50% more energy")
 
 
 def test_bad_specs_are_one_line_and_exit_2(tmp_path):

@@ -49,17 +49,75 @@ def test_sweep_results_plot(spec, tmp_path):
     assert (tmp_path / "p.png").exists() and (tmp_path / "p.svg").exists()
 
 
+HW_SPEC = "name: hw\nworkload: collective\nbase: {op: allreduce, algorithm: ring, workers: 8, size: 64MiB, mode: analytic}\n"
+
+
 def test_compare_hw(tmp_path):
     spec = tmp_path / "hw.yaml"
-    spec.write_text("name: hw\nworkload: collective\n"
-                    "base: {op: allreduce, algorithm: ring, workers: 8, size: 64MiB, mode: analytic}\n")
+    spec.write_text(HW_SPEC)
     res = invoke("compare-hw", spec, "--devices", "a100-sxm4-40gb@ib-hdr,jetson-agx-orin-64gb@eth-1g",
                  "--out", tmp_path / "o", "--workers", "0")
     assert res.exit_code == 0, res.output
     assert "a100-sxm4-40gb" in res.stdout and "jetson-agx-orin-64gb" in res.stdout
+    assert "collective time (s): mean" in res.stdout       # the metric and its unit head the table
     assert (tmp_path / "o" / "plots" / "compare-time_s.png").exists()
     res = invoke("compare-hw", spec, "--devices", "a100-sxm4-40gb,x@eth-1g", "--workers", "0")
     assert res.exit_code == 2 and "DEVICE@LINK" in res.stderr
+
+
+def test_compare_hw_two_devices_on_two_links_gives_four_bars(tmp_path, monkeypatch):
+    from experiments import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda fig, path, formats=("png", "svg"): drawn.append(fig) or [path])
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(HW_SPEC)
+    res = invoke("compare-hw", spec, "--devices", "a100-sxm4-40gb,jetson-agx-orin-64gb", "--links", "eth-1g,eth-10g",
+                 "--out", tmp_path / "o", "--workers", "0", "--csv")
+    assert res.exit_code == 0, res.output
+    ax = drawn[0].axes[0]
+    assert len(ax.patches) == 4 and ax.get_ylabel() == "collective time (s)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a100-sxm4-40gb", "jetson-agx-orin-64gb"]
+    legend = ax.get_legend() or drawn[0].legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["eth-1g", "eth-10g"]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "o" / "comparison.csv")
+    assert list(table.columns) == ["device", "link", "collective time (s): mean", "sd", "runs"] and len(table) == 4
+    # bars hue-major (eth-1g for both devices, then eth-10g); the table device-major
+    bars = [p.get_height() for p in ax.patches]
+    expected = table.set_index(["device", "link"])["collective time (s): mean"]
+    assert bars == pytest.approx([expected[(d, lk)] for lk in ("eth-1g", "eth-10g")
+                                  for d in ("a100-sxm4-40gb", "jetson-agx-orin-64gb")])
+    assert bars[2] < bars[0] / 5 and bars[3] < bars[1] / 5         # 10 GbE: about 10x faster
+    assert (tmp_path / "o" / "results.csv").exists()
+
+
+def test_compare_hw_replaces_the_specs_own_hardware_axes():
+    from experiments.cli.compare_hw import hardware_spec
+    from experiments.demo import preset
+    from experiments.sweep import expand
+
+    spec = hardware_spec(preset("demo-hardware"), ["a100-sxm4-40gb@ib-hdr", "raspberry-pi-5-4gb@eth-1g"])
+    assert [(p.config["device"], p.config["link"]) for p in expand(spec)] == [
+        ("a100-sxm4-40gb", "ib-hdr"), ("raspberry-pi-5-4gb", "eth-1g")]
+
+
+def test_compare_hw_checks_the_metric_before_running(tmp_path):
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(HW_SPEC)
+    res = invoke("compare-hw", spec, "--devices", "a100-sxm4-40gb", "--metric", "tme_s", "--out", tmp_path / "o",
+                 "--workers", "0")
+    assert res.exit_code == 2 and "no metric 'tme_s' in workload collective" in res.stderr
+    assert not (tmp_path / "o").exists()
+    res = invoke("compare-hw", spec, "--devices", "a100-sxm4-40gb@ib-hdr", "--links", "eth-1g", "--workers", "0")
+    assert res.exit_code == 2 and "not both" in res.stderr
+
+
+def test_sweep_prints_plain_progress_lines_off_a_terminal(spec, tmp_path):
+    res = invoke("sweep", spec, "--out", tmp_path / "out", "--workers", "0")
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("cli: ")]
+    assert lines[0].startswith("cli: 0/12 points, 0 failed") and lines[-1].startswith("cli: 12/12 points, 0 failed")
 
 
 @pytest.mark.parametrize(("text", "message"), [

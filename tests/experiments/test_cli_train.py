@@ -36,8 +36,15 @@ def test_json_rows_and_summary(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert [r["step"] for r in out["rows"]] == [2, 4]
-    assert set(out["rows"][0]) == {"step", "epoch", "sim_time_s", "energy_j", "bits_up_total", "test_accuracy", "train_loss"}
+    assert set(out["rows"][0]) == {"step", "epoch", "sim_time_s", "energy_j", "bits_up_total", "test_accuracy", "train_loss",
+                                   "energy_compute_j", "energy_idle_j", "energy_link_j", "energy_radio_j",
+                                   "wire_bits_total"}
+    last = out["rows"][-1]
+    assert sum(last[f"energy_{k}_j"] for k in ("compute", "idle", "link", "radio")) == pytest.approx(last["energy_j"])
     s = out["summary"]
+    assert s["energy_breakdown_j"] == pytest.approx({k: last[f"energy_{k}_j"] for k in ("compute", "idle", "link", "radio")})
+    # all-gather on 2 workers: each forwards nothing and sends its own payload once
+    assert last["wire_bits_total"] == pytest.approx(last["bits_up_total"], rel=1e-3)
     assert {"final_test_accuracy", "sim_time_s", "energy_j", "bits_per_worker", "sync"} <= set(s)
     assert s["sync"] == "allgather" and s["final_test_accuracy"] == out["rows"][-1]["test_accuracy"]
     assert s["bits_per_worker"] * 2 == out["rows"][-1]["bits_up_total"]
@@ -88,3 +95,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, changes, message):
 def test_missing_file_is_exit_2(tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
+
+
+def test_trace_and_gantt_of_one_step(tmp_path):
+    trace, gantt = tmp_path / "step.json", tmp_path / "step.png"
+    result = runner.invoke(app, ["train", str(spec_file(tmp_path)), "--trace", str(trace), "--gantt", str(gantt)])
+    assert result.exit_code == 0, result.output
+    events = json.loads(trace.read_text())["traceEvents"]
+    names = {e["name"] for e in events if e["ph"] == "X"}
+    assert {"fwd/h0", "encode/b0/h1", "allgather/b0", "update/h1"} <= names
+    assert gantt.stat().st_size > 0
+
+
+def test_training_on_a_wireless_cell_with_the_server_at_the_ap(tmp_path):
+    spec = spec_file(tmp_path, wireless={"radio": "wifi6-80mhz"}, sync="ps", link=None, topology=None)
+    result = runner.invoke(app, ["train", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["summary"]
+    assert s["energy_breakdown_j"]["radio"] > 0 and s["energy_breakdown_j"]["link"] == 0
+    bad = runner.invoke(app, ["train", str(spec_file(tmp_path, wireless={"radio": "wifi6-80mhz"}, link="eth-1g"))])
+    assert bad.exit_code == 2 and "either wireless or a wired link" in bad.output

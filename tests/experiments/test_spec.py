@@ -44,10 +44,12 @@ def test_repeats_get_distinct_seeds_from_the_spec():
 
 
 def test_hardware_does_not_change_the_seed():
-    points = expand(spec(grid={"link": ["eth-1g", "eth-10g"], "workers": [2, 4]}), version="x")
-    seeds = {(p.config["link"], p.config["workers"]): p.seed for p in points}
+    grid = {"link": ["eth-1g", "eth-10g"], "workers": [2, 4]}
+    points = expand(spec(grid=grid), version="x")        # common seeds: one for every point
+    assert len({p.seed for p in points}) == 1 and len({p.hash for p in points}) == 4
+    independent = parse_experiment({**BASE, "sweep": {"grid": grid}, "seeding": "independent"})
+    seeds = {(p.config["link"], p.config["workers"]): p.seed for p in expand(independent, version="x")}
     assert seeds[("eth-1g", 2)] == seeds[("eth-10g", 2)] != seeds[("eth-1g", 4)]
-    assert len({p.hash for p in points}) == 4
 
 
 def test_hash_changes_with_version_and_config():

@@ -129,3 +129,25 @@ def test_killed_sweep_resumes_with_every_point_once(tmp_path):
     assert not list((out / "points").glob(".*.tmp"))
     stored = ResultStore(out).records()
     assert len(stored) == 20 and all(json.loads(json.dumps(r))["status"] == "ok" for r in stored)
+
+
+def test_a_dask_sweep_ends_without_error_logs_even_with_port_8787_taken(tmp_path):
+    import socket
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(SLOW_SPEC.replace("[16, 20, 25, 30, 36]", "[4, 8]").replace("mode: des", "mode: analytic"))
+    taken = socket.socket()
+    try:
+        taken.bind(("0.0.0.0", 8787))       # as another user's Dask dashboard would
+        taken.listen()
+    except OSError:
+        pass                                 # already held by someone else: the same situation
+    try:
+        proc = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep", str(spec_file), "--out",
+                               str(tmp_path / "out"), "--workers", "2"], capture_output=True, text=True, timeout=300)
+    finally:
+        taken.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "8 points (8 run" in proc.stdout
+    for noise in ("Traceback", "ERROR", "Failed to communicate", "already in use", "Warning"):
+        assert noise not in proc.stderr, proc.stderr

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hwmodels import Device, LinkSpec, SpecError
+from hwmodels import Device, LinkSpec, SpecError, Work
 from simulator.cluster import Cluster
 from simulator.compression import CodecWork, create
 from simulator.learning import TrainConfig, Trainer, train
@@ -52,13 +52,17 @@ def test_codec_time_is_the_declared_work_on_each_workers_device():
     for p in model.parameters():
         expect = expect + create("qsgd").work(tuple(p.shape))
     assert trainer.codec == expect
-    encode, decode = trainer._codec_s
-    assert encode == (FAST.codec_time(expect.encode), SLOW.codec_time(expect.encode))
-    assert decode == (FAST.codec_time(expect.decode), SLOW.codec_time(expect.decode))
-    # the slow device: 0.5 of 1 GB/s, memory-bound
-    assert encode[1] == pytest.approx(expect.encode.bytes / 0.5e9, rel=1e-12)
+    plan = trainer.last_plan
+    assert len(plan.buckets) == 1                 # the digits MLP's gradients fit DDP's first bucket
+    assert plan.buckets[0].encode == (expect.encode.flops, expect.encode.bytes)
+    spans = {s.name: s.duration_s for s in trainer.coster.trace(plan).timeline.spans if s.kind in ("compute", "codec")}
+    assert spans["encode/b0/h0"] == pytest.approx(FAST.codec_time(expect.encode), rel=1e-12)
+    assert spans["encode/b0/h1"] == pytest.approx(SLOW.codec_time(expect.encode), rel=1e-12)
+    # all-gather: each worker decodes both payloads and adds each into the mean (n FLOPs, 12 n bytes)
     n = result.summary["parameters"]
-    assert result.summary["encode_s_per_element"] == encode[0] / n
+    decode = expect.decode + Work(n, 12.0 * n)
+    assert spans["decode/b0/h1"] == pytest.approx(2 * SLOW.codec_time(decode), rel=1e-12)
+    assert result.summary["encode_s_per_element"] == FAST.codec_time(expect.encode) / n
     assert result.summary["codec_work"]["encode_bytes"] == expect.encode.bytes
 
 
@@ -66,9 +70,10 @@ def test_a_per_element_time_in_the_spec_overrides_the_model():
     trainer = tiny_run(devices={"h0": FAST, "h1": SLOW}, encode_s_per_element=2e-9)
     result = trainer.run()
     n = result.summary["parameters"]
-    encode, decode = trainer._codec_s
-    assert encode == (2e-9 * n, 2e-9 * n)
-    assert decode == (FAST.codec_time(trainer.codec.decode), SLOW.codec_time(trainer.codec.decode))
+    bucket = trainer.last_plan.buckets[0]
+    assert bucket.encode_s == pytest.approx(2e-9 * n, rel=1e-12) and bucket.decode_s is None
+    spans = {s.name: s.duration_s for s in trainer.coster.trace(trainer.last_plan).timeline.spans}
+    assert [spans["encode/b0/h0"], spans["encode/b0/h1"]] == pytest.approx([2e-9 * n] * 2)
     assert result.summary["encode_s_per_element"] == 2e-9
 
 
@@ -79,16 +84,13 @@ def test_slower_codec_devices_give_longer_steps():
 
 
 def test_isgq_prices_its_linear_layers_in_factor_form():
-    probe = tiny_run("isgq")
-    probe.batches.append([])
-    probe._worker_step(0, 0)
-    shapes, factors = probe.exchange.work_shapes()
-    # the digits MLP: Linear(64, 128) and Linear(128, 10) in factor form at batch 8; biases direct
-    assert factors == [(8, 64, 128), (8, 128, 10)] and shapes == [(128,), (10,)]
-    isgq = create("isgq")
-    expect = isgq.work((8, 64, 128)) + isgq.work((8, 128, 10)) + isgq.direct.work((128,)) + isgq.direct.work((10,))
     trainer = tiny_run("isgq")
     trainer.run()
-    assert trainer.codec == expect == codec_work("isgq", {}, shapes, factors)
+    # the digits MLP: Linear(64, 128) and Linear(128, 10) in factor form at batch 8; biases direct
+    isgq = create("isgq")
+    per_tensor = [isgq.work((8, 64, 128)), isgq.direct.work((128,)), isgq.work((8, 128, 10)), isgq.direct.work((10,))]
+    assert trainer.tensor_work == per_tensor
+    expect = sum(per_tensor, CodecWork())
+    assert trainer.codec == expect == codec_work("isgq", {}, [(128,), (10,)], [(8, 64, 128), (8, 128, 10)])
     with pytest.raises(SpecError, match="not factors"):
-        codec_work("qsgd", {}, shapes, factors)
+        codec_work("qsgd", {}, [(128,)], [(8, 64, 128)])
