@@ -30,7 +30,7 @@ def calibrate(
 
     catalog_path(out)   # a bad --out fails now, not after the measurements
     power = units.parse(active_power, "power") if active_power is not None else None
-    bar = StepProgress("calibrating", "tasks", tty_only=True)
+    bar = StepProgress("calibrating", "tasks")
     try:
         result = run(quick, version=package_version(), active_power_W=power, progress=bar)
     finally:
