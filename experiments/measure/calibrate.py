@@ -2,8 +2,8 @@
 microbenchmarks and real gloo timings (``ddlsim calibrate``).
 
 * device: one single-threaded process (what each worker of a measured run gets).
-  ``peak_flops`` per dtype: GEMM times fitted as ``t = overhead + flops / rate``;
-  ``mem_bandwidth``: the triad fitted as ``t = overhead + bytes / rate``; ``mem_capacity``:
+  ``peak_flops`` per dtype: GEMM times fitted as ``t = flops / rate``; ``mem_bandwidth``: the
+  triad fitted as ``t = bytes / rate`` (:func:`fit_host`); ``mem_capacity``:
   the host's physical memory; ``active_power`` is not measured (no power counters): give it.
 * ``codec_efficiency``: encode and decode times of each scheme against the work it declares
   (``Compressor.work(shape)``), priced on the calibrated roofline at efficiency 1; the one
@@ -22,7 +22,7 @@ import datetime
 import os
 import platform
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from .fit import AlphaBetaFit, EfficiencyFit, RateFit, fit_efficiency, fit_rate
 from .link import HOPS, fit_link
 from .records import Measurement
 
-__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "host_device", "write_catalog", "DEVICE", "LINK"]
+__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_host", "host_device", "write_catalog", "DEVICE", "LINK"]
 
 DEVICE, LINK = "this-host", "this-host-loopback"
 PLACEHOLDER_POWER_W = 1.0
@@ -114,8 +114,8 @@ class Calibration:
         return list(zip(points, self.link.residuals))
 
     def _device_notes(self) -> str:
-        fits = "; ".join(f"{k} {units.fmt(f.rate, 'flops', 4)} (overhead {units.fmt(f.overhead_s, 'time', 3)}, "
-                         f"max |residual| {_max_abs(f.residuals):.1%})" for k, f in self.gemm.items())
+        fits = "; ".join(f"{k} {units.fmt(f.rate, 'flops', 4)} (max |residual| {_max_abs(f.residuals):.1%})"
+                         for k, f in self.gemm.items())
         codecs = ", ".join(f"{k} {v.get('encode', 0):.3g}/{v.get('decode', 0):.3g}" for k, v in self.codec_rates().items())
         codec_fit = (f"codec_efficiency: one efficiency for the declared work of {len(self.codec.residuals)} encodes "
                      f"and decodes (median |residual| {np.median(np.abs(self.codec.residuals)):.0%}, max "
@@ -124,7 +124,7 @@ class Calibration:
                  if self.active_power_W else f"active_power is a {PLACEHOLDER_POWER_W:g} W placeholder: not measured "
                  f"(no power counters); give ddlsim calibrate --active-power")
         return (f"One single-threaded process of this host ({self.cpu}, {self.cores} cores): each worker process "
-                f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = overhead + 2n^3/rate: {fits}. "
+                f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = 2n^3/rate: {fits}. "
                 f"mem_bandwidth: STREAM-like triad, 12 B per element, fitted the same way (max |residual| "
                 f"{_max_abs(self.triad.residuals):.1%}). {power}. mem_capacity: the host's physical memory. "
                 f"{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
@@ -159,7 +159,6 @@ class Calibration:
         return {
             "source": self.source, "device": DEVICE, "link": LINK,
             "peak_flops": {k: f.rate for k, f in self.gemm.items()},
-            "gemm_overhead_s": {k: f.overhead_s for k, f in self.gemm.items()},
             "mem_bandwidth_Bps": self.triad.rate, "codec_s_per_element": self.codec_rates(),
             "codec_efficiency": self.codec.efficiency if self.codec else None,
             "codec_residuals": list(self.codec.residuals) if self.codec else [],
@@ -198,6 +197,29 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit, EfficiencyFit | None]:
+    """The device's fits from its measured points: GEMM rate per dtype and triad bandwidth, each
+    ``t = work / rate`` (the sizes are large enough for a call's microseconds of overhead to
+    vanish, and a fit through the origin stays positive on a noisy, shared host), and the codec
+    efficiency of the codec points against their schemes' declared work on that roofline."""
+    from simulator.compression import create  # noqa: PLC0415
+
+    def rate(kind: str, key: str, dtype: str | None = None) -> RateFit:
+        chosen = [m for m in points if m.kind == kind and (dtype is None or m.config["dtype"] == dtype)]
+        return fit_rate([m.config[key] for m in chosen], [m.measured_s for m in chosen], overhead=False)
+
+    dtypes = dict.fromkeys(m.config["dtype"] for m in points if m.kind == "gemm")
+    gemm = {dtype: rate("gemm", "flops", dtype) for dtype in dtypes}
+    triad = rate("triad", "bytes")
+    pairs = []
+    for m in points:
+        if m.kind == "codec":
+            work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
+            pairs.append((m.measured_s, work.encode if m.config["phase"] == "encode" else work.decode))
+    roofline = host_device(gemm, triad, codec_efficiency=1.0)
+    return gemm, triad, fit_efficiency(pairs, roofline.codec_time) if pairs else None
+
+
 def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W: float | None = None,
               progress: Callable[[int, int], None] | None = None, settings: Settings | None = None) -> Calibration:
     """Run the microbenchmarks and the gloo timings of :data:`SETTINGS` (``quick`` or full, or
@@ -205,7 +227,6 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     import torch  # noqa: PLC0415
 
     from simulator.collectives import reduction_gamma  # noqa: PLC0415
-    from simulator.compression import create  # noqa: PLC0415
 
     if active_power_W is not None and not active_power_W > 0:
         raise SpecError(f"--active-power must be positive, got {active_power_W!r}")
@@ -223,31 +244,19 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        gemm: dict[str, RateFit] = {}
         for dtype, sizes in s.gemm_sizes.items():
-            points = []
             for n in sizes:
-                points.append(host.gemm(dtype, n, s.repeats))
+                measurements.append(host.gemm(dtype, n, s.repeats))
                 tick()
-            gemm[dtype] = fit_rate([m.config["flops"] for m in points], [m.measured_s for m in points])
-            measurements += points
-        points = []
         for n in s.triad_elements:
-            points.append(host.triad(n, s.repeats))
+            measurements.append(host.triad(n, s.repeats))
             tick()
-        triad = fit_rate([m.config["bytes"] for m in points], [m.measured_s for m in points])
-        measurements += points
-        pairs = []
         for name, params in s.codecs:
-            enc, dec = host.codec(name, params, s.codec_shape, s.repeats)
-            work = create(name, **params).work(s.codec_shape)
-            pairs += [(enc.measured_s, work.encode), (dec.measured_s, work.decode)]
-            measurements += [enc, dec]
+            measurements += host.codec(name, params, s.codec_shape, s.repeats)
             tick()
     finally:
         torch.set_num_threads(threads)
-    roofline = host_device(gemm, triad, codec_efficiency=1.0)
-    codec = fit_efficiency(pairs, roofline.codec_time) if pairs else None
+    gemm, triad, codec = fit_host(measurements)
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
     link_points: list[Measurement] = []

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from experiments.measure.calibrate import host_device
+from experiments.measure.calibrate import SETTINGS, fit_host, host_device
 from experiments.measure.fit import fit_alpha_beta, fit_efficiency, fit_rate
 from experiments.measure.link import GLOO_ALGORITHMS, fit_link
 from experiments.measure.records import measurement
@@ -22,23 +22,42 @@ def _noisy(t, sigma):
     return np.asarray(t) * (1 + sigma * RNG.standard_normal(np.shape(t)))
 
 
-@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.02, 0.03)])
-def test_device_from_gemm_and_triad_timings(sigma, tol):
-    gemm = {}
+@pytest.mark.parametrize("sigma, overhead_s, tol", [(0.0, 0.0, 1e-9), (0.02, 2e-6, 0.03)])
+def test_calibration_recovers_a_known_device_from_synthetic_timings(sigma, overhead_s, tol):
+    """Timings a known device would give (GEMMs, triads, codecs at its codec efficiency), plus
+    noise and a call overhead, through calibrate's own fit."""
+    known = Device("known", dict(PEAK), TRIAD_BPS, 8e9, 10.0, codec_efficiency=0.3)
+    points = []
     for dtype, peak in PEAK.items():
-        flops = 2.0 * np.array([128, 256, 384, 512, 768, 1024]) ** 3
-        gemm[dtype] = fit_rate(flops, _noisy(15e-6 + flops / peak, sigma))
-    nbytes = 12.0 * np.array([1 << 21, 1 << 22, 1 << 23, 1 << 24])
-    triad = fit_rate(nbytes, _noisy(40e-6 + nbytes / TRIAD_BPS, sigma))
-    device = host_device(gemm, triad)
+        for n in SETTINGS["full"].gemm_sizes["fp32"]:
+            flops = 2.0 * n**3
+            points.append(measurement("gemm", {"dtype": dtype, "n": n, "flops": flops},
+                                      _noisy([overhead_s + flops / peak] * 5, sigma)))
+    for n in SETTINGS["full"].triad_elements:
+        points.append(measurement("triad", {"elements": n, "bytes": 12.0 * n},
+                                  _noisy([overhead_s + 12.0 * n / TRIAD_BPS] * 5, sigma)))
+    shape = SETTINGS["full"].codec_shape
+    for name, params in SETTINGS["full"].codecs:
+        work = create(name, **params).work(shape)
+        for phase, w in (("encode", work.encode), ("decode", work.decode)):
+            config = {"scheme": name, "params": params, "shape": shape, "elements": 2**20, "phase": phase}
+            points.append(measurement("codec", config, _noisy([known.codec_time(w)] * 5, sigma)))
+    gemm, triad, codec = fit_host(points)
+    device = host_device(gemm, triad, codec_efficiency=codec.efficiency)
     for dtype, peak in PEAK.items():
         assert device.peak_flops[dtype] == pytest.approx(peak, rel=tol)
     assert device.mem_bandwidth_Bps == pytest.approx(TRIAD_BPS, rel=tol)
-    if sigma == 0:
-        assert gemm["fp32"].overhead_s == pytest.approx(15e-6, rel=1e-6)
-        assert max(abs(r) for r in gemm["fp32"].residuals) < 1e-9
-    else:   # residuals are the relative noise
-        assert 0.2 * sigma < np.std(gemm["fp32"].residuals) < 3 * sigma
+    assert device.codec_efficiency == pytest.approx(0.3, rel=tol)
+    assert len(codec.residuals) == 2 * len(SETTINGS["full"].codecs)
+
+
+def test_rate_fit_with_an_overhead():
+    flops = 2.0 * np.array([128, 256, 384, 512, 768, 1024]) ** 3
+    fit = fit_rate(flops, 15e-6 + flops / 61e9)
+    assert fit.rate == pytest.approx(61e9, rel=1e-9) and fit.overhead_s == pytest.approx(15e-6, rel=1e-6)
+    assert max(abs(r) for r in fit.residuals) < 1e-9
+    noisy = fit_rate(flops, _noisy(15e-6 + flops / 61e9, 0.02))
+    assert noisy.rate == pytest.approx(61e9, rel=0.03) and 0.004 < np.std(noisy.residuals) < 0.06
 
 
 @pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.03, 0.06)])
