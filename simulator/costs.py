@@ -27,7 +27,7 @@ __all__ = ["LayerCost", "ModelCost", "model_cost"]
 
 _MATMUL_FUNCS = {torch.matmul, operator.matmul, torch.bmm, torch.mm}
 _FREE = {"reshape", "view", "permute", "transpose", "flatten", "contiguous", "size", "unsqueeze", "squeeze",
-         "expand", "getitem", "getattr", "chunk", "split", "flatten"}
+         "expand", "getitem", "getattr", "chunk", "split", "flatten", "narrow"}
 _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5.0, "batch_norm": 5.0}
 
 
@@ -148,8 +148,13 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
         raise SpecError(f"costs: torch.fx cannot trace {type(model).__name__}: {exc}") from None
     was = model.training
     gm.eval()
+    # One sample on the model's device (meta for price-only models: shapes, no data), in the
+    # dtype it takes (token models declare int64 ``input_dtype``).
+    param = next(model.parameters(), None)
+    sample = torch.zeros(1, *input_shape, dtype=getattr(model, "input_dtype", torch.float32),
+                         device=param.device if param is not None else None)
     with torch.no_grad():
-        ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+        ShapeProp(gm).propagate(sample)
     gm.train(was)
     modules = dict(gm.named_modules())
     layers = []

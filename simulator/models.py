@@ -10,6 +10,9 @@ lenet5      conv5(6)-pool-conv5(16)-pool-fc120-fc84-fc (padding keeps size)   (C
 resnet8     conv3(16), three basic blocks (16, 32/2, 64/2), BatchNorm, pool   (C, H, W), (C, L)
 cnn1d       conv5(32)-conv3/2(32)-conv3/2(32), ReLU, linear                   (C, L)
 transformer tokens (rows or patches), ``layers`` pre-norm attention blocks    (C, H, W), (C, L)
+resnet50    ResNet-50 (price only: meta device, no weights)                   (C, H, W)
+bert-base   BERT-base encoder, pooler and a linear head (price only)          (seq_len,)
+gpt2-small  GPT-2 small, tied LM head; classes = vocabulary (price only)      (seq_len,)
 =========== ================================================================ ================
 
 Convolutional models are 1-D or 2-D after the input. Initial weights come from ``seed``
@@ -38,7 +41,7 @@ from hwmodels import SpecError
 
 from .registry import registrar
 
-__all__ = ["MODELS", "build", "cache_dir", "trained", "accuracy"]
+__all__ = ["MODELS", "PRICE_ONLY", "build", "cache_dir", "trained", "accuracy"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -192,6 +195,14 @@ class _Transformer(nn.Module):
 def transformer(shape: tuple[int, ...], classes: int, dim: int = 32, heads: int = 4, layers: int = 2, patch: int = 4) -> nn.Module:
     _spatial("transformer", shape)
     return _Transformer(shape, classes, int(dim), int(heads), int(layers), int(patch))
+
+
+# Price-only models on the meta device (no weights, no data): simulator/large_models.py.
+from .large_models import bert_base, gpt2_small, resnet50  # noqa: E402
+
+PRICE_ONLY = ("resnet50", "bert-base", "gpt2-small")
+for _name, _builder in zip(PRICE_ONLY, (resnet50, bert_base, gpt2_small)):
+    _register(_name)(_builder)
 
 
 # ---------------------------------------------------------------------- trained weights

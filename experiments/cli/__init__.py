@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["app", "main", "COMMAND_MODULES"]
 
 # Modules under experiments.cli whose commands register themselves on the app when imported.
-COMMAND_MODULES = ("collective", "compare_hw", "compress", "demo", "fl", "hw", "infer", "netsim", "plot", "report",
+COMMAND_MODULES = ("calibrate", "collective", "compare_hw", "compress", "demo", "fl", "hw", "infer", "netsim", "plot", "report",
                    "results", "sweep", "train")
 
 

@@ -25,13 +25,13 @@ try:  # typer >= 0.2x vendors click; older releases use click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import get_current_context
 
-from hwmodels import Catalog, SpecError
+from hwmodels import Catalog, LinkSpec, SpecError, units
 from hwmodels.catalog import ENV_VAR
 
 from .. import package_version
 
-__all__ = ["app", "user_errors", "catalog", "catalog_env", "StepProgress", "echo_json", "package_version", "USER_ERRORS",
-           "EXIT_USER_ERROR", "run"]
+__all__ = ["app", "user_errors", "catalog", "catalog_env", "link_option", "StepProgress", "echo_json", "package_version",
+           "USER_ERRORS", "EXIT_USER_ERROR", "run"]
 
 EXIT_USER_ERROR = 2
 # Exceptions that mean "the user's input is wrong", never a bug of ours.
@@ -77,6 +77,33 @@ def _state() -> dict[str, Any]:
 def catalog() -> Catalog:
     """The catalog for this invocation: built-ins, ``$DDLSIM_CATALOG``, then ``--catalog`` files."""
     return Catalog.load(_state()["catalog_paths"])
+
+
+def link_option(name: str | None, bandwidth: str | None, latency: str | None, *, required: bool) -> LinkSpec | None:
+    """The link of ``--link NAME`` (a catalog link) or of ``--bandwidth`` [``--latency``]; None
+    when neither is given and ``required`` is false."""
+    if name is not None and (bandwidth is not None or latency is not None):
+        raise SpecError("give --link NAME or --bandwidth/--latency, not both")
+    if name is not None:
+        links = catalog().records["link"]
+        for record in links.values():
+            if name == record.name or name in record.aliases:
+                return record  # type: ignore[return-value]
+        raise SpecError(f"--link: unknown link {name!r}; known: {', '.join(sorted(links))}")
+    if bandwidth is None:
+        if latency is not None:
+            raise SpecError("--latency needs --bandwidth (or give a catalog link with --link NAME)")
+        if required:
+            raise SpecError("give the link: --link NAME (a catalog link; `ddlsim hw list --kind link`) "
+                            "or --bandwidth RATE [--latency TIME]")
+        return None
+    values = []
+    for option, value, dimension in (("--bandwidth", bandwidth, "rate"), ("--latency", latency or "0s", "time")):
+        try:
+            values.append(units.parse(value, dimension))
+        except SpecError as exc:
+            raise SpecError(f"{option}: {exc}") from None
+    return LinkSpec(name="cli-link", bandwidth_Bps=values[0], latency_s=values[1])
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import typer
 
 from hwmodels import LinkSpec, SpecError, units
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, user_errors
 
 if TYPE_CHECKING:
     from simulator.collectives import NetParams
@@ -158,8 +158,9 @@ def collective(
     workers: int = typer.Option(..., "--workers", help="Number of workers p."),
     size: str = typer.Option(..., "--size", help="Size with unit, e.g. 1GiB (the full vector for all-reduce)."),
     topology: str = typer.Option("switch", "--topology", help="ring, switch, fully-connected, torus2d or leaf-spine."),
-    bandwidth: str = typer.Option(..., "--bandwidth", help="Link bandwidth per direction, e.g. 10Gbps or 50GiB/s."),
-    latency: str = typer.Option("0s", "--latency", help="Link latency, e.g. 5us."),
+    link: Optional[str] = typer.Option(None, "--link", help="A catalog link (`ddlsim hw list --kind link`), instead of --bandwidth/--latency."),
+    bandwidth: Optional[str] = typer.Option(None, "--bandwidth", help="Link bandwidth per direction, e.g. 10Gbps or 50GiB/s."),
+    latency: Optional[str] = typer.Option(None, "--latency", help="Link latency, e.g. 5us (default 0s)."),
     mode: str = typer.Option("des", "--mode", help="des (event simulation on the topology) or analytic (closed form)."),
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Pipeline chunks (double-binary-tree)."),
     shards: Optional[int] = typer.Option(None, "--shards", help="Server shards (parameter-server; adds S server hosts)."),
@@ -171,10 +172,13 @@ def collective(
     gantt: Optional[str] = typer.Option(None, "--gantt", help="Draw a Gantt chart of the DES into this .png/.svg/.pdf."),
 ) -> None:
     """Time one collective: DES on the topology (max-min fair flows) or its closed form."""
+    spec = link_option(link, bandwidth, latency, required=True)
     dev = catalog().get(device, "device") if device is not None else None
-    out = collective_result(op, algorithm, workers, size, topology, bandwidth, latency, mode=mode, chunks=chunks,
-                            shards=shards, root=root, device=dev, paths=paths, trace=trace,
+    out = collective_result(op, algorithm, workers, size, topology, spec.bandwidth_Bps, spec.latency_s, mode=mode,
+                            chunks=chunks, shards=shards, root=root, device=dev, paths=paths, trace=trace,
                             progress=not as_json and sys.stderr.isatty(), gantt=gantt)
+    if link is not None:
+        out["link"] = spec.name
     if as_json:
         echo_json(out)
     else:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hwmodels import units
 
-from .app import app, echo_json, figure_path, user_errors
+from .app import app, echo_json, figure_path, link_option, user_errors
 
 if TYPE_CHECKING:
     from simulator.network.scenario import Scenario, ScenarioResult
@@ -49,12 +49,15 @@ def netsim(
                                          help="Write a Chrome trace of the flows (open it in Perfetto)."),
     gantt: Optional[Path] = typer.Option(None, "--gantt", metavar="OUT.png",
                                          help="Draw a Gantt chart of the flows (.png, .svg or .pdf)."),
+    link: Optional[str] = typer.Option(None, "--link", help="A catalog link for the file's links that give no bandwidth/latency."),
+    bandwidth: Optional[str] = typer.Option(None, "--bandwidth", help="Bandwidth for links that give none, e.g. 10Gbps."),
+    latency: Optional[str] = typer.Option(None, "--latency", help="Latency for links that give none (with --bandwidth; default 0s)."),
 ) -> None:
     """Simulate the flows of a scenario file with max-min fair sharing of every link."""
     from simulator.network.scenario import load_scenario, run_scenario  # noqa: PLC0415  (scipy only when it runs)
 
     figure_path(gantt, "--gantt")
-    scenario = load_scenario(file)
+    scenario = load_scenario(file, default_link=link_option(link, bandwidth, latency, required=False))
     result = run_scenario(scenario, record_flows=trace is not None or gantt is not None)
     if trace is not None:
         result.timeline.to_chrome_trace(trace)

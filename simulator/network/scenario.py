@@ -7,7 +7,9 @@
      "flows": [{"id": "A", "src": "h0", "dst": "h1", "bytes": "100MB", "start": 0.0}, ...]}
 
 ``kind`` is ``"host"`` (default) or ``"switch"``; links may add ``energy_per_bit`` and
-``duplex`` (default true); flows may add ``rate_cap``. Numbers without units are SI (B/s, s, B,
+``duplex`` (default true); flows may add ``rate_cap``. A ``default_link`` (``ddlsim netsim
+--link NAME`` or ``--bandwidth/--latency``) gives the bandwidth, latency and energy per bit of
+every link that leaves them out. Numbers without units are SI (B/s, s, B,
 J/bit); strings carry units (``hwmodels.units.parse``). Every mistake raises one
 :class:`~hwmodels.SpecError` line naming the field, e.g. ``flows[2].dst: unknown node 'h9'``.
 """
@@ -76,8 +78,9 @@ class ScenarioResult:
                 "makespan_s": self.makespan_s}
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a JSON (``.json``) or YAML scenario file."""
+def load_scenario(path: str | Path, default_link: LinkSpec | None = None) -> Scenario:
+    """Read and validate a JSON (``.json``) or YAML scenario file (``default_link``: see
+    :func:`parse_scenario`)."""
     path = Path(path)
     text = path.read_text()
     try:
@@ -86,13 +89,14 @@ def load_scenario(path: str | Path) -> Scenario:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(f"{path.name}: cannot parse the file: {first}") from None
     try:
-        return parse_scenario(data, source=str(path))
+        return parse_scenario(data, source=str(path), default_link=default_link)
     except SpecError as exc:
         raise SpecError(f"{path.name}: {exc}") from None
 
 
-def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
-    """Validate a scenario given as a mapping (the parsed file)."""
+def parse_scenario(data: Any, source: str = "scenario", default_link: LinkSpec | None = None) -> Scenario:
+    """Validate a scenario given as a mapping (the parsed file); links that leave out
+    bandwidth, latency or energy per bit take them from ``default_link`` when given."""
     if not isinstance(data, Mapping):
         raise SpecError(f"expected a mapping with keys {', '.join(_TOP_KEYS)}, got {type(data).__name__}")
     _known_keys(data, _TOP_KEYS, "scenario")
@@ -126,9 +130,16 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
             raise SpecError(f"{where}.b: a link needs two different nodes, got {a!r} twice")
         if graph.has_edge(a, b):
             raise SpecError(f"{where}: duplicate link between {a!r} and {b!r}")
-        bandwidth = _quantity(entry, "bandwidth", "rate", where, required=True, positive=True)
-        latency = _quantity(entry, "latency", "time", where, default=0.0)
-        energy = _quantity(entry, "energy_per_bit", "energy_per_bit", where, default=0.0)
+        if default_link is None:
+            if entry.get("bandwidth") is None:
+                raise SpecError(f"{where}.bandwidth: missing (give it here, or a default link for every link)")
+            bandwidth = _quantity(entry, "bandwidth", "rate", where, required=True, positive=True)
+            latency = _quantity(entry, "latency", "time", where, default=0.0)
+            energy = _quantity(entry, "energy_per_bit", "energy_per_bit", where, default=0.0)
+        else:
+            bandwidth = _quantity(entry, "bandwidth", "rate", where, positive=True, default=default_link.bandwidth_Bps)
+            latency = _quantity(entry, "latency", "time", where, default=default_link.latency_s)
+            energy = _quantity(entry, "energy_per_bit", "energy_per_bit", where, default=default_link.energy_per_bit_J)
         duplex = entry.get("duplex", True)
         if not isinstance(duplex, bool):
             raise SpecError(f"{where}.duplex: must be true or false, got {duplex!r}")

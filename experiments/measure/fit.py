@@ -1,0 +1,135 @@
+"""Least-squares fits of hardware figures to measured times (numpy/scipy, no I/O).
+
+The rate and alpha-beta fits minimise the *relative* error (each row weighted by 1/measured,
+so a 4 KiB and a 64 MiB message count alike) with non-negative coefficients
+(``scipy.optimize.nnls``); every fit returns its residuals as (model - measured) / measured per
+point.
+
+* :func:`fit_rate`: ``t = overhead_s + work / rate`` (GEMM FLOP/s, triad bytes/s).
+* :func:`fit_alpha_beta`: ``t = fixed_s + a alpha + b beta`` where (a, b) are each point's
+  latency and per-byte coefficients under the algorithm's closed form (one message: a = 1,
+  b = bytes).
+* :func:`fit_efficiency`: the efficiency e in (0, 1] with ``t = ideal_s(work) / e`` from
+  (measured seconds, declared work) pairs, the median ratio (least absolute error of log
+  time); ``ideal_s`` prices work at efficiency 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from hwmodels import SpecError
+
+__all__ = ["RateFit", "AlphaBetaFit", "EfficiencyFit", "fit_rate", "fit_alpha_beta", "fit_efficiency", "relative_residuals"]
+
+
+def relative_residuals(model_s: Any, measured_s: Any) -> np.ndarray:
+    """(model - measured) / measured, elementwise."""
+    m = np.asarray(measured_s, dtype=float)
+    return (np.asarray(model_s, dtype=float) - m) / m
+
+
+def _times(seconds: Any, n: int) -> np.ndarray:
+    t = np.asarray(seconds, dtype=float).reshape(-1)
+    if t.size != n or t.size == 0:
+        raise SpecError(f"fit: need one positive time per point, got {t.size} times for {n} points")
+    if not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise SpecError("fit: measured times must be finite and positive")
+    return t
+
+
+def _relative_nnls(design: np.ndarray, t: np.ndarray) -> np.ndarray:
+    coef, _ = nnls(design / t[:, None], np.ones_like(t))
+    return coef
+
+
+@dataclass(frozen=True)
+class RateFit:
+    """``t = overhead_s + work / rate``; ``rate`` in work units per second."""
+
+    rate: float
+    overhead_s: float
+    residuals: tuple[float, ...]
+
+    def predict(self, work: Any) -> np.ndarray:
+        """Modelled seconds for ``work``."""
+        return self.overhead_s + np.asarray(work, dtype=float) / self.rate
+
+
+@dataclass(frozen=True)
+class AlphaBetaFit:
+    """``t = fixed_s + a alpha_s + b beta_s_per_B``."""
+
+    alpha_s: float
+    beta_s_per_B: float
+    residuals: tuple[float, ...]
+
+    @property
+    def bandwidth_Bps(self) -> float:
+        """1 / beta."""
+        return 1.0 / self.beta_s_per_B if self.beta_s_per_B > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class EfficiencyFit:
+    """``t = ideal_s / efficiency``."""
+
+    efficiency: float
+    residuals: tuple[float, ...]
+
+
+def fit_rate(work: Sequence[float], seconds: Sequence[float], *, overhead: bool = True) -> RateFit:
+    """Fit ``seconds = overhead_s + work / rate`` (``overhead=False``: no intercept)."""
+    w = np.asarray(work, dtype=float).reshape(-1)
+    t = _times(seconds, w.size)
+    if np.any(w <= 0):
+        raise SpecError("fit_rate: work must be positive")
+    design = np.column_stack([np.ones_like(w), w]) if overhead else w[:, None]
+    if overhead and np.unique(w).size < 2:
+        raise SpecError("fit_rate: an overhead and a rate need at least two different work sizes")
+    coef = _relative_nnls(design, t)
+    slope = coef[-1]
+    if slope <= 0:
+        raise SpecError("fit_rate: times do not grow with work; no rate can be fitted")
+    return RateFit(1.0 / slope, float(coef[0]) if overhead else 0.0, tuple(relative_residuals(design @ coef, t)))
+
+
+def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[float],
+                   fixed_s: Sequence[float] | float = 0.0) -> AlphaBetaFit:
+    """Fit latency ``alpha_s`` and inverse bandwidth ``beta_s_per_B`` to
+    ``seconds = fixed_s + a alpha + b beta`` (``fixed_s``: known terms such as reductions)."""
+    a_ = np.asarray(a, dtype=float).reshape(-1)
+    b_ = np.asarray(b, dtype=float).reshape(-1)
+    t = _times(seconds, a_.size)
+    fixed = np.broadcast_to(np.asarray(fixed_s, dtype=float), t.shape)
+    if b_.size != a_.size:
+        raise SpecError(f"fit_alpha_beta: {a_.size} latency and {b_.size} bandwidth coefficients")
+    design = np.column_stack([a_, b_])
+    if np.linalg.matrix_rank(design) < 2:
+        raise SpecError("fit_alpha_beta: need points of at least two different sizes")
+    # Relative weighting on the full time; the known part moves to the left-hand side.
+    coef, _ = nnls(design / t[:, None], (t - fixed) / t)
+    if coef[1] <= 0:
+        raise SpecError("fit_alpha_beta: times do not grow with message size; measure larger messages")
+    return AlphaBetaFit(float(coef[0]), float(coef[1]), tuple(relative_residuals(fixed + design @ coef, t)))
+
+
+def fit_efficiency(pairs: Sequence[tuple[float, Any]], ideal_s: Callable[[Any], float]) -> EfficiencyFit:
+    """Efficiency in (0, 1] from (measured seconds, declared work) pairs: the least absolute
+    error of log ``ideal_s(work) / e`` against log measured time, i.e. the median of
+    r = ideal / measured. On log time a kernel twice too fast weighs as much as one twice too
+    slow; the median keeps one kernel whose declared work it skips (a decode that returns its
+    input) from moving the fit."""
+    if not pairs:
+        raise SpecError("fit_efficiency: need at least one (seconds, work) pair")
+    t = _times([s for s, _ in pairs], len(pairs))
+    ideal = np.array([float(ideal_s(w)) for _, w in pairs])
+    if np.any(ideal <= 0):
+        raise SpecError("fit_efficiency: the declared work must cost a positive ideal time")
+    efficiency = min(1.0, float(np.median(ideal / t)))
+    return EfficiencyFit(efficiency, tuple(relative_residuals(ideal / efficiency, t)))

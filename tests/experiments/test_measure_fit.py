@@ -1,0 +1,104 @@
+"""Calibration fits recover known hardware from synthetic timings made from known figures
+(with and without noise); the link's timings come from ddlsim's closed forms themselves."""
+
+import numpy as np
+import pytest
+
+from experiments.measure.calibrate import SETTINGS, fit_host, host_device
+from experiments.measure.fit import fit_alpha_beta, fit_efficiency, fit_rate
+from experiments.measure.link import GLOO_ALGORITHMS, fit_link
+from experiments.measure.records import measurement
+from hwmodels import Device, SpecError
+from simulator.collectives import NetParams, analytic_time, reduction_gamma
+from simulator.compression import create
+
+RNG = np.random.default_rng(2024)
+PEAK = {"fp32": 61.0e9, "fp64": 30.5e9}   # a known device: FLOP/s per dtype
+TRIAD_BPS = 14.0e9                          # and its memory bandwidth
+ALPHA, BETA = 60e-6, 1 / 2.5e9              # and a known loopback message: 60 us + n / 2.5 GB/s
+
+
+def _noisy(t, sigma):
+    return np.asarray(t) * (1 + sigma * RNG.standard_normal(np.shape(t)))
+
+
+@pytest.mark.parametrize("sigma, overhead_s, tol", [(0.0, 0.0, 1e-9), (0.02, 2e-6, 0.03)])
+def test_calibration_recovers_a_known_device_from_synthetic_timings(sigma, overhead_s, tol):
+    """Timings a known device would give (GEMMs, triads, codecs at its codec efficiency), plus
+    noise and a call overhead, through calibrate's own fit."""
+    known = Device("known", dict(PEAK), TRIAD_BPS, 8e9, 10.0, codec_efficiency=0.3)
+    points = []
+    for dtype, peak in PEAK.items():
+        for n in SETTINGS["full"].gemm_sizes["fp32"]:
+            flops = 2.0 * n**3
+            points.append(measurement("gemm", {"dtype": dtype, "n": n, "flops": flops},
+                                      _noisy([overhead_s + flops / peak] * 5, sigma)))
+    for n in SETTINGS["full"].triad_elements:
+        points.append(measurement("triad", {"elements": n, "bytes": 12.0 * n},
+                                  _noisy([overhead_s + 12.0 * n / TRIAD_BPS] * 5, sigma)))
+    shape = SETTINGS["full"].codec_shape
+    for name, params in SETTINGS["full"].codecs:
+        work = create(name, **params).work(shape)
+        for phase, w in (("encode", work.encode), ("decode", work.decode)):
+            config = {"scheme": name, "params": params, "shape": shape, "elements": 2**20, "phase": phase}
+            points.append(measurement("codec", config, _noisy([known.codec_time(w)] * 5, sigma)))
+    gemm, triad, codec = fit_host(points)
+    device = host_device(gemm, triad, codec_efficiency=codec.efficiency)
+    for dtype, peak in PEAK.items():
+        assert device.peak_flops[dtype] == pytest.approx(peak, rel=tol)
+    assert device.mem_bandwidth_Bps == pytest.approx(TRIAD_BPS, rel=tol)
+    assert device.codec_efficiency == pytest.approx(0.3, rel=tol)
+    assert len(codec.residuals) == 2 * len(SETTINGS["full"].codecs)
+
+
+def test_rate_fit_with_an_overhead():
+    flops = 2.0 * np.array([128, 256, 384, 512, 768, 1024]) ** 3
+    fit = fit_rate(flops, 15e-6 + flops / 61e9)
+    assert fit.rate == pytest.approx(61e9, rel=1e-9) and fit.overhead_s == pytest.approx(15e-6, rel=1e-6)
+    assert max(abs(r) for r in fit.residuals) < 1e-9
+    noisy = fit_rate(flops, _noisy(15e-6 + flops / 61e9, 0.02))
+    assert noisy.rate == pytest.approx(61e9, rel=0.03) and 0.004 < np.std(noisy.residuals) < 0.06
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.03, 0.06)])
+def test_link_from_p2p_and_allreduce_timings(sigma, tol):
+    device = host_device({"fp32": fit_rate([1e9, 2e9], [0.1, 0.2], overhead=False)}, fit_rate([1e9, 2e9], [0.1, 0.2]))
+    gamma = reduction_gamma(device)
+    net = NetParams(ALPHA, BETA, None, gamma)
+    points = []
+    for size in 4096.0 * 4.0 ** np.arange(8):
+        points.append(measurement("p2p", {"op": "p2p", "world": 2, "size_B": size}, _noisy([ALPHA + BETA * size], sigma)))
+        for world in (2, 3, 4):
+            t = analytic_time("allreduce", GLOO_ALGORITHMS["allreduce"], world, size, net)
+            points.append(measurement("collective", {"op": "allreduce", "world": world, "size_B": size}, _noisy([t], sigma)))
+    fit = fit_link(points, gamma)
+    assert fit.alpha_s == pytest.approx(ALPHA, rel=tol)
+    assert fit.bandwidth_Bps == pytest.approx(1 / BETA, rel=tol)
+    assert len(fit.residuals) == len(points)
+
+
+def test_alpha_beta_needs_two_sizes_and_positive_times():
+    with pytest.raises(SpecError, match="two different sizes"):
+        fit_alpha_beta([1, 1], [100, 100], [1e-3, 1.1e-3])
+    with pytest.raises(SpecError, match="grow with message size"):
+        fit_alpha_beta([1, 1], [100, 200], [1e-3, 1e-3])
+    with pytest.raises(SpecError, match="positive"):
+        fit_alpha_beta([1, 1], [100, 200], [1e-3, -1.0])
+    with pytest.raises(SpecError, match="two different work sizes"):
+        fit_rate([5.0, 5.0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-12), (0.05, 0.05)])
+def test_codec_efficiency_from_measured_seconds_and_declared_work(sigma, tol):
+    # A known device whose codecs run at 0.3 of its roofline; each scheme's declared work.
+    known = Device("known", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=0.3)
+    ideal = Device("ideal", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=1.0)
+    pairs = []
+    for name in ("none", "fp16", "qsgd", "topk", "powersgd", "qcs"):
+        for shape in ((256, 256), (1024, 1024)):
+            work = create(name).work(shape)
+            pairs += [(float(_noisy(known.codec_time(w), sigma)), w) for w in (work.encode, work.decode)]
+    fit = fit_efficiency(pairs, ideal.codec_time)
+    assert fit.efficiency == pytest.approx(0.3, rel=tol)
+    faster = [(ideal.codec_time(w) / 3.0, w) for _, w in pairs]
+    assert fit_efficiency(faster, ideal.codec_time).efficiency == 1.0   # capped: faster than the roofline
