@@ -9,6 +9,7 @@ from .config import OPTIMIZERS, OVERLAPS, SYNCS, TrainConfig
 from .exchange import SUMMABLE, GradientExchange
 from .stepgraph import BucketPlan, StepCoster, StepPlan, bucket_layout, step_graph
 from .trainer import EvalRow, Trainer, TrainResult, train
+from .priceonly import price_only
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "OVERLAPS", "SYNCS", "SUMMABLE", "GradientExchange", "StepPlan", "BucketPlan",
-           "StepCoster", "bucket_layout", "step_graph", "EvalRow", "Trainer", "TrainResult", "train"]
+           "StepCoster", "bucket_layout", "step_graph", "EvalRow", "Trainer", "TrainResult", "train", "price_only"]

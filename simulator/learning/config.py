@@ -37,7 +37,9 @@ class TrainConfig:
     prices the compressor's declared work on each device (:mod:`simulator.learning.codec`).
     ``overlap`` (:data:`OVERLAPS`), ``bucket_cap_B`` and ``first_bucket_B``: the step's gradient
     buckets (:mod:`simulator.learning.stepgraph`). ``target_accuracy``: report the simulated
-    time, energy and bits until an evaluation first reaches it.
+    time, energy and bits until an evaluation first reaches it. ``price_only``: no data and no
+    training: price steps of the model built for ``input_shape`` and ``classes``
+    (:mod:`simulator.learning.priceonly`).
     """
 
     model: str = "mlp"
@@ -67,6 +69,9 @@ class TrainConfig:
     bucket_cap_B: float = DDP_BUCKET_CAP_B
     first_bucket_B: float = DDP_FIRST_BUCKET_B
     target_accuracy: float | None = None
+    price_only: bool = False
+    input_shape: tuple[int, ...] | None = None
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         _int("workers", self.workers, 1)
@@ -102,6 +107,15 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise SpecError(f"train: {name} must be a positive size in bytes (e.g. 25MiB), got {value!r}")
+        if not isinstance(self.price_only, bool):
+            raise SpecError(f"train: price_only must be true or false, got {self.price_only!r}")
+        if self.input_shape is not None:
+            shape = tuple(self.input_shape)
+            if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+                raise SpecError(f"train: input_shape must be positive integers (no batch dimension), got {self.input_shape!r}")
+            object.__setattr__(self, "input_shape", shape)
+        if self.classes is not None:
+            _int("classes", self.classes, 2)
         t = self.target_accuracy
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
             raise SpecError(f"train: target_accuracy must be a test accuracy in (0, 1], got {t!r}")

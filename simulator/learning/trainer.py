@@ -11,7 +11,6 @@ executor and added to the totals.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,10 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwmodels import ENERGY_KINDS, SpecError, Work
+from hwmodels import ENERGY_KINDS, SpecError
 from simulator.cluster import Cluster
 from simulator.compression import CodecWork
-from simulator.costs import model_cost
 from simulator.data import Dataset, load, split
 from simulator.metrics import to_target
 from simulator.models import accuracy, build
@@ -31,12 +29,10 @@ from simulator.models import accuracy, build
 from .config import TrainConfig
 from .exchange import SUMMABLE, GradientExchange
 from .sampler import WorkerSampler
-from .stepgraph import BucketPlan, StepCoster, StepPlan, bucket_layout
+from .stepgraph import StepCoster, StepPlan
+from .stepmodel import StepModel
 
 __all__ = ["EvalRow", "TrainResult", "Trainer", "train"]
-
-_UPDATE_FLOPS = {"sgd": 2, "momentum": 4, "adam": 12}   # per parameter per update
-
 
 @dataclass(frozen=True)
 class EvalRow:
@@ -97,7 +93,6 @@ class Trainer:
             raise SpecError(f"train: sync allreduce needs payloads that sum in compressed form ({', '.join(SUMMABLE)}); "
                             f"{cfg.compressor!r} payloads need allgather or ps")
         self.optimizer = _optimizer(cfg, self.exchange.params)
-        self.costs = model_cost(self.model, self.data.input_shape, backward_factor=cfg.backward_factor)
         self.coster = StepCoster(cluster, cfg.mode, cfg.seed)
         self.steps_per_epoch = max(1, len(self.data.y_train) // (cfg.workers * cfg.batch_size))
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
@@ -105,58 +100,23 @@ class Trainer:
         self.workers = tuple(hosts[:cfg.workers])
         self.servers = tuple(hosts[cfg.workers:cfg.hosts]) if self.sync == "ps" else ()
         self.batches: list[list[np.ndarray]] = []   # per step, per worker: the sample indices
-        self._layout()
-        self._tensor_work: list[CodecWork] | None = None   # after the first step (ISGQ's factor shapes)
+        self.step = StepModel(cfg, self.model, self.data.input_shape, self.exchange, self.workers, self.servers,
+                              self.sync)
+        self.costs = self.step.costs
         self.last_plan: StepPlan | None = None
-
-    def _layout(self) -> None:
-        """The backward segments and DDP's buckets: which segment completes each bucket."""
-        cfg = self.config
-        segments = self.costs.backward_segments(cfg.batch_size)
-        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        done_at = {name: s for s, (_, _, owned) in enumerate(segments) for name in owned}
-        missing = [n for n in names if n not in done_at]
-        if missing:   # a parameter torch.fx did not see: its gradient is ready when backward ends
-            done_at.update({n: len(segments) - 1 for n in missing})
-        self.backward = tuple((f, b) for f, b, _ in segments)
-        sizes = [4.0 * p.numel() for p in self.exchange.params]
-        layout = (bucket_layout(sizes, cfg.bucket_cap_B, cfg.first_bucket_B) if cfg.overlap == "ddp"
-                  else [list(reversed(range(len(sizes))))])
-        self.buckets = [(tuple(b), max(done_at[names[i]] for i in b)) for b in layout]
 
     @property
     def codec(self) -> CodecWork:
         """One worker's encode and decode work for the whole gradient per step."""
-        return sum(self.tensor_work, CodecWork())
+        return self.step.codec
 
     @property
     def tensor_work(self) -> list[CodecWork]:
-        """Codec work of each gradient tensor, fixed at the first training step (a factors
-        scheme's shapes are the training batch's, not an evaluation's)."""
-        if self._tensor_work is None:
-            self._tensor_work = self.exchange.tensor_work()
-        return self._tensor_work
+        return self.step.tensor_work
 
-    def _plan(self, payload_bits: list[list[int]]) -> StepPlan:
-        """The step's plan from every worker's payload bits per tensor."""
-        cfg = self.config
-        work = self.tensor_work
-        enc_s, dec_s = cfg.encode_s_per_element, cfg.decode_s_per_element
-        k = len(self.workers)
-        buckets = []
-        for params, ready_after in self.buckets:
-            n = sum(self.exchange.params[i].numel() for i in params)
-            bw = sum((work[i] for i in params), CodecWork())
-            decode = bw.decode
-            if self.sync == "allgather" and k > 1:   # each decoded payload is added into the mean
-                decode = decode + Work(n, 12.0 * n)
-            buckets.append(BucketPlan(ready_after, tuple(math.ceil(sum(bits[i] for i in params) / 8) for bits in payload_bits),
-                                      4.0 * n, (bw.encode.flops, bw.encode.bytes), (decode.flops, decode.bytes),
-                                      None if enc_s is None else enc_s * n, None if dec_s is None else dec_s * n))
-        n = self.exchange.elements
-        update = (_UPDATE_FLOPS[cfg.optimizer] * n, (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
-        return StepPlan(self.workers, self.servers, self.sync, self.costs.forward(cfg.batch_size), self.backward,
-                        tuple(buckets), update)
+    @property
+    def buckets(self) -> list[tuple[tuple[int, ...], int]]:
+        return self.step.buckets
 
     def run(self, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
         """Train for the configured steps; ``on_step(done, total)`` after each step."""
@@ -186,7 +146,7 @@ class Trainer:
                 for param, g in zip(self.exchange.params, grads):
                     param.grad = g
                 self.optimizer.step()
-                self.last_plan = self._plan(bits)
+                self.last_plan = self.step.plan(bits)
                 cost = self.coster.cost(self.last_plan)
                 sim_time += cost.makespan_s
                 energy += cost.energy_j

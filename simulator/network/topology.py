@@ -384,6 +384,30 @@ class Topology:
                 g.add_edge(f"leaf{leaf}", f"spine{spine}", link=spine_link)
         return cls(g, name="leaf-spine")
 
+    @classmethod
+    def hierarchical(cls, gpus_per_node: int, nodes: int, intra_link: LinkSpec, inter_link: LinkSpec) -> Topology:
+        """``nodes`` servers of ``gpus_per_node`` hosts (a DGX-style machine): the hosts of a node
+        share a node switch ``"nvs{n}"`` over ``intra_link`` (NVLink through NVSwitch), and every
+        node switch reaches a non-blocking core switch ``"core"`` over one uplink of
+        ``gpus_per_node`` times ``inter_link``'s bandwidth (one NIC per GPU, InfiniBand or
+        Ethernet, aggregated), with ``inter_link``'s latency and energy per bit. Host ``h{n*g+i}`` is
+        GPU i of node n: a message inside a node crosses two NVLink hops, one between nodes
+        NVLink, uplink, uplink, NVLink."""
+        g_, n_ = _count("gpus_per_node", gpus_per_node), _count("nodes", nodes)
+        uplink = LinkSpec(name=f"{inter_link.name}-x{g_}", bandwidth_Bps=g_ * inter_link.bandwidth_Bps,
+                          latency_s=inter_link.latency_s, energy_per_bit_J=inter_link.energy_per_bit_J,
+                          duplex=inter_link.duplex)
+        g = _hosts(g_ * n_)
+        if n_ > 1:
+            g.add_node("core", kind=SWITCH)
+        for n in range(n_):
+            g.add_node(f"nvs{n}", kind=SWITCH)
+            for i in range(g_):
+                g.add_edge(f"h{n * g_ + i}", f"nvs{n}", link=intra_link)
+            if n_ > 1:
+                g.add_edge(f"nvs{n}", "core", link=uplink)
+        return cls(g, name="hierarchical")
+
     def __repr__(self) -> str:
         return (f"Topology({self.name!r}, {len(self.hosts)} hosts, {len(self.nodes) - len(self.hosts)} switches, "
                 f"{self.graph.number_of_edges()} links)")
@@ -472,3 +496,14 @@ def _leaf_spine(p: int, link: LinkSpec, hosts_per_leaf: int | None = None, leave
     if spines is None:
         spines = max(1, leaves // 2)  # type: ignore[operator]
     return Topology.leaf_spine(hosts_per_leaf, leaves, spines, link, spine_link, oversubscription)  # type: ignore[arg-type]
+
+
+@register_topology("hierarchical")
+def _hierarchical(p: int, link: LinkSpec, inter_link: LinkSpec | None = None, gpus_per_node: int = 8) -> Topology:
+    """``p`` hosts in nodes of ``gpus_per_node`` (``link`` inside a node, ``inter_link`` between)."""
+    g = _count("gpus_per_node", gpus_per_node)
+    if inter_link is None:
+        raise SpecError("topology 'hierarchical': give inter_link (the link between nodes, e.g. ib-hdr)")
+    if _count("p", p) % g:
+        raise SpecError(f"topology 'hierarchical': {p} hosts do not fill nodes of gpus_per_node = {g}")
+    return Topology.hierarchical(g, p // g, link, inter_link)
