@@ -94,6 +94,10 @@ class FlowCore:
         self._batches: dict[int, Any] = {}  # id -> FlowBatch of unfinished batches
         self._closure_skip = 0     # component searches to skip (backoff while they keep failing)
         self._closure_backoff = 1
+        # reservations (see FlowNetwork.reserve): capacity resource -> holder id, and the holders
+        self._holder_of = np.full(n_links, -1, dtype=np.int64)
+        self._holders: dict[int, Any] = {}
+        self._next_holder = 0
 
     # ------------------------------------------------------------------ slot pool
     def _alloc(self, m: int, e: int) -> tuple[int, int]:
