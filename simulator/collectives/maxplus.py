@@ -50,7 +50,7 @@ class _Step:
     """One distinct pattern placed on the hosts: what the recurrence needs."""
 
     __slots__ = ("pattern", "flows", "src", "dst", "lat", "q", "part", "full", "delay", "identity", "src_unique",
-                 "dst_unique")
+                 "dst_unique", "shift", "lat_add", "q_add")
 
     def __init__(self, pattern: Pattern, flows: Any, gamma: np.ndarray) -> None:
         self.pattern = pattern
@@ -68,16 +68,24 @@ class _Step:
         self.identity = m == p and bool(np.array_equal(self.src, np.arange(p)))
         self.src_unique = np.unique(self.src).size == m
         self.dst_unique = np.unique(self.dst).size == m
+        # rank r sends to r + shift (a ring): gathers and scatters become two slice copies
+        self.shift = int(self.dst[0]) if self.identity and np.array_equal(self.dst, np.roll(np.arange(p), -int(
+            self.dst[0]))) else 0
+        # a number when equal for every message (the same sums, cheaper)
+        self.lat_add = float(self.lat[0]) if m and np.all(self.lat == self.lat[0]) else self.lat
+        self.q_add = float(self.q[0]) if m and np.all(self.q == self.q[0]) else self.q
 
     def advance(self, ready: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One step from ``ready`` (per rank): (start and finish per message, finish of each
         participant's last message)."""
+        if self.shift:
+            return self.advance_shift(ready, np.empty(p), np.empty(p), np.empty(p))
         if self.identity:
             start = np.maximum(ready, ready[self.dst])
         else:
             start = np.maximum(ready[self.src], ready[self.dst])
-        fin = start + self.lat
-        fin += self.q
+        fin = start + self.lat_add
+        fin += self.q_add
         if self.identity and self.dst_unique:
             last = fin.copy()
             last[self.dst] = np.maximum(fin[self.dst], fin)
@@ -92,6 +100,22 @@ class _Step:
             else:
                 np.maximum.at(last, self.dst, fin)
         return start, fin, last if self.full else last[self.part]
+
+    def advance_shift(self, ready: np.ndarray, start: np.ndarray, fin: np.ndarray, last: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`advance` for a ring (rank r sends to r + shift), into the given arrays:
+        the gathers and scatters become slice copies."""
+        k = self.shift
+        n = ready.size - k
+        start[:n] = ready[k:]                            # ready[dst]
+        start[n:] = ready[:k]
+        np.maximum(start, ready, out=start)
+        np.add(start, self.lat_add, out=fin)
+        fin += self.q_add
+        last[k:] = fin[:n]                               # the finish of the message each rank receives
+        last[:k] = fin[n:]
+        np.maximum(last, fin, out=last)
+        return start, fin, last
 
 
 @dataclass
@@ -187,19 +211,27 @@ class MaxPlusSchedule:
         total = len(order)
         last_flow = -np.inf
         every = max(1, total // 200)
+        start, fin, spare = np.empty(p), np.empty(p), np.empty(p)
         for k, i in enumerate(order):
             st = self._steps.get(i)
             if st is None:
                 continue
-            _start, fin, done = st.advance(ready, p)
-            if fin.size:
+            if st.shift:   # the common case, without allocations: the new ready times go to spare
+                st.advance_shift(ready, start, fin, spare)
                 last_flow = max(last_flow, float(fin.max()))
-            if st.delay is not None:
-                done = done + st.delay
-            if st.full:
-                ready = done
+                if st.delay is not None:
+                    spare += st.delay
+                ready, spare = spare, ready
             else:
-                ready[st.part] = done
+                _start, fin_k, done = st.advance(ready, p)
+                if fin_k.size:
+                    last_flow = max(last_flow, float(fin_k.max()))
+                if st.delay is not None:
+                    done = done + st.delay
+                if st.full:
+                    ready = done
+                else:
+                    ready[st.part] = done
             if on_step is not None and (k % every == 0 or k == total - 1):
                 on_step(k, total)
         return ready, last_flow
