@@ -95,6 +95,7 @@ class FlowCore:
         self._closure_skip = 0     # component searches to skip (backoff while they keep failing)
         self._closure_backoff = 1
         # reservations (see FlowNetwork.reserve): capacity resource -> holder id, and the holders
+        self._level_hint = np.full(n_links, np.nan)  # each resource's last saturation level (max-min order hint)
         self._holder_of = np.full(n_links, -1, dtype=np.int64)
         self._holders: dict[int, Any] = {}
         self._next_holder = 0
@@ -303,7 +304,7 @@ class FlowCore:
                     return
         self.rate_recomputations += 1
         self.flows_rerated += flows.size
-        rate = max_min_rates(local, res, flows.size, capacity, self._s_cap[flows])
+        rate = max_min_rates(local, res, flows.size, capacity, self._s_cap[flows], hint=self._level_hint)
         rem = self._s_rem[flows] - old_rate * (now - self._s_tref[flows])
         np.maximum(rem, 0.0, out=rem)
         self._s_rem[flows] = rem
