@@ -304,6 +304,7 @@ class FlowCore:
                     return
         self.rate_recomputations += 1
         self.flows_rerated += flows.size
+        self._level_hint[arrived_res] = np.nan  # their levels fall: start them from their share
         rate = max_min_rates(local, res, flows.size, capacity, self._s_cap[flows], hint=self._level_hint)
         rem = self._s_rem[flows] - old_rate * (now - self._s_tref[flows])
         np.maximum(rem, 0.0, out=rem)

@@ -97,11 +97,11 @@ def max_min_rates(entry_flow: np.ndarray, entry_res: np.ndarray, n_flows: int, c
     if hint is not None:
         full_hint = hint if cap is None else hint_ext
         key = (full_hint if used is None else full_hint[used]).astype(float, copy=True)
-    flows, out, levels = _solve(ef, er, capacity, key)
+    flows, out, levels, count = _solve(ef, er, capacity, key)
     rate[flows] = out
     if hint is not None:   # the new levels of the resources these flows cross
         if used is None:
-            crossed = np.flatnonzero(np.bincount(er, minlength=capacity.shape[0]))
+            crossed = np.flatnonzero(count)
             ids, values = crossed, levels[crossed]
         else:
             ids, values = used, levels
@@ -111,12 +111,14 @@ def max_min_rates(entry_flow: np.ndarray, entry_res: np.ndarray, n_flows: int, c
 
 
 def _solve(ef: np.ndarray, er: np.ndarray, capacity: np.ndarray, key: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rates of the flows of a flow-sorted incidence: (flow ids, their rates, the level of
-    every resource: where it saturated as a bottleneck, ``inf`` if it did not)."""
+    every resource: where it saturated as a bottleneck, ``inf`` if it did not; how many of
+    the flows cross each resource)."""
     flows, starts = _segments(ef)
     n_res = capacity.shape[0]
-    local = np.repeat(np.arange(flows.size, dtype=np.int64), np.diff(np.append(starts, ef.size)))
+    hops = np.diff(np.append(starts, ef.size))
+    local = np.repeat(np.arange(flows.size, dtype=np.int64), hops)
     rate = np.empty(flows.size)
     levels = np.full(n_res, np.inf)
     # the order to try: the hinted levels, never below a resource's current share (a lower
@@ -132,7 +134,7 @@ def _solve(ef: np.ndarray, er: np.ndarray, capacity: np.ndarray, key: np.ndarray
     live = np.arange(flows.size)   # unfrozen flows (indices into flows), with their entries
     lo, lr = local, er
     for _ in range(_MAX_ROUNDS):
-        got = _ordered_round(lo, lr, live.size, remaining, key)
+        got = _ordered_round(lo, lr, starts, live.size, remaining, key)
         if got is None:
             break
         r, frozen, key, lev = got
@@ -141,7 +143,7 @@ def _solve(ef: np.ndarray, er: np.ndarray, capacity: np.ndarray, key: np.ndarray
         rate[live[frozen]] = r[frozen]
         np.minimum(levels, lev, out=levels)
         if frozen.all():
-            return flows, rate, levels
+            return flows, rate, levels, count
         held = frozen[lo]
         remaining = remaining - np.bincount(lr[held], weights=r[lo[held]], minlength=n_res)
         np.maximum(remaining, 0.0, out=remaining)
@@ -149,8 +151,11 @@ def _solve(ef: np.ndarray, er: np.ndarray, capacity: np.ndarray, key: np.ndarray
         renumber = np.cumsum(stay) - 1
         live = live[stay]
         lo, lr = renumber[lo[~held]], lr[~held]
+        hops = hops[stay]
+        starts = np.zeros(hops.size, dtype=np.int64)
+        np.cumsum(hops[:-1], out=starts[1:])
     rate[live] = progressive_filling(lo, lr, live.size, remaining)
-    return flows, rate, np.minimum(levels, _saturation_levels(local, er, rate, capacity))
+    return flows, rate, np.minimum(levels, _saturation_levels(local, er, rate, capacity)), count
 
 
 def _segments(ef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,17 +167,17 @@ def _segments(ef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ef[starts], starts
 
 
-def _per_flow_min(values: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
-    """Smallest of each flow's entries (``local`` sorted, every flow present)."""
-    k = values.size // n if n else 0
-    if k and k * n == values.size and k <= 8 and (k == 1 or (bool(np.all(local[::k] == np.arange(n)))
-                                                           and bool(np.all(local[k - 1::k] == np.arange(n))))):
+def _per_flow_min(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Smallest of each flow's entries (flow ``i``'s from ``starts[i]``)."""
+    n = starts.size
+    k = values.size // n
+    if k * n == values.size and k <= 8 and (k == 1 or (starts[1:] - starts[:-1] == k).all()):
         return values.reshape(n, k).min(axis=1) if k > 1 else values.copy()
-    starts = np.flatnonzero(np.concatenate(([True], local[1:] != local[:-1])))
     return np.minimum.reduceat(values, starts)
 
 
-def _ordered_round(local: np.ndarray, res: np.ndarray, n: int, capacity: np.ndarray, key: np.ndarray):
+def _ordered_round(local: np.ndarray, res: np.ndarray, starts: np.ndarray, n: int, capacity: np.ndarray,
+                   key: np.ndarray):
     """One ordered solve and its certificate. Returns (rates, frozen mask, next key, level
     per resource of the frozen part) or ``None`` when the system is too big."""
     n_res = capacity.shape[0]
@@ -180,7 +185,7 @@ def _ordered_round(local: np.ndarray, res: np.ndarray, n: int, capacity: np.ndar
     rank = np.empty(n_res, dtype=np.int64)
     rank[order] = np.arange(n_res)
     er = rank[res]
-    fb = _per_flow_min(er, local, n)                  # each flow's first resource in the order
+    fb = _per_flow_min(er, starts)                    # each flow's first resource in the order
     nb = np.bincount(fb, minlength=n_res)
     in_b = nb > 0
     b_ranks = np.flatnonzero(in_b)
@@ -189,21 +194,23 @@ def _ordered_round(local: np.ndarray, res: np.ndarray, n: int, capacity: np.ndar
         return None
     pos = np.cumsum(in_b) - 1
     fbe = fb[local]
-    on_b = in_b[er]
-    off = on_b & (er != fbe)
+    off = in_b[er] & (er != fbe)
     a = np.zeros(nB * nB)
     np.add.at(a, pos[er[off]] * nB + pos[fbe[off]], 1.0)
     a = a.reshape(nB, nB)
     a[np.arange(nB), np.arange(nB)] = nb[b_ranks]
     b_res = order[b_ranks]
     lam = solve_triangular(a, capacity[b_res], lower=True, check_finite=False)
-    rate = lam[pos[fb]]
+    by_rank = np.full(n_res, np.inf)
+    by_rank[b_ranks] = lam
+    rate = by_rank[fb]
     rate_e = rate[local]
     # certificate: the smallest level at which the solution breaks
     worst = np.inf
-    bad = on_b & (rate_e > lam[pos[er]] * (1 + LEVEL_RTOL))
+    lam_e = by_rank[er]
+    bad = rate_e > lam_e * (1 + LEVEL_RTOL)
     if bad.any():
-        worst = float(lam[pos[er[bad]]].min())
+        worst = float(lam_e[bad].min())
     load = np.bincount(res, weights=rate_e, minlength=n_res)
     over = load > capacity * (1 + LEVEL_RTOL)
     water = None
