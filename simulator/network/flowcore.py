@@ -11,11 +11,15 @@ How it stays fast (tens of millions of flows):
   normal one (:data:`~simulator.engine.LATE`), so every flow started at an instant is
   collected before one recomputation;
 * flows whose predicted finish times agree to :data:`TIME_RTOL` complete in one wakeup;
-* max-min rates come from vectorised progressive filling
-  (:func:`~simulator.network.maxmin.max_min_rates`), restricted exactly to the flows the change
-  can affect: the connected component(s) of the touched links when they are a minority, and
-  the flows whose rate is not below the *floor* of the change (see :meth:`FlowCore._recompute`);
-* remaining bytes are updated exactly (``remaining -= rate * dt``) only when a rate changes.
+* max-min rates come from :func:`~simulator.network.maxmin.max_min_rates`, restricted exactly
+  to the flows the change can affect: the connected component(s) of the touched links when
+  they are a minority, and the flows whose rate is not below the *floor* of the change (see
+  :meth:`FlowCore._recompute`); each link's level at the previous recomputation is the order
+  of saturation it tries first (one triangular solve, certified);
+* remaining bytes are updated exactly (``remaining -= rate * dt``) only when a rate changes;
+* a caller that can predict its own flows exactly (each alone on its links) may *reserve*
+  those links and move its flows itself, with no event here (see
+  :meth:`~simulator.network.FlowNetwork.reserve`).
 """
 
 from __future__ import annotations
