@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .schedule import Pattern, StepProgram
+from .schedule import LazyPatterns, Pattern, StepProgram
 
 __all__ = ["MaxPlusSchedule", "Snapshot"]
 
@@ -171,6 +171,8 @@ class MaxPlusSchedule:
         """The schedule, or ``None`` when (a) or (b) of the module docstring fails."""
         uses = np.bincount(program.order, minlength=len(program.patterns)) if program.num_steps else np.zeros(0, int)
         used = np.flatnonzero(uses).tolist()
+        if isinstance(program.patterns, LazyPatterns) and len(used) * program.ranks > MESSAGE_BUDGET:
+            return None                                    # before making them all
         if sum(len(program.patterns[i]) for i in used) > MESSAGE_BUDGET:
             return None
         n_res = network.topology.num_links
@@ -335,9 +337,3 @@ class MaxPlusSchedule:
             else:
                 ready[part] = done
         return snap
-
-    def step_pattern(self, k: int) -> Pattern:
-        return self.program.step(k)
-
-    def step_flows(self, k: int) -> Any:
-        return self._steps[int(self.program.order[k])].flows
