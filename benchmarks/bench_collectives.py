@@ -59,7 +59,8 @@ def des_point(p: int, slowdown: float = 0.0, fast: bool = True) -> dict:
     run.start()
     sim.run()
     t2 = time.perf_counter()
-    analytic = analytic_time("allreduce", "ring", p, GiB, NetParams.for_link(link, hops=2, gamma_s_per_B=float(gamma.max())))
+    net_params = NetParams.for_link(link, hops=2, gamma_s_per_B=float(gamma.max()))
+    analytic = analytic_time("allreduce", "ring", p, GiB, net_params)
     return {"workers": p, "slowdown": slowdown, "replayed": run.replayed, "steps": program.num_steps,
             "messages": run.messages_started, "setup_s": t1 - t0, "des_wall_s": t2 - t1, "simulated_s": run.time_s,
             "analytic_s": analytic, "rel_diff": abs(run.time_s - analytic) / analytic,

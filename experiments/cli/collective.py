@@ -208,8 +208,9 @@ def collective(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     trace: Optional[str] = typer.Option(None, "--trace", help="Write a Chrome trace (Perfetto) of the DES to this file."),
     gantt: Optional[str] = typer.Option(None, "--gantt", help="Draw a Gantt chart of the DES into this .png/.svg/.pdf."),
-    slowdown: Optional[list[str]] = typer.Option(None, "--slowdown", help="RANK=FACTOR: that rank reduces FACTOR (>= 1) "
-                                                 "times slower (a straggler; needs --device). Repeatable."),
+    slowdown: Optional[list[str]] = typer.Option(
+        None, "--slowdown", help="RANK=FACTOR: that rank reduces FACTOR (>= 1) times slower (a straggler; needs "
+        "--device). Repeatable."),
 ) -> None:
     """Time one collective: DES on the topology (max-min fair flows) or its closed form."""
     dev = catalog().get(device, "device") if device is not None else None

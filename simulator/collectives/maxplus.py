@@ -293,8 +293,9 @@ class MaxPlusSchedule:
                 snap.bytes_started += float(pat.nbytes[started].sum())
             if finished.any():
                 emask = finished[fp.entry_flow]
-                snap.link_bytes += np.bincount(fp.links[emask], weights=pat.nbytes[fp.entry_flow][emask], minlength=n_links)
-                snap.link_busy_s += np.bincount(fp.links[emask], weights=st.q[fp.entry_flow][emask], minlength=n_links)
+                links = fp.links[emask]
+                snap.link_bytes += np.bincount(links, weights=pat.nbytes[fp.entry_flow][emask], minlength=n_links)
+                snap.link_busy_s += np.bincount(links, weights=st.q[fp.entry_flow][emask], minlength=n_links)
                 snap.flows_finished += int(finished.sum())
                 snap.last_finish_s = max(snap.last_finish_s, float(fin[finished].max()))
                 if spans is not None:
@@ -307,9 +308,10 @@ class MaxPlusSchedule:
                 if on.any():
                     emask = on[fp.entry_flow]
                     sent = np.minimum(pat.nbytes, fp.bottleneck_Bps * (t - act))
-                    snap.partial_bytes += np.bincount(fp.links[emask], weights=sent[fp.entry_flow][emask], minlength=n_links)
-                    snap.partial_busy_s += np.bincount(fp.links[emask], weights=(t - act)[fp.entry_flow][emask],
-                                                       minlength=n_links)
+                    links = fp.links[emask]
+                    snap.partial_bytes += np.bincount(links, weights=sent[fp.entry_flow][emask], minlength=n_links)
+                    since = (t - act)[fp.entry_flow][emask]
+                    snap.partial_busy_s += np.bincount(links, weights=since, minlength=n_links)
             # ranks of this step: in it at t when they arrived before t and complete at t or later
             part = st.part
             here = (arrive < t) & (done >= t)
