@@ -22,8 +22,8 @@ is its own:
 sizes; ``--starts spread`` starts them at random instants over 5 ms instead of at once) in
 ddlsim and in SimGrid 3.32's CM02 model in Full update mode, on the same platform with the
 same routes (``benchmarks/simgrid_flows.py``, run with the system Python that Debian's
-``python3-simgrid`` installs into), and prints both wall times and the largest relative
-difference of the flows' finish times. Link latencies are zero because SimGrid divides a
+``python3-simgrid`` installs into), and prints both wall and CPU times and the largest
+relative difference of the flows' finish times. Link latencies are zero because SimGrid divides a
 link's bandwidth among its flows in inverse proportion to each flow's route latency (its
 RTT-unfairness weighting, present even in CM02), which plain max-min does not do.
 """
@@ -92,8 +92,10 @@ def leaf_spine_point(n_flows: int, spines: int = 8, latency_s: float = 1e-6, sta
             finish[g] = batch.finish_s
 
     sim.process(driver())
+    c1 = time.process_time()
     sim.run()
     t2 = time.perf_counter()
+    cpu = time.process_time() - c1
     if export:
         ptr, links = topo.paths(src, dst)
         scenario = {"hosts": topo.num_hosts, "bandwidth_Bps": topo.capacity_Bps.tolist(),
@@ -103,7 +105,8 @@ def leaf_spine_point(n_flows: int, spines: int = 8, latency_s: float = 1e-6, sta
         Path(export).write_text(json.dumps(scenario))
         np.save(export + ".npy", finish)
     return {"case": "leaf-spine", "flows": n_flows, "spines": spines, "starts": starts, "hosts": topo.num_hosts,
-            "setup_s": t1 - t0, "wall_s": t2 - t1, "wakeups": net.wakeups, "events_per_s": net.wakeups / (t2 - t1),
+            "setup_s": t1 - t0, "wall_s": t2 - t1, "cpu_s": cpu, "wakeups": net.wakeups,
+            "events_per_s": net.wakeups / (t2 - t1),
             "rate_recomputations": net.rate_recomputations, "flows_rerated": net.flows_rerated,
             "simulated_s": sim.now, "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -128,8 +131,11 @@ def simgrid_compare(n_flows: int, spines: int, starts: str, repeat: int) -> dict
     rel = np.abs(sg - mine) / mine
     ddl = statistics.median(r["wall_s"] for r in ours)
     sgw = statistics.median(r["wall_s"] for r in theirs)
+    ddl_cpu = statistics.median(r["cpu_s"] for r in ours)
+    sg_cpu = statistics.median(r["cpu_s"] for r in theirs)
     return {"flows": n_flows, "spines": spines, "starts": starts, "ddlsim_wall_s": ddl, "simgrid_wall_s": sgw,
-            "speedup": sgw / ddl, "ddlsim_runs_s": [r["wall_s"] for r in ours],
+            "speedup": sgw / ddl, "ddlsim_cpu_s": ddl_cpu, "simgrid_cpu_s": sg_cpu, "cpu_speedup": sg_cpu / ddl_cpu,
+            "ddlsim_runs_s": [r["wall_s"] for r in ours],
             "simgrid_runs_s": [r["wall_s"] for r in theirs], "max_rel_diff": float(rel.max()),
             "median_rel_diff": float(np.median(rel)), "recomputations": ours[-1]["rate_recomputations"],
             "makespan_s": float(mine.max())}

@@ -122,7 +122,7 @@ def hinted(draw):
     return paths, capacity, caps, hint
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(hinted())
 def test_any_hint_gives_the_progressive_filling_rates(case):
     """The ordered solve with its certificate equals progressive filling (the previous
@@ -148,7 +148,7 @@ def big_instances(draw):
     return paths, capacity.tolist()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(big_instances(), st.floats(0.0, 0.3))
 def test_big_instances_and_a_perturbed_hint_give_the_filling_rates(case, noise):
     paths, capacity = case
