@@ -136,6 +136,8 @@ class CollectiveRun:
         self.replayed = False
         self._replay: MaxPlusSchedule | None = None    # set while the max-plus replay holds the run
         self._reservation: int | None = None
+        self._ready0 = np.zeros(P)                      # each rank's start time (s)
+        self._replayed_end: tuple[np.ndarray, float] = (np.zeros(P), 0.0)   # rank finishes, last flow finish
         self.done: simpy.Event = self.env.event()
 
     # ------------------------------------------------------------------ public
@@ -169,6 +171,7 @@ class CollectiveRun:
         if schedule is None:
             return
         self._replay = None
+        self._reservation = None   # the network ends it
         snap = schedule.snapshot(self._ready0, now, self._span_recorder(schedule))
         self.network.account(snap.link_bytes, snap.link_busy_s, snap.flows_finished, snap.last_finish_s)
         self.messages_started = snap.messages_started
@@ -216,11 +219,8 @@ class CollectiveRun:
         self._reservation = reservation
         self._replay = schedule
         self._ready0 = self.start_s + self.start_offset_s
-        progress = None
-        if self.on_progress is not None:
-            progress = self.on_progress
-        finish, last_flow = schedule.run(self._ready0, progress)
-        self._finish_replay = (finish, last_flow)
+        finish, last_flow = schedule.run(self._ready0, self.on_progress)
+        self._replayed_end = (finish, last_flow)
         end = float(finish.max()) if finish.size else self.start_s
         self.env.timeout(max(end - self.start_s, 0.0)).callbacks.append(self._end_replay)
         return True
@@ -231,7 +231,7 @@ class CollectiveRun:
             return
         self._replay = None
         self.network.release(self._reservation)
-        finish, last_flow = self._finish_replay
+        finish, last_flow = self._replayed_end
         link_bytes, link_busy, messages, sent, reduce_s = schedule.totals()
         self.network.account(link_bytes, link_busy, messages, last_flow)
         if self.sim.trace.enabled:
