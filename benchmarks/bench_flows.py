@@ -2,6 +2,7 @@
 
     python benchmarks/bench_flows.py            # all cases
     python benchmarks/bench_flows.py --quick    # smaller sizes
+    python benchmarks/bench_flows.py --simgrid [--repeat 3]   # side by side with SimGrid
 
 Cases, each in a fresh subprocess so that its peak memory (ru_maxrss of the whole process)
 is its own:
@@ -16,6 +17,15 @@ is its own:
   500 ns). Checks the simulated time against 2(p-1)(alpha + n/p beta).
 * ``staggered``: the same steps with per-host progress and distinct per-host reduction times
   (one host 100x slower), so flows finish at distinct instants: the per-event cost.
+
+``--simgrid`` runs the leaf-spine flows with 1 and 4 spines (zero link latency, whole-byte
+sizes; ``--starts spread`` starts them at random instants over 5 ms instead of at once) in
+ddlsim and in SimGrid 3.32's CM02 model in Full update mode, on the same platform with the
+same routes (``benchmarks/simgrid_flows.py``, run with the system Python that Debian's
+``python3-simgrid`` installs into), and prints both wall and CPU times and the largest
+relative difference of the flows' finish times. Link latencies are zero because SimGrid divides a
+link's bandwidth among its flows in inverse proportion to each flow's route latency (its
+RTT-unfairness weighting, present even in CM02), which plain max-min does not do.
 """
 
 from __future__ import annotations
@@ -24,40 +34,111 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 GiB = 2**30
 
 
-def leaf_spine_point(n_flows: int, seed: int = 7) -> dict:
+def leaf_spine_flows(n_flows: int, spines: int = 8, latency_s: float = 1e-6, starts: str = "burst", seed: int = 7):
+    """The fabric and the flows: (topology, src, dst, bytes, start times)."""
     import numpy as np
 
     from hwmodels import LinkSpec
-    from simulator.engine import Simulation
-    from simulator.network import FlowNetwork, Topology
+    from simulator.network import Topology
 
-    link = LinkSpec("100G", bandwidth_Bps=100e9 / 8, latency_s=1e-6)
-    t0 = time.perf_counter()
-    topo = Topology.leaf_spine(32, 32, 8, link, oversubscription=2.0)
-    sim = Simulation(seed, trace=False)
-    net = FlowNetwork(sim, topo, record_flows=False)
-    rng = sim.rng(0)
+    link = LinkSpec("100G", bandwidth_Bps=100e9 / 8, latency_s=latency_s)
+    topo = Topology.leaf_spine(32, 32, spines, link, oversubscription=2.0)
+    rng = np.random.default_rng(seed)
     p = topo.num_hosts
     src = rng.integers(0, p, n_flows)
     dst = (src + rng.integers(1, p, n_flows)) % p
-    size = rng.lognormal(np.log(10e6), 1.0, n_flows)
-    pattern = net.pattern(src, dst)
+    size = np.round(rng.lognormal(np.log(10e6), 1.0, n_flows))
+    start = np.zeros(n_flows) if starts == "burst" else np.sort(rng.uniform(0.0, 5e-3, n_flows))
+    return topo, src, dst, size, start
+
+
+def leaf_spine_point(n_flows: int, spines: int = 8, latency_s: float = 1e-6, starts: str = "burst",
+                     export: str | None = None) -> dict:
+    """Run the flows; with ``export``, write the scenario (JSON, for SimGrid) and our finish
+    times (``export``.npy)."""
+    import numpy as np
+
+    from simulator.engine import Simulation
+    from simulator.network import FlowNetwork
+
+    t0 = time.perf_counter()
+    topo, src, dst, size, start = leaf_spine_flows(n_flows, spines, latency_s, starts)
+    sim = Simulation(0, trace=False)
+    net = FlowNetwork(sim, topo, record_flows=False)
+    finish = np.full(n_flows, np.nan)
+    groups = np.split(np.arange(n_flows), np.flatnonzero(np.diff(start)) + 1)
+    patterns = [net.pattern(src[g], dst[g]) for g in groups]
     t1 = time.perf_counter()
-    batch = net.start(pattern=pattern, nbytes=size)
+
+    def driver():
+        batches = []
+        for g, pattern in zip(groups, patterns):
+            if start[g[0]] > sim.now:
+                yield sim.env.timeout(start[g[0]] - sim.now)
+            batches.append((g, net.start(pattern=pattern, nbytes=size[g])))
+        for g, batch in batches:
+            if not batch.finished:
+                yield batch.done
+            finish[g] = batch.finish_s
+
+    sim.process(driver())
+    c1 = time.process_time()
     sim.run()
     t2 = time.perf_counter()
-    assert batch.finished
-    return {"case": "leaf-spine", "flows": n_flows, "hosts": p, "setup_s": t1 - t0, "wall_s": t2 - t1,
-            "wakeups": net.wakeups, "events_per_s": net.wakeups / (t2 - t1),
+    cpu = time.process_time() - c1
+    if export:
+        ptr, links = topo.paths(src, dst)
+        scenario = {"hosts": topo.num_hosts, "bandwidth_Bps": topo.capacity_Bps.tolist(),
+                    "latency_s": topo.latency_s.tolist(),
+                    "flows": [{"src": int(src[i]), "dst": int(dst[i]), "bytes": int(size[i]), "start": float(start[i]),
+                               "links": links[ptr[i]:ptr[i + 1]].tolist()} for i in range(n_flows)]}
+        Path(export).write_text(json.dumps(scenario))
+        np.save(export + ".npy", finish)
+    return {"case": "leaf-spine", "flows": n_flows, "spines": spines, "starts": starts, "hosts": topo.num_hosts,
+            "setup_s": t1 - t0, "wall_s": t2 - t1, "cpu_s": cpu, "wakeups": net.wakeups,
+            "events_per_s": net.wakeups / (t2 - t1),
             "rate_recomputations": net.rate_recomputations, "flows_rerated": net.flows_rerated,
             "simulated_s": sim.now, "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def simgrid_compare(n_flows: int, spines: int, starts: str, repeat: int) -> dict:
+    """ddlsim and SimGrid (Full) on the same flows, ``repeat`` times each: median walls and
+    the largest relative difference of the finish times."""
+    import numpy as np
+
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = str(Path(tmp) / "scenario.json")
+        for _ in range(repeat):
+            cmd = [sys.executable, __file__, "--one", "leaf-spine", str(n_flows), "--spines", str(spines),
+                   "--starts", starts, "--latency", "0", "--export", scenario]
+            ours.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
+            out = subprocess.run(["/usr/bin/python3", str(Path(__file__).with_name("simgrid_flows.py")), scenario],
+                                 check=True, capture_output=True, text=True)
+            theirs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        mine = np.load(scenario + ".npy")
+    sg = np.array(theirs[-1]["finish_s"])
+    rel = np.abs(sg - mine) / mine
+    ddl = statistics.median(r["wall_s"] for r in ours)
+    sgw = statistics.median(r["wall_s"] for r in theirs)
+    ddl_cpu = statistics.median(r["cpu_s"] for r in ours)
+    sg_cpu = statistics.median(r["cpu_s"] for r in theirs)
+    return {"flows": n_flows, "spines": spines, "starts": starts, "ddlsim_wall_s": ddl, "simgrid_wall_s": sgw,
+            "speedup": sgw / ddl, "ddlsim_cpu_s": ddl_cpu, "simgrid_cpu_s": sg_cpu, "cpu_speedup": sg_cpu / ddl_cpu,
+            "ddlsim_runs_s": [r["wall_s"] for r in ours],
+            "simgrid_runs_s": [r["wall_s"] for r in theirs], "max_rel_diff": float(rel.max()),
+            "median_rel_diff": float(np.median(rel)), "recomputations": ours[-1]["rate_recomputations"],
+            "makespan_s": float(mine.max())}
 
 
 def lockstep_point(p: int, n: float = GiB) -> dict:
@@ -146,14 +227,29 @@ def run_case(case: str, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (2,000 flows; 256 and 1,024 hosts; 64)")
+    parser.add_argument("--simgrid", action="store_true", help="leaf-spine with 1 and 4 spines, ddlsim and SimGrid")
+    parser.add_argument("--flows", type=int, default=10_000, help="flows of the SimGrid comparison")
+    parser.add_argument("--starts", default="burst", choices=("burst", "spread"), help="all at once, or over 5 ms")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side of the SimGrid comparison (medians)")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--spines", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--latency", type=float, default=1e-6, help=argparse.SUPPRESS)
+    parser.add_argument("--export", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         case, size = args.one[0], int(args.one[1])
-        row = POINTS[case](size)
+        if case == "leaf-spine":
+            row = leaf_spine_point(size, args.spines, args.latency, args.starts, args.export)
+        else:
+            row = POINTS[case](size)
         print(json.dumps(row))
         return
     print(f"# {platform.machine()}, {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    if args.simgrid:
+        for spines in (1, 4):
+            row = simgrid_compare(args.flows, spines, args.starts, args.repeat)
+            print(json.dumps({k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in row.items()}))
+        return
     cases = [("leaf-spine", 2000 if args.quick else 10_000)]
     cases += [("lockstep", p) for p in ((256, 1024) if args.quick else (1024, 4096))]
     cases += [("staggered", 64 if args.quick else 256)]

@@ -94,7 +94,7 @@ def workloads() -> list[Workload]:
 # ---- built-in kinds -------------------------------------------------------------------------
 
 _COLLECTIVE_FIELDS = ("op", "algorithm", "workers", "size", "topology", "bandwidth", "latency", "link", "device",
-                      "mode", "chunks", "shards", "root", "paths")
+                      "mode", "chunks", "shards", "root", "paths", "slowdown")
 
 
 def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:

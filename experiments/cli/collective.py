@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
@@ -30,8 +31,13 @@ def _quantity(value: str, dimension: str, option: str) -> float:
 def collective_result(op: str, algorithm: str, workers: int, size: str | float, topology: str, bandwidth: str | float,
                       latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
                       root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
-                      progress: bool = False, gantt: str | None = None) -> dict[str, Any]:
-    """What ``ddlsim collective`` computes, as the dict it prints with ``--json``."""
+                      progress: bool = False, gantt: str | None = None,
+                      slowdown: Any = None) -> dict[str, Any]:
+    """What ``ddlsim collective`` computes, as the dict it prints with ``--json``.
+
+    ``slowdown``: ``{rank: factor}`` or ``["RANK=FACTOR", ...]``; that rank's reductions take
+    ``factor`` (>= 1) times as long (a straggler).
+    """
     from simulator.collectives import (analytic_time, build_program, get, net_params, ranks_needed,  # noqa: PLC0415
                                        reduction_gamma, simulate, totals)
     from simulator.network import TOPOLOGIES, build_topology  # noqa: PLC0415  (scipy only when it runs)
@@ -54,6 +60,14 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         raise SpecError(f"--{given[0]} does not apply to {op}/{algorithm} (its options: {flags})")
     hosts = ranks_needed(op, algorithm, workers, **params)
     gamma = reduction_gamma(device) if device is not None else 0.0
+    slow = _slowdowns(slowdown, hosts)
+    if slow and device is None:
+        raise SpecError("--slowdown multiplies a rank's reduction time, and reductions are free without --device: "
+                        "give --device")
+    gammas = np.full(hosts, gamma)
+    for rank, factor in slow.items():
+        gammas[rank] *= factor
+    gamma_max = float(gammas.max()) if hosts else gamma
     figure_path(gantt, "--gantt")
     for flag, value in (("--trace", trace), ("--gantt", gantt)):
         if value is not None and mode != "des":
@@ -67,10 +81,12 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     if device is not None:
         out["device"] = device.name
         out["gamma_s_per_B"] = gamma
+    if slow:
+        out["slowdown"] = {str(rank): factor for rank, factor in sorted(slow.items())}
 
     if mode == "analytic":
         steps, messages, sent = totals(op, algorithm, workers, size_B, **params)
-        net = _analytic_net(op, algorithm, workers, size_B, topology, hosts, link, params, paths, gamma)
+        net = _analytic_net(op, algorithm, workers, size_B, topology, hosts, link, params, paths, gamma_max)
         t0 = time.perf_counter()
         out["time_s"] = analytic_time(op, algorithm, workers, size_B, net, **params)
         out["wall_s"] = time.perf_counter() - t0
@@ -80,10 +96,11 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
 
     topo = build_topology(topology, hosts, link)
     program = build_program(op, algorithm, workers, size_B, **params)
-    net = net_params(program, topo, how=paths, gamma_s_per_B=gamma)
+    net = net_params(program, topo, how=paths, gamma_s_per_B=gamma_max)
     analytic = analytic_time(op, algorithm, workers, size_B, net, **params)
     t0 = time.perf_counter()
-    result = simulate(program, topo, gamma_s_per_B=gamma, trace=trace is not None or gantt is not None,
+    result = simulate(program, topo, gamma_s_per_B=gammas if slow else gamma,
+                      trace=trace is not None or gantt is not None,
                       on_progress=_progress_bar(program.num_steps) if progress else None)
     out["wall_s"] = time.perf_counter() - t0
     out.update(time_s=result.time_s, analytic_time_s=analytic, steps=program.num_steps, messages=result.messages,
@@ -97,6 +114,36 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         save_timeline(result.timeline, gantt, title=f"{op}/{algorithm}: {workers} workers on {topology}")
         out["gantt"] = gantt
     return out
+
+
+def _slowdowns(value: Any, hosts: int) -> dict[int, float]:
+    """``--slowdown RANK=FACTOR`` (repeatable), or a spec's ``{rank: factor}``, as a dict."""
+    if not value:
+        return {}
+    items = value.items() if isinstance(value, dict) else [_split_slowdown(v) for v in value]
+    out: dict[int, float] = {}
+    for rank, factor in items:
+        try:
+            r = int(rank)
+        except (TypeError, ValueError):
+            r = -1
+        if isinstance(rank, bool) or str(rank).strip() != str(r) or not 0 <= r < hosts:
+            raise SpecError(f"--slowdown: RANK must be a rank from 0 to {hosts - 1}, got {rank!r}")
+        try:
+            f = float(factor)
+        except (TypeError, ValueError):
+            f = math.nan
+        if isinstance(factor, bool) or not math.isfinite(f) or f < 1:
+            raise SpecError(f"--slowdown {r}=...: FACTOR must be a number >= 1 (how many times slower), got {factor!r}")
+        out[r] = f
+    return out
+
+
+def _split_slowdown(text: Any) -> tuple[str, str]:
+    rank, sep, factor = str(text).partition("=")
+    if not sep:
+        raise SpecError(f"--slowdown must look like RANK=FACTOR (e.g. 3=10), got {text!r}")
+    return rank.strip(), factor.strip()
 
 
 def _analytic_net(op: str, algorithm: str, workers: int, size_B: float, topology: str, hosts: int, link: LinkSpec,
@@ -170,13 +217,16 @@ def collective(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     trace: Optional[str] = typer.Option(None, "--trace", help="Write a Chrome trace (Perfetto) of the DES to this file."),
     gantt: Optional[str] = typer.Option(None, "--gantt", help="Draw a Gantt chart of the DES into this .png/.svg/.pdf."),
+    slowdown: Optional[list[str]] = typer.Option(
+        None, "--slowdown", help="RANK=FACTOR: that rank reduces FACTOR (>= 1) times slower (a straggler; needs "
+        "--device). Repeatable."),
 ) -> None:
     """Time one collective: DES on the topology (max-min fair flows) or its closed form."""
     spec = link_option(link, bandwidth, latency, required=True)
     dev = catalog().get(device, "device") if device is not None else None
     out = collective_result(op, algorithm, workers, size, topology, spec.bandwidth_Bps, spec.latency_s, mode=mode,
                             chunks=chunks, shards=shards, root=root, device=dev, paths=paths, trace=trace,
-                            progress=not as_json and sys.stderr.isatty(), gantt=gantt)
+                            progress=not as_json and sys.stderr.isatty(), gantt=gantt, slowdown=slowdown)
     if link is not None:
         out["link"] = spec.name
     if as_json:

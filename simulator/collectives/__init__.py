@@ -135,19 +135,23 @@ def _gamma_of(device: Device | None, gamma_s_per_B: Any, dtype: str) -> Any:
 
 
 def simulate(program: StepProgram, topology: Any, *, hosts: Sequence[Any] | np.ndarray | None = None,
-             gamma_s_per_B: float | Sequence[float] | np.ndarray = 0.0, seed: int = 0, trace: bool = False,
+             gamma_s_per_B: float | Sequence[float] | np.ndarray = 0.0,
+             start_offset_s: float | Sequence[float] | np.ndarray = 0.0, seed: int = 0, trace: bool = False,
              record_flows: bool | None = None, on_progress: Callable[[int, int], Any] | None = None) -> CollectiveResult:
     """Run ``program`` as a DES on a fresh simulation of ``topology``.
 
-    ``trace`` records spans (one per flow unless ``record_flows=False``, plus per-rank
-    ``collective`` and ``reduce`` spans) into the returned result's ``timeline``.
+    ``gamma_s_per_B``: reduction seconds per byte, one or per rank; ``start_offset_s``: when
+    each rank joins after the start (s). ``trace`` records spans (one per flow unless
+    ``record_flows=False``, plus per-rank ``collective`` and ``reduce`` spans) into the
+    returned result's ``timeline``.
     """
     from ..engine import Simulation  # noqa: PLC0415
     from ..network import FlowNetwork  # noqa: PLC0415
 
     sim = Simulation(seed, trace=trace)
     network = FlowNetwork(sim, topology, record_flows=trace if record_flows is None else record_flows)
-    run_ = CollectiveRun(network, program, hosts, gamma_s_per_B=gamma_s_per_B, on_progress=on_progress)
+    run_ = CollectiveRun(network, program, hosts, gamma_s_per_B=gamma_s_per_B, start_offset_s=start_offset_s,
+                         on_progress=on_progress)
     run_.start()
     sim.run()
     if not run_.done.triggered:  # pragma: no cover - would be a bug in the runner

@@ -11,11 +11,15 @@ How it stays fast (tens of millions of flows):
   normal one (:data:`~simulator.engine.LATE`), so every flow started at an instant is
   collected before one recomputation;
 * flows whose predicted finish times agree to :data:`TIME_RTOL` complete in one wakeup;
-* max-min rates come from vectorised progressive filling
-  (:func:`~simulator.network.maxmin.max_min_rates`), restricted exactly to the flows the change
-  can affect: the connected component(s) of the touched links when they are a minority, and
-  the flows whose rate is not below the *floor* of the change (see :meth:`FlowCore._recompute`);
-* remaining bytes are updated exactly (``remaining -= rate * dt``) only when a rate changes.
+* max-min rates come from :func:`~simulator.network.maxmin.max_min_rates`, restricted exactly
+  to the flows the change can affect: the connected component(s) of the touched links when
+  they are a minority, and the flows whose rate is not below the *floor* of the change (see
+  :meth:`FlowCore._recompute`); each link's level at the previous recomputation is the order
+  of saturation it tries first (one triangular solve, certified);
+* remaining bytes are updated exactly (``remaining -= rate * dt``) only when a rate changes;
+* a caller that can predict its own flows exactly (each alone on its links) may *reserve*
+  those links and move its flows itself, with no event here (see
+  :meth:`~simulator.network.FlowNetwork.reserve`).
 """
 
 from __future__ import annotations
@@ -94,6 +98,11 @@ class FlowCore:
         self._batches: dict[int, Any] = {}  # id -> FlowBatch of unfinished batches
         self._closure_skip = 0     # component searches to skip (backoff while they keep failing)
         self._closure_backoff = 1
+        # reservations (see FlowNetwork.reserve): capacity resource -> holder id, and the holders
+        self._level_hint = np.full(n_links, np.nan)  # each resource's last saturation level (max-min order hint)
+        self._holder_of = np.full(n_links, -1, dtype=np.int64)
+        self._holders: dict[int, Any] = {}
+        self._next_holder = 0
 
     # ------------------------------------------------------------------ slot pool
     def _alloc(self, m: int, e: int) -> tuple[int, int]:
@@ -299,7 +308,8 @@ class FlowCore:
                     return
         self.rate_recomputations += 1
         self.flows_rerated += flows.size
-        rate = max_min_rates(local, res, flows.size, capacity, self._s_cap[flows])
+        self._level_hint[arrived_res] = np.nan  # their levels fall: start them from their share
+        rate = max_min_rates(local, res, flows.size, capacity, self._s_cap[flows], hint=self._level_hint)
         rem = self._s_rem[flows] - old_rate * (now - self._s_tref[flows])
         np.maximum(rem, 0.0, out=rem)
         self._s_rem[flows] = rem

@@ -29,7 +29,7 @@ from hwmodels import SpecError
 
 from ..engine import Simulation
 from ..timeline import Timeline
-from .flowcore import _ACTIVE, _PENDING, TIME_RTOL, FlowCore
+from .flowcore import _ACTIVE, _DEAD, _PENDING, TIME_RTOL, FlowCore
 from .patterns import FlowPattern
 from .topology import Topology
 
@@ -155,6 +155,8 @@ class FlowNetwork(FlowCore):
         pat = pattern if pattern is not None else self.pattern(src, dst)
         if pat.topology is not self.topology:
             raise ValueError("the pattern was built for another topology")
+        if self._holders:
+            self._interrupt_holders(pat.res)
         m = pat.n
         size = _per_flow(nbytes, m, "nbytes")
         if size.size and not (np.all(np.isfinite(size)) and size.min() >= 0):
@@ -212,6 +214,143 @@ class FlowNetwork(FlowCore):
         self.start([src], [dst], nbytes, rate_cap_Bps=rate_cap_Bps, name=name, on_finish=finished)
         return event
 
+    # ------------------------------------------------------------------ reservations
+    def reserve(self, resources: np.ndarray, holder: Any) -> int | None:
+        """Reserve capacity resources for ``holder``, which moves its own flows over them itself.
+
+        For callers that can predict their flows exactly because each will be alone on its
+        links (a contention-free collective, see :mod:`simulator.collectives.maxplus`): no
+        other flow may share a reserved resource, so each of the holder's flows runs at its
+        path's bottleneck rate and needs no event here. Returns the reservation id, or
+        ``None`` (nothing reserved) when a resource is reserved already or carries a flow.
+
+        The holder must provide ``interrupt(now)``, called before any other flow starts on
+        a reserved resource: it must :meth:`release` the reservation, :meth:`account` for
+        its finished flows and :meth:`adopt` those still under way, so the engine shares
+        links fairly from then on; and ``stats_at(now)`` -> (bytes per link, busy seconds per
+        link, last finish time) of its flows so far, for statistics read mid-run.
+        """
+        res = np.unique(np.asarray(resources, dtype=np.int64))
+        if res.size and (self._holder_of[res] >= 0).any():
+            return None
+        ne = self._n_entries
+        if ne and res.size:
+            live = self._s_state[self._e_slot[:ne]] != _DEAD
+            used = np.zeros(self._n_links, dtype=bool)
+            used[self._e_res[:ne][live]] = True
+            if used[res].any():
+                return None
+        rid = self._next_holder
+        self._next_holder += 1
+        self._holder_of[res] = rid
+        self._holders[rid] = holder
+        return rid
+
+    def release(self, reservation: int) -> None:
+        """End a reservation (the holder has accounted for or handed over all its flows)."""
+        if self._holders.pop(reservation, None) is not None:
+            self._holder_of[self._holder_of == reservation] = -1
+
+    def account(self, link_bytes: np.ndarray | None, link_busy_s: np.ndarray | None, flows: int,
+                last_finish_s: float) -> None:
+        """Add a reservation holder's finished flows to the statistics: bytes and busy seconds
+        per directed link, how many flows, and when the last one finished."""
+        if link_bytes is not None:
+            self._bytes_done += link_bytes
+        if link_busy_s is not None:
+            self._busy_done += link_busy_s
+        self.flows_started += flows
+        self.flows_finished += flows
+        if flows and last_finish_s > self.last_finish_s:
+            self.last_finish_s = float(last_finish_s)
+
+    def adopt(self, src: Any, dst: Any, nbytes: Any, start_s: Any, active_s: Any, *, name: str = "",
+              on_finish: OnFinish | None = None) -> FlowBatch:
+        """Take over flows a reservation holder started at ``start_s`` (s, in the past) and
+        that became active at ``active_s`` (s): those active before now have been alone on
+        their links since, at their path's bottleneck rate, and continue from that state;
+        the others become active at ``active_s``. Returns their batch, like :meth:`start`."""
+        pat = self.pattern(src, dst)
+        m = pat.n
+        size = _per_flow(nbytes, m, "nbytes")
+        t0 = _per_flow(start_s, m, "start_s")
+        act = _per_flow(active_s, m, "active_s")
+        now = float(self.env.now)
+        ids = np.arange(self._next_flow_id, self._next_flow_id + m, dtype=np.int64)
+        self._next_flow_id += m
+        batch = FlowBatch(self, self._next_batch_id, ids, pat, size, now, str(name), on_finish)
+        batch.start_s[:] = t0
+        self._next_batch_id += 1
+        self.flows_started += m
+        if m == 0:
+            batch.done.succeed(batch)
+            return batch
+        self._batches[batch.id] = batch
+        s0, e0 = self._alloc(m, pat.nentries)
+        slots = np.arange(s0, s0 + m, dtype=np.int64)
+        self._s_batch[slots] = batch.id
+        self._s_local[slots] = np.arange(m)
+        self._s_src[slots] = pat.src
+        self._s_dst[slots] = pat.dst
+        self._s_t0[slots] = t0
+        self._s_nbytes[slots] = size
+        self._s_cap[slots] = np.inf
+        self._s_fin[slots] = np.inf
+        self._s_e0[slots] = e0 + pat.ptr[:-1]
+        self._s_ne[slots] = pat.hops
+        el = slice(e0, e0 + pat.nentries)
+        self._e_slot[el] = s0 + pat.entry_flow
+        self._e_link[el] = pat.links
+        self._e_res[el] = pat.res
+        running = (act < now) & (pat.hops > 0) & (size > 0)
+        active = slots[running]
+        if active.size:
+            rate = pat.bottleneck_Bps[running]
+            self._s_state[active] = _ACTIVE
+            self._s_tref[active] = act[running]
+            self._s_rem[active] = size[running]
+            self._s_rate[active] = rate
+            self._s_fin[active] = act[running] + size[running] / rate
+            self._n_active += active.size
+            offs = self._entry_offsets(active)
+            self._links_on(offs, now)
+            # their links have been busy since each became active (alone on them until now)
+            self._busy_since[self._e_link[offs]] = np.repeat(act[running], pat.hops[running])
+        waiting = slots[~running]
+        if waiting.size:
+            self._s_state[waiting] = _PENDING
+            self._n_pending += waiting.size
+            when = np.maximum(act[~running], now)
+            values, inverse = np.unique(when, return_inverse=True)
+            for k, t in enumerate(values.tolist()):
+                heapq.heappush(self._pending, (t, self._seq, waiting[inverse == k]))
+                self._seq += 1
+        t_next = min(float(self._s_fin[active].min()) if active.size else np.inf,
+                     float(np.maximum(act[~running], now).min()) if waiting.size else np.inf)
+        self._schedule(t_next)
+        return batch
+
+    def _interrupt_holders(self, res: np.ndarray) -> None:
+        hit = self._holder_of[res]
+        for rid in np.unique(hit[hit >= 0]).tolist():
+            holder = self._holders.get(rid)
+            if holder is not None:
+                holder.interrupt(float(self.env.now))
+                self.release(rid)
+
+    def _holder_stats(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Bytes and busy seconds per link, and last finish, of reservation holders' flows so far."""
+        nbytes = np.zeros(self._n_links)
+        busy = np.zeros(self._n_links)
+        last = 0.0
+        now = float(self.env.now)
+        for holder in list(self._holders.values()):
+            b, u, t = holder.stats_at(now)
+            nbytes += b
+            busy += u
+            last = max(last, t)
+        return nbytes, busy, last
+
     # ------------------------------------------------------------------ statistics
     @property
     def flows_active(self) -> int:
@@ -227,6 +366,8 @@ class FlowNetwork(FlowCore):
     def bytes_per_link(self) -> np.ndarray:
         """Bytes moved over each directed link so far (finished flows plus the sent part of active ones)."""
         out = self._bytes_done.copy()
+        if self._holders:
+            out += self._holder_stats()[0]
         if self._n_active:
             now = self.env.now
             slots = np.flatnonzero(self._s_state[:self._n] == _ACTIVE)
@@ -242,6 +383,8 @@ class FlowNetwork(FlowCore):
         busy = self._busy_done.copy()
         on = self._on_link > 0
         busy[on] += self.env.now - self._busy_since[on]
+        if self._holders:
+            busy += self._holder_stats()[1]
         return busy
 
     @property
@@ -256,6 +399,8 @@ class FlowNetwork(FlowCore):
         end = self.last_finish_s
         if self._n_active or self._n_pending:
             end = max(end, float(self.env.now))
+        if self._holders:
+            end = max(end, self._holder_stats()[2])
         return Timeline(self.sim.trace, link_bytes=dict(zip(names, nbytes.tolist())),
                         link_busy_s=dict(zip(names, self.busy_s_per_link.tolist())),
                         link_energy_J=dict(zip(names, (nbytes * 8.0 * self.topology.energy_per_bit_J).tolist())),

@@ -27,7 +27,7 @@ class FlowPattern:
     """
 
     __slots__ = ("topology", "src", "dst", "n", "ptr", "links", "res", "entry_flow", "hops", "latency_s",
-                 "latency_groups", "min_latency_s")
+                 "latency_groups", "min_latency_s", "_bottleneck")
 
     def __init__(self, topology: Topology, src: np.ndarray, dst: np.ndarray) -> None:
         self.topology = topology
@@ -56,6 +56,20 @@ class FlowPattern:
             self.min_latency_s = 0.0
         for arr in (self.src, self.dst, self.ptr, self.links, self.hops, self.res, self.entry_flow, self.latency_s):
             arr.setflags(write=False)
+        self._bottleneck: np.ndarray | None = None
+
+    @property
+    def bottleneck_Bps(self) -> np.ndarray:
+        """Rate of each flow when alone on its path: its slowest capacity resource (``inf``
+        for a flow that crosses no link)."""
+        if self._bottleneck is None:
+            out = np.full(self.n, np.inf)
+            has = self.hops > 0
+            if has.any():
+                out[has] = np.minimum.reduceat(self.topology.capacity_Bps[self.res], self.ptr[:-1][has])
+            out.setflags(write=False)
+            self._bottleneck = out
+        return self._bottleneck
 
     @property
     def nentries(self) -> int:

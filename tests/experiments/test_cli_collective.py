@@ -105,6 +105,12 @@ def test_trace_file_is_chrome_json(tmp_path):
     (("--mode", "analytic", "--trace", "x.json"), "--trace needs --mode des"),
     (("--mode", "fast"), "--mode"),
     (("--device", "no-such-gpu"), "no-such-gpu"),
+    (("--device", "a100-sxm4-80gb", "--slowdown", "4=10"), "RANK must be a rank from 0 to 3"),
+    (("--device", "a100-sxm4-80gb", "--slowdown", "x=10"), "RANK must be a rank"),
+    (("--device", "a100-sxm4-80gb", "--slowdown", "1=0.5"), "FACTOR must be a number >= 1"),
+    (("--device", "a100-sxm4-80gb", "--slowdown", "1=fast"), "FACTOR must be a number >= 1"),
+    (("--device", "a100-sxm4-80gb", "--slowdown", "1"), "RANK=FACTOR"),
+    (("--slowdown", "1=2"), "give --device"),
 ])
 def test_user_errors_are_one_line_exit_2(args, match):
     base = {"--op": "allreduce", "--algorithm": "ring", "--workers": "4", "--size": "1MB", "--bandwidth": "10Gbps"}
@@ -114,3 +120,32 @@ def test_user_errors_are_one_line_exit_2(args, match):
     assert result.exit_code == 2, result.output
     err = result.stderr.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1 and match in err, err
+
+
+def test_slowdown_makes_one_rank_a_straggler():
+    """A ring on a switch is lock-step: each of the p-1 reduce-scatter steps waits for the
+    slow rank's reduction of n/p bytes, FACTOR times the device's. The closed form with the
+    slowest rank's gamma is then exact."""
+    args = ("--op", "allreduce", "--algorithm", "ring", "--workers", "16", "--size", "64MiB", "--bandwidth", "50GiB/s",
+            "--latency", "500ns", "--device", "a100-sxm4-80gb")
+    base = as_json(*args)
+    slow = as_json(*args, "--slowdown", "5=10", "--slowdown", "9=3")
+    assert slow["slowdown"] == {"5": 10.0, "9": 3.0}
+    extra = 15 * (2**26 / 16) * 9 * base["gamma_s_per_B"]
+    assert slow["time_s"] - base["time_s"] == pytest.approx(extra, rel=1e-9)
+    assert slow["time_s"] == pytest.approx(slow["analytic_time_s"], rel=1e-9)
+    ana = as_json(*args, "--slowdown", "5=10", "--mode", "analytic")
+    assert ana["time_s"] == pytest.approx(slow["time_s"], rel=1e-9)
+
+
+def test_a_spec_gives_slowdowns_as_a_mapping():
+    from experiments.workloads import get_workload
+
+    config = {"op": "allreduce", "algorithm": "ring", "workers": 8, "size": "8MiB", "bandwidth": "50GiB/s",
+              "device": "a100-sxm4-80gb"}
+    run_ = get_workload("collective").run
+    base = run_(config, 0)
+    slow = run_({**config, "slowdown": {3: 4}}, 0)
+    cli = as_json("--op", "allreduce", "--algorithm", "ring", "--workers", "8", "--size", "8MiB", "--bandwidth",
+                  "50GiB/s", "--device", "a100-sxm4-80gb", "--slowdown", "3=4")
+    assert slow["time_s"] == cli["time_s"] > base["time_s"]
