@@ -38,6 +38,8 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     ``slowdown``: ``{rank: factor}`` or ``["RANK=FACTOR", ...]``; that rank's reductions take
     ``factor`` (>= 1) times as long (a straggler).
     """
+    import numpy as np  # noqa: PLC0415
+
     from simulator.collectives import (analytic_time, build_program, get, net_params, ranks_needed,  # noqa: PLC0415
                                        reduction_gamma, simulate, totals)
     from simulator.network import TOPOLOGIES, build_topology  # noqa: PLC0415  (scipy only when it runs)
