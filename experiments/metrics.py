@@ -128,7 +128,7 @@ METRICS: tuple[Metric, ...] = (
     _m("energy_j_per_device", "energy per round per participating device", "J", "per round", "fl"),
     _m("channel_uses", "channel uses per round", "", "per round", "fl"),
     _m("participating", "participating devices", "", "per round", "fl"),
-    _m("parameters", "model parameters", "", "per run", "fl"),
+    _m("parameters", "model parameters", "", "per run", *_TRAIN_FL),
     # infer and restructure
     _m("original_accuracy", "accuracy of the unpartitioned model", "", "per run", *_INFER),
     _m("workers", "workers", "", "config", *_INFER),

@@ -78,15 +78,29 @@ class TrainSpec(BaseModel):
     first_bucket: Union[str, float] = Field("1MiB", description="the first (smallest) gradient bucket")
     target_accuracy: Optional[float] = Field(None, gt=0, le=1, description="test accuracy whose first crossing "
                                              "gives time_to_target_s, energy_to_target_j and bits_to_target")
+    compute_dtype: str = Field("fp32", description="forward/backward precision: fp32, tf32, bf16, fp16 (the "
+                               "device's peak for it; gradients stay fp32)")
+    price_only: bool = Field(False, description="no data, no training: price steps of the model (meta device)")
+    input_shape: Optional[list[int]] = Field(None, description="price_only: one sample's shape, e.g. [3, 224, 224]")
+    seq_len: Optional[int] = Field(None, ge=1, description="price_only: tokens per sample (bert-base, gpt2-small)")
+    classes: Optional[int] = Field(None, ge=2, description="price_only: output classes (default per model)")
+    topology_params: dict[str, Any] = Field(default_factory=dict, description="extra topology options; links by "
+                                            "catalog name (e.g. hierarchical: {inter_link: ib-hdr, gpus_per_node: 8})")
 
     def config(self) -> TrainConfig:
         """The library's run configuration (validated again there)."""
         from simulator.learning import TrainConfig  # noqa: PLC0415
 
         fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
-                                          "bucket_cap", "first_bucket", "wireless"})
+                                          "bucket_cap", "first_bucket", "wireless", "seq_len", "topology_params"})
         if fields["steps"] is None and fields["epochs"] is None:
-            fields["epochs"] = 1
+            fields["steps" if self.price_only else "epochs"] = 1
+        if self.seq_len is not None:
+            if self.input_shape is not None:
+                raise SpecError("seq_len: give input_shape or seq_len, not both")
+            fields["input_shape"] = [self.seq_len]
+        if fields["input_shape"] is not None:
+            fields["input_shape"] = tuple(fields["input_shape"])
         for key, value in (("bucket_cap", self.bucket_cap), ("first_bucket", self.first_bucket)):
             try:
                 fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
@@ -123,7 +137,9 @@ class TrainSpec(BaseModel):
             return Cluster(None, devices, slowdown=dict(self.slowdown), medium=cell,
                            hosts_=workers + ((AP,) if ps else ()), uncharged=frozenset({AP} if ps else ()))
         link = catalog.get(self.link, "link")
-        topology = build_topology(self.topology, cfg.hosts, link)
+        options = {k: catalog.get(v, "link") if k.endswith("_link") and isinstance(v, str) else v
+                   for k, v in self.topology_params.items()}
+        topology = build_topology(self.topology, cfg.hosts, link, **options)
         devices = {h: catalog.get(n, "device") for h, n in zip(topology.hosts, names)}
         devices.update({h: server for h in topology.hosts[cfg.workers:]})
         return Cluster(topology, devices, slowdown=dict(self.slowdown))

@@ -202,10 +202,14 @@ def _train_spec(config: Mapping[str, Any]) -> Any:
 
 def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     """Data-parallel training (``ddlsim train``): one row per evaluation, with the run's summary."""
-    from simulator.learning import train  # noqa: PLC0415
+    from simulator.learning import price_only, train  # noqa: PLC0415
 
     spec = _train_spec({**config, "seed": seed})
-    result = train(spec.config(), spec.cluster(Catalog.load()))
+    cfg = spec.config()
+    if cfg.price_only:   # no evaluations: one row of the priced step
+        s = price_only(cfg, spec.cluster(Catalog.load())).summary
+        return [{k: s[k] for k in _PRICE_ONLY_ROW}]
+    result = train(cfg, spec.cluster(Catalog.load()))
     summary = {k: v for k, v in result.summary.items() if k in _TRAIN_SUMMARY}
     return [{**row, **summary} for row in result.to_dict()["rows"]]
 
@@ -213,6 +217,8 @@ def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 # The run's summary values every row of a train or fl point carries (those the run reports).
 _TRAIN_SUMMARY = ("sync", "bits_per_worker", "bits_per_element", "final_test_accuracy", "wire_bits_per_worker",
                   "time_to_target_s", "energy_to_target_j", "bits_to_target")
+_PRICE_ONLY_ROW = ("step_time_s", "sim_time_s", "energy_j", "energy_breakdown_j", "bits_per_worker", "bits_per_element",
+                   "wire_bits_per_worker", "sync", "parameters")
 _FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target")
 
 

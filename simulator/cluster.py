@@ -113,11 +113,15 @@ class Cluster:
         return float(self.slowdown.get(host, 1.0))
 
     def compute_time(self, host: str, flops: float = 0.0, bytes_: float = 0.0, dtype: str = "fp32",
-                     duration_s: float | None = None, work: str = "model") -> float:
+                     duration_s: float | None = None, work: str = "model",
+                     parts: tuple[tuple[float, float], ...] = ()) -> float:
         """Seconds for a compute on ``host``: roofline (or ``duration_s``) times its slowdown;
-        ``work="codec"`` runs at the device's codec efficiency."""
+        ``work="codec"`` runs at the device's codec efficiency; ``parts`` are priced one roofline
+        each and summed."""
         if duration_s is not None:
             base = duration_s
+        elif parts:
+            return sum(self.compute_time(host, f, b, dtype, None, work) for f, b in parts)
         elif work == "codec":
             base = self.device(host).codec_time(Work(flops, bytes_), dtype)
         else:

@@ -82,7 +82,9 @@ class Node:
 class Compute(Node):
     """Work on one worker: roofline time of ``flops`` and ``bytes`` in ``dtype``, or
     ``duration_s`` when given (time on an unslowed device; stragglers scale it). ``work``
-    (:data:`WORK_KINDS`) says which efficiency of the device applies."""
+    (:data:`WORK_KINDS`) says which efficiency of the device applies. ``parts`` (pairs of FLOPs
+    and bytes, e.g. the layers of a backward pass) are priced one roofline each and summed;
+    ``flops`` and ``bytes`` are then their totals."""
 
     worker: str
     flops: float = 0.0
@@ -90,6 +92,7 @@ class Compute(Node):
     dtype: str = "fp32"
     duration_s: float | None = None
     work: str = "model"
+    parts: tuple[tuple[float, float], ...] = ()
     kind: ClassVar[str] = "COMP"
 
     @property
@@ -245,6 +248,9 @@ class TaskGraph:
         self.name = name
         self._workers = None if workers is None else tuple(str(w) for w in workers)
         self._nodes: dict[int, AnyNode] = {}
+        # Builders only let a node depend on earlier ones, so the graph is acyclic unless depend()
+        # added a dependency on a later node.
+        self._forward_deps = False
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -306,17 +312,21 @@ class TaskGraph:
         return node
 
     def compute(self, worker: str, flops: float = 0.0, bytes: float = 0.0, *, dtype: str = "fp32",
-                duration_s: float | None = None, work: str = "model", deps: DepsLike = None, name: str = "",
-                phase: str = "") -> Compute:
+                duration_s: float | None = None, work: str = "model", parts: Sequence[tuple[float, float]] = (),
+                deps: DepsLike = None, name: str = "", phase: str = "") -> Compute:
         who = f"compute {name!r}" if name else "compute"
         worker = self._worker(worker, who)
+        if parts:
+            parts = tuple((_size(f, f"{who}: part flops"), _size(b, f"{who}: part bytes")) for f, b in parts)
+            flops, bytes = sum(f for f, _ in parts), sum(b for _, b in parts)
         if dtype not in DTYPES:
             raise SpecError(f"{who}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
         if work not in WORK_KINDS:
             raise SpecError(f"{who}: unknown work {work!r}; known: {', '.join(WORK_KINDS)}")
         dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
         return self._add(Compute, name, deps, phase, worker=worker, flops=_size(flops, f"{who}: flops"),
-                         bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work)
+                         bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work,
+                         parts=tuple(parts))
 
     def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "",
              phase: str = "") -> Send:
@@ -419,6 +429,8 @@ class TaskGraph:
         extra = self._deps(on, f"node {current.name!r}")
         updated = dataclasses.replace(current, deps=tuple(dict.fromkeys(current.deps + extra)))
         self._nodes[nid] = updated
+        if any(d >= nid for d in extra):   # a dependency on a later node: the graph may now have a cycle
+            self._forward_deps = True
         return updated
 
     # ------------------------------------------------------------------ checks and views
@@ -436,11 +448,13 @@ class TaskGraph:
         """SpecError if a node names a worker outside ``workers``, or the graph has a cycle."""
         if workers is not None:
             known = set(workers)
-            for node in self._nodes.values():
-                for w in node.workers:
-                    if w not in known:
-                        shown = ", ".join(sorted(known)[:8]) + (" ..." if len(known) > 8 else "")
-                        raise SpecError(f"node {node.name!r} ({node.kind}) uses unknown worker {w!r}; hosts: {shown}")
+            for w in self.workers:
+                if w not in known:
+                    node = next(n for n in self._nodes.values() if w in n.workers)
+                    shown = ", ".join(sorted(known)[:8]) + (" ..." if len(known) > 8 else "")
+                    raise SpecError(f"node {node.name!r} ({node.kind}) uses unknown worker {w!r}; hosts: {shown}")
+        if not self._forward_deps:
+            return
         g = self.to_networkx()
         try:
             cycle = nx.find_cycle(g)

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import typer
 
+from hwmodels import SpecError
+
 from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
 
 __all__ = ["train", "train_result"]
@@ -20,7 +22,7 @@ def train_result(spec_path: str | Path, *, progress: bool = False, trace: Option
                  gantt: Optional[Path] = None) -> dict[str, Any]:
     """What ``ddlsim train --json`` prints: ``{"name", "summary", "rows"}``; with ``trace`` or
     ``gantt``, one step's timeline (the last step's plan) as a Chrome trace or a Gantt chart."""
-    from simulator.learning import Trainer  # noqa: PLC0415  (torch only when the command runs)
+    from simulator.learning import Trainer, price_only  # noqa: PLC0415  (torch only when the command runs)
 
     from ..train_spec import load_spec  # noqa: PLC0415
 
@@ -28,6 +30,10 @@ def train_result(spec_path: str | Path, *, progress: bool = False, trace: Option
     config = spec.config()
     cluster = spec.cluster(catalog())
     name = spec.name or Path(spec_path).stem
+    if config.price_only:
+        if trace is not None or gantt is not None:
+            raise SpecError("--trace and --gantt draw a trained step; a price_only run has none to draw")
+        return {"name": name, **price_only(config, cluster).to_dict()}
     bar = StepProgress("training", "steps") if progress else None
     trainer = Trainer(config, cluster)
     try:
@@ -62,6 +68,13 @@ def _write(out: dict[str, Any], folder: Path) -> None:
 
 def _print_human(out: dict[str, Any]) -> None:
     s = out["summary"]
+    if s.get("price_only"):
+        parts = ", ".join(f"{k} {v / s['steps']:.4g} J" for k, v in s["energy_breakdown_j"].items())
+        typer.echo(f"{out['name']}: price only, {s['model']} ({s['parameters']:,} parameters), {s['workers']} workers, "
+                   f"{s['compressor']} via {s['sync']}, overlap {s['overlap']} ({s['buckets']} buckets)\n"
+                   f"per step: {s['step_time_s']:.4g} s simulated, {s['energy_j_per_step']:.4g} J ({parts}), "
+                   f"{s['bits_per_worker_per_step']:.4g} bits per worker")
+        return
     lines = [f"{out['name']}: {s['workers']} workers, {s['compressor']} via {s['sync']}, {s['steps']} steps",
              f"{'step':>6} {'epoch':>6} {'sim_time_s':>11} {'energy_j':>10} {'bits_up':>12} {'test_acc':>8} {'loss':>7}"]
     for r in out["rows"]:

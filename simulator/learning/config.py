@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwmodels import SpecError
+from hwmodels import DTYPES, SpecError
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS", "OVERLAPS", "DDP_BUCKET_CAP_B", "DDP_FIRST_BUCKET_B"]
 
@@ -70,6 +70,7 @@ class TrainConfig:
     first_bucket_B: float = DDP_FIRST_BUCKET_B
     target_accuracy: float | None = None
     price_only: bool = False
+    compute_dtype: str = "fp32"
     input_shape: tuple[int, ...] | None = None
     classes: int | None = None
 
@@ -107,6 +108,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise SpecError(f"train: {name} must be a positive size in bytes (e.g. 25MiB), got {value!r}")
+        if self.compute_dtype not in DTYPES:
+            raise SpecError(f"train: compute_dtype must be one of {', '.join(DTYPES)}, got {self.compute_dtype!r}")
         if not isinstance(self.price_only, bool):
             raise SpecError(f"train: price_only must be true or false, got {self.price_only!r}")
         if self.input_shape is not None:

@@ -90,17 +90,18 @@ class BucketPlan:
 
 @dataclass(frozen=True)
 class StepPlan:
-    """Timing inputs of one step (hashable: equal plans cost the same). ``backward``: (FLOPs,
-    bytes) of each backward segment in execution order; ``update``: (FLOPs, bytes) of the
-    optimizer step."""
+    """Timing inputs of one step (hashable: equal plans cost the same). ``backward``: each backward
+    node in execution order, as the (FLOPs, bytes) of its layers (each priced on its own roofline);
+    ``update``: (FLOPs, bytes) of the optimizer step; ``dtype``: the forward and backward precision."""
 
     workers: tuple[str, ...]
     servers: tuple[str, ...]
     sync: str
     forward: tuple[float, float]
-    backward: tuple[tuple[float, float], ...]
+    backward: tuple[tuple[tuple[float, float], ...], ...]
     buckets: tuple[BucketPlan, ...]
     update: tuple[float, float]
+    dtype: str = "fp32"
 
 
 def _codec(g: TaskGraph, worker: str, work: tuple[float, float], seconds: Optional[float], times: float,
@@ -121,9 +122,9 @@ def step_graph(plan: StepPlan) -> TaskGraph:
     encoded: list[list[int]] = [[] for _ in plan.buckets]
     last: dict[str, int] = {}
     for i, w in enumerate(plan.workers):
-        prev = g.compute(w, *plan.forward, name=f"fwd/{w}", phase="forward").id
+        prev = g.compute(w, *plan.forward, dtype=plan.dtype, name=f"fwd/{w}", phase="forward").id
         for s, seg in enumerate(plan.backward):
-            prev = g.compute(w, *seg, deps=[prev], name=f"bwd{s}/{w}", phase="backward").id
+            prev = g.compute(w, parts=seg, dtype=plan.dtype, deps=[prev], name=f"bwd{s}/{w}", phase="backward").id
             for j in ready.get(s, []):
                 b = plan.buckets[j]
                 prev = _codec(g, w, b.encode, b.encode_s, 1, deps=[prev], name=f"encode/b{j}/{w}", phase=f"b{j}").id

@@ -39,7 +39,9 @@ class StepModel:
         self._layout()
 
     def _layout(self) -> None:
-        """The backward segments and DDP's buckets: which segment completes each bucket."""
+        """DDP's buckets, the backward segment that completes each, and the backward pass cut at
+        those segments: the layers between two bucket boundaries are one node of the step graph
+        (each layer still priced on its own roofline), since nothing between them waits on them."""
         cfg = self.config
         segments = self.costs.backward_segments(cfg.batch_size)
         names = [n for n, p in self.model.named_parameters() if p.requires_grad]
@@ -47,11 +49,15 @@ class StepModel:
         missing = [n for n in names if n not in done_at]
         if missing:   # a parameter torch.fx did not see: its gradient is ready when backward ends
             done_at.update({n: len(segments) - 1 for n in missing})
-        self.backward = tuple((f, b) for f, b, _ in segments)
         sizes = [4.0 * p.numel() for p in self.exchange.params]
         layout = (bucket_layout(sizes, cfg.bucket_cap_B, cfg.first_bucket_B) if cfg.overlap == "ddp"
                   else [list(reversed(range(len(sizes))))])
-        self.buckets = [(tuple(b), max(done_at[names[i]] for i in b)) for b in layout]
+        ready = [max(done_at[names[i]] for i in b) for b in layout]
+        cuts = sorted(set(ready) | {len(segments) - 1})
+        chunk = {cut: j for j, cut in enumerate(cuts)}
+        bounds = [0, *(c + 1 for c in cuts)]
+        self.backward = tuple(tuple((f, b) for f, b, _ in segments[lo:hi]) for lo, hi in zip(bounds, bounds[1:]))
+        self.buckets = [(tuple(b), chunk[r]) for b, r in zip(layout, ready)]
 
     @property
     def codec(self) -> CodecWork:
@@ -85,5 +91,5 @@ class StepModel:
         n = self.exchange.elements
         update = (UPDATE_FLOPS[cfg.optimizer] * n, (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
         return StepPlan(self.workers, self.servers, self.sync, self.costs.forward(cfg.batch_size), self.backward,
-                        tuple(buckets), update)
+                        tuple(buckets), update, cfg.compute_dtype)
 

@@ -115,3 +115,21 @@ def test_training_on_a_wireless_cell_with_the_server_at_the_ap(tmp_path):
     assert s["energy_breakdown_j"]["radio"] > 0 and s["energy_breakdown_j"]["link"] == 0
     bad = runner.invoke(app, ["train", str(spec_file(tmp_path, wireless={"radio": "wifi6-80mhz"}, link="eth-1g"))])
     assert bad.exit_code == 2 and "either wireless or a wired link" in bad.output
+
+
+def test_price_only_from_the_command_line(tmp_path):
+    spec = tmp_path / "po.yaml"
+    spec.write_text(yaml.safe_dump({"model": "bert-base", "price_only": True, "seq_len": 128, "workers": 8,
+                                    "batch_size": 16, "device": "a100-sxm4-40gb", "topology": "hierarchical",
+                                    "link": "nvlink3", "topology_params": {"inter_link": "ib-hdr"},
+                                    "compute_dtype": "bf16"}))
+    result = runner.invoke(app, ["train", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    s = out["summary"]
+    assert out["rows"] == [] and s["price_only"] and s["parameters"] == 109_482_240 + 768 * 2 + 2
+    assert s["energy_j"] == pytest.approx(sum(s["energy_breakdown_j"].values()))
+    human = runner.invoke(app, ["train", str(spec)])
+    assert human.exit_code == 0 and "price only" in human.stdout and "per step" in human.stdout
+    bad = runner.invoke(app, ["train", str(spec), "--gantt", str(tmp_path / "g.png")])
+    assert bad.exit_code == 2 and "price_only" in bad.output

@@ -19,7 +19,7 @@ B, L = 1e6, 1e-4           # 1 MB/s per direction, 100 us per link (two links ho
 def plan(workers, servers, sync, payload=(2000.0, 2000.0), encode_s=2e-3, decode_s=1e-3):
     """The step of the older single-bucket model: 3 MFLOP of forward+backward, one bucket."""
     bucket = BucketPlan(0, tuple(payload), 8000.0, (0.0, 0.0), (0.0, 0.0), encode_s, decode_s)
-    return StepPlan(workers=workers, servers=servers, sync=sync, forward=(1e6, 0.0), backward=((2e6, 1e4),),
+    return StepPlan(workers=workers, servers=servers, sync=sync, forward=(1e6, 0.0), backward=(((2e6, 1e4),),),
                     buckets=(bucket,), update=(2e5, 0.0))
 
 
@@ -55,7 +55,7 @@ def test_allgather_step_is_the_hand_computed_critical_path():
 
 def test_codec_work_is_priced_at_the_devices_codec_efficiency():
     work = BucketPlan(0, (2000.0, 2000.0), 8000.0, (4e6, 0.0), (1e6, 0.0))
-    p = StepPlan(("h0", "h1"), (), "allgather", (1e6, 0.0), ((2e6, 0.0),), (work,), (2e5, 0.0))
+    p = StepPlan(("h0", "h1"), (), "allgather", (1e6, 0.0), (((2e6, 0.0),),), (work,), (2e5, 0.0))
     eff = DEV.codec_fraction
     cost = StepCoster(cluster(2)).cost(p)
     expect = 3e-3 + 4e6 / (1e9 * eff) + (2 * L + 2000 / B) + 2 * 1e6 / (1e9 * eff) + 2e5 / 1e9
@@ -86,7 +86,7 @@ def three_layer(overlap: bool):
     """A 3-layer model on 2 workers: backward segments of 3, 2 and 1 ms (last layer first); two
     buckets: b0 holds layer 3's gradients (ready after 3 ms of backward), b1 layers 2 and 1's.
     Without overlap: one bucket of both payloads after the whole backward pass."""
-    backward = ((3e6, 0.0), (2e6, 0.0), (1e6, 0.0))
+    backward = (((3e6, 0.0),), ((2e6, 0.0),), ((1e6, 0.0),))
     if overlap:
         buckets = (BucketPlan(0, (4000.0, 4000.0), 4000.0, (0.0, 0.0), (0.0, 0.0), 0.5e-3, 0.25e-3),
                    BucketPlan(2, (6000.0, 6000.0), 6000.0, (0.0, 0.0), (0.0, 0.0), 0.75e-3, 0.25e-3))
@@ -122,7 +122,7 @@ def test_overlap_step_equals_the_hand_timeline():
 def test_overlap_step_lies_between_max_and_sum_of_compute_and_communication(split, payload, bw):
     """With free codecs, a bucketed step takes at least the longer of compute and communication
     and at most their sum plus the latency each extra bucket adds."""
-    backward = ((3e6, 0.0), (2e6, 0.0), (1e6, 0.0))
+    backward = (((3e6, 0.0),), ((2e6, 0.0),), ((1e6, 0.0),))
     first, second = payload * split, payload * (1 - split)
     buckets = (BucketPlan(0, (first,) * 2, first, (0.0, 0.0), (0.0, 0.0)),
                BucketPlan(2, (second,) * 2, second, (0.0, 0.0), (0.0, 0.0)))
@@ -150,7 +150,16 @@ def test_bucket_layout_is_ddps():
 def test_faster_links_never_lengthen_a_step(payload, sync, faster):
     workers, servers = ("h0", "h1", "h2"), (("h3",) if sync == "ps" else ())
     bucket = BucketPlan(0, tuple(payload), 4e5, (0.0, 0.0), (0.0, 0.0), 1e-4, 1e-4)
-    p = StepPlan(workers, servers, sync, (0.0, 0.0), ((1e6, 0.0),), (bucket,), (1e4, 0.0))
+    p = StepPlan(workers, servers, sync, (0.0, 0.0), (((1e6, 0.0),),), (bucket,), (1e4, 0.0))
     slow = Cluster(Topology.switch(4, LinkSpec(name="s", bandwidth_Bps=B, latency_s=L)), DEV)
     fast = Cluster(Topology.switch(4, LinkSpec(name="f", bandwidth_Bps=B * faster, latency_s=L / faster)), DEV)
     assert StepCoster(fast).cost(p).makespan_s <= StepCoster(slow).cost(p).makespan_s * (1 + 1e-12)
+
+
+def test_a_backward_node_prices_each_layer_on_its_own_roofline():
+    """One node of two layers, one compute-bound and one memory-bound: the sum of two rooflines,
+    not the roofline of the sums."""
+    layers = ((2e6, 0.0), (0.0, 2e7))                   # 2 ms of FLOPs, then 2 ms of memory traffic
+    p = StepPlan(("h0",), (), "allreduce", (0.0, 0.0), (layers,), (BucketPlan(0, (1.0,), 4.0, (0.0, 0.0), (0.0, 0.0)),),
+                 (0.0, 0.0))
+    assert StepCoster(cluster(2)).cost(p).makespan_s == pytest.approx(4e-3, rel=1e-12)
