@@ -3,7 +3,7 @@
     python benchmarks/bench_measured.py --quick                       # the quick set, ~1 min
     python benchmarks/bench_measured.py --out measured.parquet --markdown
 
-Every configuration of ``experiments/presets/validation.yaml`` (calibration and held-out) runs
+Every configuration of ``experiments/measure/validation.yaml`` (calibration and held-out) runs
 as a real multi-process job (:mod:`experiments.measure`): median of repeated timings after
 warm-up, the interquartile range as the spread. The load average before and after is printed:
 other programs on the machine slow every number down, so measure when it is idle.

@@ -1,6 +1,6 @@
 """The configurations of validation: measured here, simulated on the calibrated entries.
 
-:func:`load_cases` reads ``experiments/presets/validation.yaml`` (``full`` or ``quick``) into
+:func:`load_cases` reads ``experiments/measure/validation.yaml`` (``full`` or ``quick``) into
 a :class:`Cases` of :class:`CollectiveCase` and :class:`~.training.TrainCase` configurations,
 split into ``calibration`` (what the calibrated figures are fitted to) and ``held_out`` (what
 they must predict), disjoint. :func:`measure_cases` runs them for real and
@@ -25,7 +25,7 @@ from .training import TrainCase, measure_training
 
 __all__ = ["CollectiveCase", "Case", "Cases", "PRESET", "load_cases", "measure_cases", "measured_table", "split_of"]
 
-PRESET = Path(__file__).resolve().parents[1] / "presets" / "validation.yaml"
+PRESET = Path(__file__).resolve().parent / "validation.yaml"
 
 
 @dataclass(frozen=True)
