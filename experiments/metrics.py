@@ -114,6 +114,7 @@ METRICS: tuple[Metric, ...] = (
     *(_m(f"energy_{kind}_j", f"energy, {kind}", "J", "cumulative", *_TRAIN_FL) for kind in ENERGY_KINDS),
     *(_m(f"energy_{kind}_j", f"energy per batch, {kind}", "J", "per run", *_INFER) for kind in ENERGY_KINDS),
     *(_m(f"energy_{kind}_j", f"energy, {kind}", "J", "per run", "collective") for kind in ENERGY_KINDS),
+    _m("energy_j", "energy, devices and links", "J", "per run", "collective"),
     # fl
     _m("round", "round", "", "snapshot", "fl"),
     _m("airtime_round_s", "airtime per round", "s", "per round", "fl"),

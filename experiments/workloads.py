@@ -107,6 +107,7 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
         link = cat.get(cfg.pop("link"), "link")
         cfg.setdefault("bandwidth", link.bandwidth_Bps)
         cfg.setdefault("latency", link.latency_s)
+        cfg.setdefault("energy_per_bit_J", link.energy_per_bit_J)
     if "bandwidth" not in cfg:
         raise SpecError("bandwidth: give bandwidth (e.g. 10Gbps) or a catalog link")
     if "device" in cfg:
@@ -140,7 +141,7 @@ def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 _COLLECTIVE_METRICS = ("hosts", "size_B", "bandwidth_Bps", "latency_s", "time_s", "analytic_time_s", "steps",
-                       "messages", "bytes_sent_total", "wall_s")
+                       "messages", "bytes_sent_total", "wall_s", "energy_j", "energy_breakdown_j")
 
 
 def _scenario(config: Mapping[str, Any]) -> Any:

@@ -14,9 +14,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hwmodels import ENERGY_KINDS, Radio
+from hwmodels import ENERGY_KINDS, Device, Radio
 
-__all__ = ["EnergyLedger", "radio_energy_j"]
+__all__ = ["EnergyLedger", "radio_energy_j", "device_energy_j"]
 
 
 def radio_energy_j(radio: Radio, tx_s: float = 0.0, rx_s: float = 0.0, tx_power_W: float | None = None) -> float:
@@ -61,11 +61,15 @@ class EnergyLedger:
     def close(self, makespan_s: float, devices: dict) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
         """(per host {compute, idle, radio} joules, run totals by :data:`ENERGY_KINDS`) over
         ``makespan_s``; ``devices`` maps each charged host to its :class:`~hwmodels.Device`."""
-        per_host: dict[str, dict[str, float]] = {}
-        for host, e in self.hosts.items():
-            dev = devices[host]
-            per_host[host] = {"compute": (dev.active_power_W - dev.idle_power_W) * e.busy_s,
-                              "idle": dev.idle_power_W * makespan_s, "radio": e.radio_j}
+        per_host = {host: device_energy_j(devices[host], e.busy_s, makespan_s) | {"radio": e.radio_j}
+                    for host, e in self.hosts.items()}
         totals = {k: math.fsum(p.get(k, 0.0) for p in per_host.values()) for k in ENERGY_KINDS}
         totals["link"] = self.link_j
         return per_host, totals
+
+
+def device_energy_j(device: Device, busy_s: float, makespan_s: float, count: int = 1) -> dict[str, float]:
+    """``{compute, idle}`` joules of ``count`` devices busy ``busy_s`` seconds in all over a run of
+    ``makespan_s``: (active - idle) x busy and idle x makespan each."""
+    return {"compute": (device.active_power_W - device.idle_power_W) * busy_s,
+            "idle": count * device.idle_power_W * makespan_s}

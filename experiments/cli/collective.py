@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
+import numpy as np   # loaded by hwmodels already
 import typer
 
 from hwmodels import LinkSpec, SpecError, units
@@ -32,14 +33,16 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
                       latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
                       root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
                       progress: bool = False, gantt: str | None = None,
-                      slowdown: Any = None) -> dict[str, Any]:
+                      slowdown: Any = None, energy_per_bit_J: float = 0.0) -> dict[str, Any]:
     """What ``ddlsim collective`` computes, as the dict it prints with ``--json``.
+
+    ``energy_breakdown_j`` and ``energy_j`` follow the executor's rule: the ranks' devices (with
+    ``device``) idle over the collective and add their dynamic power while reducing; the links
+    charge ``energy_per_bit_J`` per bit per link crossed (a catalog link's figure).
 
     ``slowdown``: ``{rank: factor}`` or ``["RANK=FACTOR", ...]``; that rank's reductions take
     ``factor`` (>= 1) times as long (a straggler).
     """
-    import numpy as np  # noqa: PLC0415
-
     from simulator.collectives import (analytic_time, build_program, get, net_params, ranks_needed,  # noqa: PLC0415
                                        reduction_gamma, simulate, totals)
     from simulator.network import TOPOLOGIES, build_topology  # noqa: PLC0415  (scipy only when it runs)
@@ -53,7 +56,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         raise SpecError(f"--size must be non-negative, got {size!r}")
     bw = _quantity(bandwidth, "rate", "--bandwidth") if isinstance(bandwidth, str) else float(bandwidth)
     lat = _quantity(latency, "time", "--latency") if isinstance(latency, str) else float(latency)
-    link = LinkSpec(name="cli-link", bandwidth_Bps=bw, latency_s=lat)
+    link = LinkSpec(name="cli-link", bandwidth_Bps=bw, latency_s=lat, energy_per_bit_J=energy_per_bit_J)
     params = {k: v for k, v in (("chunks", chunks), ("shards", shards), ("root", root)) if v is not None}
     alg = get(op, algorithm)
     given = sorted(k for k in params if k not in alg.params)
@@ -94,7 +97,10 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         out["wall_s"] = time.perf_counter() - t0
         out.update(steps=steps, messages=messages, bytes_sent_total=sent, alpha_s=net.alpha_s,
                    beta_s_per_B=net.beta_s_per_B)
-        return out
+        # every reducing collective sums (P - 1) n bytes in all, whatever the algorithm: an equal share per rank
+        reduced = (workers - 1) * size_B if op in ("allreduce", "reducescatter", "reduce") else 0.0
+        link_j = _analytic_link_energy(op, algorithm, workers, size_B, topology, hosts, link, params, sent)
+        return _with_energy(out, device, hosts, out["time_s"], reduced / hosts * gammas, link_j)
 
     topo = build_topology(topology, hosts, link)
     program = build_program(op, algorithm, workers, size_B, **params)
@@ -107,6 +113,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     out["wall_s"] = time.perf_counter() - t0
     out.update(time_s=result.time_s, analytic_time_s=analytic, steps=program.num_steps, messages=result.messages,
                bytes_sent_total=result.bytes_sent_total)
+    _with_energy(out, device, hosts, result.time_s, result.reduce_busy_s, result.link_energy_J)
     if trace is not None:
         result.timeline.to_chrome_trace(trace)
         out["trace"] = trace
@@ -148,12 +155,45 @@ def _split_slowdown(text: Any) -> tuple[str, str]:
     return rank.strip(), factor.strip()
 
 
+def _with_energy(out: dict[str, Any], device: Any, hosts: int, time_s: float, busy_s: Any,
+                 link_j: float) -> dict[str, Any]:
+    """Add ``energy_j`` and ``energy_breakdown_j`` (the executor's rule) to ``out``."""
+    from simulator.energy import device_energy_j  # noqa: PLC0415
+
+    parts = {"compute": 0.0, "idle": 0.0, "link": float(link_j), "radio": 0.0}
+    if device is not None:
+        parts.update(device_energy_j(device, float(np.sum(busy_s)), time_s, count=hosts))
+    out.update(energy_j=sum(parts.values()), energy_breakdown_j=parts)
+    return out
+
+
+def _analytic_link_energy(op: str, algorithm: str, workers: int, size_B: float, topology: str, hosts: int,
+                          link: LinkSpec, params: dict[str, Any], sent_B: float) -> float:
+    """Joules of the bits on the links: a message crosses 2 links through a switch, 1 between fully
+    connected hosts; elsewhere each message's own path on the built topology."""
+    if not link.energy_per_bit_J:
+        return 0.0
+    if topology in _UNIFORM:
+        return 8.0 * sent_B * link.energy_per_bit_J * (2 if topology == "switch" else 1)
+    from simulator.collectives import build_program  # noqa: PLC0415
+    from simulator.network import build_topology  # noqa: PLC0415
+
+    topo = build_topology(topology, hosts, link)
+    program = build_program(op, algorithm, workers, size_B, **params)
+    uses = np.bincount(program.order, minlength=len(program.patterns))
+    joules = 0.0
+    for i in np.flatnonzero(uses).tolist():
+        pat = program.patterns[i]
+        ptr, links = topo.paths(np.asarray(pat.src), np.asarray(pat.dst))
+        per_msg = np.add.reduceat(topo.energy_per_bit_J[links], ptr[:-1]) if len(links) else np.zeros(len(pat))
+        joules += uses[i] * float(np.dot(np.asarray(pat.nbytes, dtype=float) * 8.0, per_msg))
+    return joules
+
+
 def _analytic_net(op: str, algorithm: str, workers: int, size_B: float, topology: str, hosts: int, link: LinkSpec,
                   params: dict[str, Any], paths: str, gamma: float) -> NetParams:
     """Closed-form inputs without building big things: uniform builders need nothing, the
     ring needs the message pairs (arithmetic), others the built topology."""
-    import numpy as np  # noqa: PLC0415
-
     from simulator.collectives import NetParams, build_program, get, net_params  # noqa: PLC0415
     from simulator.network import build_topology  # noqa: PLC0415
 
@@ -228,7 +268,8 @@ def collective(
     dev = catalog().get(device, "device") if device is not None else None
     out = collective_result(op, algorithm, workers, size, topology, spec.bandwidth_Bps, spec.latency_s, mode=mode,
                             chunks=chunks, shards=shards, root=root, device=dev, paths=paths, trace=trace,
-                            progress=not as_json and sys.stderr.isatty(), gantt=gantt, slowdown=slowdown)
+                            progress=not as_json and sys.stderr.isatty(), gantt=gantt, slowdown=slowdown,
+                            energy_per_bit_J=spec.energy_per_bit_J)
     if link is not None:
         out["link"] = spec.name
     if as_json:

@@ -159,7 +159,8 @@ def simulate(program: StepProgram, topology: Any, *, hosts: Sequence[Any] | np.n
     return CollectiveResult(program.op, program.algorithm, program.workers, program.ranks, program.size_B, "des",
                             run_.time_s, run_.messages_started, run_.bytes_started, program.num_steps,
                             dict(program.params), run_.start_s, run_.rank_finish_s,
-                            timeline=network.timeline() if trace else None)
+                            timeline=network.timeline() if trace else None, reduce_busy_s=run_.reduce_busy_s.copy(),
+                            link_energy_J=network.energy_J)
 
 
 def run(op: str, algorithm: str, workers: int, size_B: float, topology: Any, *, mode: str = "des",

@@ -62,6 +62,8 @@ class CollectiveResult:
     rank_finish_s: np.ndarray | None = None
     analytic_time_s: float | None = None
     timeline: Any = None
+    reduce_busy_s: np.ndarray | None = None   # per rank: seconds spent reducing
+    link_energy_J: float | None = None        # bits on every link crossed x its energy per bit
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no timeline, no per-rank arrays)."""

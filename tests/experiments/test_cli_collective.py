@@ -149,3 +149,28 @@ def test_a_spec_gives_slowdowns_as_a_mapping():
     cli = as_json("--op", "allreduce", "--algorithm", "ring", "--workers", "8", "--size", "8MiB", "--bandwidth",
                   "50GiB/s", "--device", "a100-sxm4-80gb", "--slowdown", "3=4")
     assert slow["time_s"] == cli["time_s"] > base["time_s"]
+
+
+def test_energy_is_the_executor_rule_by_hand_in_both_modes():
+    """P ranks idle over the collective, reduce (P - 1) n bytes in all at the device's gamma, and
+    every byte crosses two links of the switch at the link's energy per bit."""
+    from hwmodels import load_catalog
+    from simulator.collectives import reduction_gamma
+
+    cat = load_catalog()
+    dev, link = cat.device("jetson-agx-orin-64gb"), cat.link("eth-10g")
+    outs = []
+    for mode in ("des", "analytic"):
+        result = runner.invoke(app, ["collective", "--op", "allreduce", "--algorithm", "ring", "--workers", "8",
+                                     "--size", "64MiB", "--link", "eth-10g", "--device", "jetson-agx-orin-64gb",
+                                     "--mode", mode, "--json"])
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.stdout)
+        n, t = out["size_B"], out["time_s"]
+        hand = {"compute": (dev.active_power_W - dev.idle_power_W) * 7 * n * reduction_gamma(dev),
+                "idle": 8 * dev.idle_power_W * t, "link": out["bytes_sent_total"] * 8 * 2 * link.energy_per_bit_J,
+                "radio": 0.0}
+        assert out["energy_breakdown_j"] == pytest.approx(hand, rel=1e-9)
+        assert out["energy_j"] == pytest.approx(sum(hand.values()), rel=1e-12)
+        outs.append(out["energy_j"])
+    assert outs[0] == pytest.approx(outs[1], rel=1e-9)
