@@ -201,6 +201,38 @@ def bars(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, where: 
     return fig
 
 
+def stacked(table: pd.DataFrame, x: str, parts: Sequence[str], *, where: Mapping[str, Any] | None = None,
+            title: str = "", xlabel: str = "", ylabel: str = "", legend: str | None = None) -> Figure:
+    """One bar per ``x`` category, stacked from the columns ``parts`` (e.g. energy by kind: compute,
+    idle, link, radio), each the mean over the rows of the category; the total above the bar."""
+    check_legend(legend)
+    rows = select(table, where, (x, *parts))
+    workload = metrics.workload_of(table)
+    cats = list(dict.fromkeys(rows[x].astype(str)))
+    means = rows.groupby(rows[x].astype(str), sort=False)[list(parts)].mean().reindex(cats)
+    with styled():
+        fig, ax = plt.subplots(figsize=(max(PANEL_IN[0], 0.7 * len(cats) + 2.4), PANEL_IN[1] + 0.4),
+                               layout="constrained")
+        base = np.zeros(len(cats))
+        for i, part in enumerate(parts):
+            values = means[part].to_numpy(dtype=float)
+            ax.bar(np.arange(len(cats)), values, 0.7, bottom=base, color=series_style(i)["color"],
+                   label=metrics.label(part, workload))
+            base += values
+        for px, total in enumerate(base):
+            ax.annotate(f"{total:.3g}", (px, total), xytext=(0, 2), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=7)
+        ax.set_xticks(np.arange(len(cats)), cats, rotation=20 if max(map(len, cats)) > 10 else 0,
+                      ha="right" if max(map(len, cats)) > 10 else "center")
+        ax.set_xlabel(xlabel or metrics.axis_label(x, workload))
+        ax.set_ylabel(ylabel or metrics.axis_label(parts[0], workload))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+        ax.grid(False, axis="x")
+        place_legend(fig, [ax], legend or "outside", title="")
+        ax.set_title(title or f"{', '.join(metrics.label(p, workload) for p in parts)} by {metrics.label(x, workload)}")
+    return fig
+
+
 def compression(table: pd.DataFrame, x: str = "bits_per_element", y: str = "relative_error", *,
                 hue: str | None = "scheme", where: Mapping[str, Any] | None = None, title: str = "",
                 xlabel: str = "", ylabel: str = "", legend: str | None = None) -> Figure:
@@ -296,6 +328,8 @@ def render_recipes(recipes: Sequence[Any], table: pd.DataFrame, folder: str | Pa
         labels = {"title": r.title, "xlabel": r.xlabel, "ylabel": r.ylabel, "legend": r.legend}
         if r.kind == "bars":
             fig = bars(table, r.x, r.y, hue=r.hue, where=r.where, logy=r.logy, **labels)
+        elif r.kind == "stacked":
+            fig = stacked(table, r.x, r.stack or [r.y], where=r.where, **labels)
         elif r.kind == "compression":
             fig = compression(table, r.x, r.y, hue=r.hue, where=r.where, **labels)
         else:

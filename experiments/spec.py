@@ -111,14 +111,17 @@ class SweepAxes(_Strict):
 
 
 class PlotRecipe(_Strict):
-    """A named plot drawn after the sweep (see :mod:`experiments.plots`). Labels default to the
+    """A named plot drawn after the sweep (see :mod:`experiments.plots`): ``tradeoff`` lines, ``bars``,
+    ``stacked`` bars of the ``stack`` columns, or ``compression`` error against bits. Labels default to the
     metric table's; ``legend`` is a matplotlib location, ``outside`` (right of the panels) or
     ``none``; lines and bars keep the order in which the spec gives the ``hue`` values."""
 
     name: str
-    kind: Literal["tradeoff", "bars", "compression"] = "tradeoff"
+    kind: Literal["tradeoff", "bars", "stacked", "compression"] = "tradeoff"
     x: str
     y: str
+    stack: Optional[list[str]] = Field(None, description="kind stacked: the columns stacked in each bar "
+                                       "(e.g. energy_compute_j, energy_idle_j, energy_link_j)")
     hue: Optional[str] = None
     col: Optional[str] = None
     where: dict[str, Any] = Field(default_factory=dict)

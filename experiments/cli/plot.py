@@ -29,10 +29,11 @@ def _where(items: Optional[list[str]]) -> dict[str, object]:
 def plot(
     source: Path = typer.Argument(..., help="A sweep directory or a results .parquet/.csv file."),
     x: str = typer.Option(..., "--x", help="Column on the x axis."),
-    y: str = typer.Option(..., "--y", help="Column on the y axis (mean, error bars over repeats)."),
+    y: str = typer.Option(..., "--y", help="Column on the y axis (mean, error bars over repeats); with --kind "
+                                           "stacked, the columns stacked in each bar, comma-separated."),
     hue: Optional[str] = typer.Option(None, "--hue", help="One line (or bar group) per value of this column."),
     col: Optional[str] = typer.Option(None, "--col", help="One panel per value of this column."),
-    kind: str = typer.Option("tradeoff", "--kind", help="tradeoff, bars or compression."),
+    kind: str = typer.Option("tradeoff", "--kind", help="tradeoff, bars, stacked or compression."),
     where: Optional[list[str]] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable), e.g. last=true."),
     logx: bool = typer.Option(False, "--logx", help="Log x axis (integer data such as worker counts keeps plain ticks)."),
     logy: bool = typer.Option(False, "--logy", help="Log y axis (spreads become geometric, never below zero)."),
@@ -46,8 +47,8 @@ def plot(
     from .. import plots  # noqa: PLC0415  (matplotlib and pandas only when the command runs)
     from ..results import read_table  # noqa: PLC0415
 
-    if kind not in ("tradeoff", "bars", "compression"):
-        raise SpecError(f"--kind must be tradeoff, bars or compression, got {kind!r}")
+    if kind not in ("tradeoff", "bars", "stacked", "compression"):
+        raise SpecError(f"--kind must be tradeoff, bars, stacked or compression, got {kind!r}")
     plots.check_legend(legend)
     table = read_table(source)
     filters = _where(where)
@@ -57,13 +58,15 @@ def plot(
     labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel, "legend": legend}
     if kind == "bars":
         fig = plots.bars(table, x, y, hue=hue, where=filters, logy=logy, **labels)
+    elif kind == "stacked":
+        fig = plots.stacked(table, x, [c.strip() for c in y.split(",") if c.strip()], where=filters, **labels)
     elif kind == "compression":
         fig = plots.compression(table, x, y, hue=hue, where=filters, **labels)
     else:
         fig = plots.tradeoff(table, x, y, hue=hue, col=col, where=filters, logx=logx, logy=logy, **labels)
     if out is None:
         base = source if source.is_dir() else source.parent
-        out = base / "plots" / f"plot-{y}-vs-{x}.png"
+        out = base / "plots" / f"plot-{y.replace(',', '+')}-vs-{x}.png"
     formats = ("pdf",) if out.suffix == ".pdf" else ("png", "svg")
     for path in plots.save(fig, out, formats):
         typer.echo(str(path))

@@ -147,3 +147,18 @@ def test_bars_are_labelled_with_their_values(table):
     assert ax.get_ylabel() == "collective time (s)"
     assert len(ax.patches) == 2 and [t.get_text() for t in ax.texts] == [
         f"{v:.3g}" for v in table[table["status"] == "ok"].groupby("algorithm", sort=False)["time_s"].mean()]
+
+
+def test_stacked_bars_sum_their_parts():
+    import pandas as pd
+
+    from experiments import plots
+
+    table = pd.DataFrame({"workload": "train", "name": ["a", "a", "b"], "energy_compute_j": [1.0, 3.0, 2.0],
+                          "energy_idle_j": [1.0, 1.0, 5.0]})
+    fig = plots.stacked(table, "name", ["energy_compute_j", "energy_idle_j"])
+    ax = fig.axes[0]
+    heights = sorted((round(p.get_x(), 2), round(p.get_y(), 6), round(p.get_height(), 6)) for p in ax.patches)
+    # category a: mean compute 2 then idle 1 on top; b: 2 then 5
+    assert [h[1:] for h in heights] == [(0.0, 2.0), (2.0, 1.0), (0.0, 2.0), (2.0, 5.0)]
+    assert [t.get_text() for t in ax.texts] == ["3", "7"]
