@@ -74,6 +74,8 @@ METRICS: tuple[Metric, ...] = (
     _m("steps", "algorithm steps", "", "per run", "collective"),
     _m("messages", "messages", "", "per run", "collective"),
     _m("bytes_sent_total", "sent, all ranks", "B", "per run", "collective"),
+    _m("algbw_Bps", "algorithm bandwidth", "B/s", "per run", "collective"),
+    _m("busbw_Bps", "bus bandwidth", "B/s", "per run", "collective"),
     # netsim
     _m("makespan_s", "makespan", "s", "per run", "netsim"),
     _m("finish_s.*", "finish time of flow", "s", "per run", "netsim"),

@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from hwmodels import SpecError
 
 from . import metrics
-from .style import DPI, PANEL_IN, check_legend, integer_ticks, log_ticks, panel_grid, place_legend, series_style, styled
+from .style import (DPI, PANEL_IN, PREFIXED_UNITS, check_legend, integer_ticks, log_ticks, panel_grid, place_legend,
+                    prefixed_ticks, series_style, styled)
 
 import matplotlib.pyplot as plt  # noqa: E402,I001  (after style: the Agg backend is chosen there)
 
@@ -95,6 +96,17 @@ def _draw_series(ax: Any, s: pd.DataFrame, style: dict[str, Any], label: str | N
     ax.errorbar(s["x"], s["y"], xerr=xerr, yerr=yerr, label=label, **style)
 
 
+PUBLISHED_MARKERS = ("s", "D", "^", "v", "P")
+
+
+def _draw_published(ax: Any, published: Sequence[Any], panel: Any) -> None:
+    """Published series (black, open markers, dotted) whose ``col`` is this panel's value or absent."""
+    for i, p in enumerate(published):
+        if p.col is None or p.col == panel:
+            ax.plot(p.x, p.y, color="black", marker=PUBLISHED_MARKERS[i % len(PUBLISHED_MARKERS)],
+                    markerfacecolor="none", linestyle=":", linewidth=1.2, markersize=6, label=p.label)
+
+
 def _title_of(x: str, y: str, workload: str | None) -> str:
     return f"{metrics.label(y, workload)} against {metrics.label(x, workload)}"
 
@@ -106,10 +118,12 @@ def _value(v: Any) -> str:
 def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col: str | None = None,
              where: Mapping[str, Any] | None = None, logx: bool = False, logy: bool = False, title: str = "",
              xlabel: str = "", ylabel: str = "", legend: str | None = None,
-             reference: Callable[[Any], None] | None = None) -> Figure:
+             reference: Callable[[Any], None] | None = None, published: Sequence[Any] = ()) -> Figure:
     """``y`` against ``x``, a line per ``hue``, a panel per ``col``; spreads over repeats.
     Labels default to the metric table's; ``legend``: see :data:`~experiments.spec.LEGEND_PLACES`;
-    ``reference(ax)`` draws reference curves (bounds) into each panel before the legend is made."""
+    ``reference(ax)`` draws reference curves (bounds) into each panel before the legend is made;
+    ``published``: :class:`~experiments.spec.PublishedSeries` (label, x, y, col) drawn in black
+    with open markers beside the simulated lines, each in its ``col`` panel (or in all)."""
     check_legend(legend)
     rows = select(table, where, (x, y, hue, col))
     workload = metrics.workload_of(table)
@@ -132,25 +146,33 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
             ax.set_yscale("log" if logy else "linear")
             if reference is not None:
                 reference(ax)
+            _draw_published(ax, published, panel if col is not None else None)
             if col is not None:
                 ax.set_title(f"{metrics.label(col, workload)} = {_value(panel)}")
+        shown = {}   # axis -> its label (byte axes carry their unit in the ticks or a prefixed unit)
         for axis, log, name in (("x", logx, x), ("y", logy, y)):
             values = rows[name].astype(float)
+            entry = metrics.metric(name, workload)
+            unit = entry.unit if entry is not None else ""
+            shown[axis] = metrics.axis_label(name, workload)
             for ax in axes:
                 if log:
                     log_ticks(ax, axis, values)
                 else:
                     integer_ticks(ax, axis, values, log=False)
+                if unit in PREFIXED_UNITS:
+                    prefixed = prefixed_ticks(ax, axis, values, unit, log=log)
+                    shown[axis] = metrics.label(name, workload) + (f" ({prefixed})" if prefixed else "")
         for i, ax in enumerate(axes):
             if i // ncols == nrows - 1 or i + ncols >= len(axes):
-                ax.set_xlabel(xlabel or metrics.axis_label(x, workload))
+                ax.set_xlabel(xlabel or shown["x"])
                 ax.xaxis.set_tick_params(labelbottom=True)
             if i % ncols == 0:
-                ax.set_ylabel(ylabel or metrics.axis_label(y, workload))
+                ax.set_ylabel(ylabel or shown["y"])
         spare = cells[len(panels)] if len(cells) > len(panels) else None
         for extra in cells[len(panels):]:
             extra.axis("off")
-        if hue is not None or reference is not None:
+        if hue is not None or reference is not None or published:
             place_legend(fig, axes, legend, title=None if hue is None else metrics.label(hue, workload), spare=spare)
         heading = title or _title_of(x, y, workload)
         if len(axes) == 1:
@@ -333,6 +355,7 @@ def render_recipes(recipes: Sequence[Any], table: pd.DataFrame, folder: str | Pa
         elif r.kind == "compression":
             fig = compression(table, r.x, r.y, hue=r.hue, where=r.where, **labels)
         else:
-            fig = tradeoff(table, r.x, r.y, hue=r.hue, col=r.col, where=r.where, logx=r.logx, logy=r.logy, **labels)
+            fig = tradeoff(table, r.x, r.y, hue=r.hue, col=r.col, where=r.where, logx=r.logx, logy=r.logy,
+                           published=r.published, **labels)
         out += save(fig, Path(folder) / r.name)
     return out

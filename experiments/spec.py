@@ -32,7 +32,7 @@ from hwmodels import SpecError
 from .train_spec import read_spec_file
 from .workloads import get_workload
 
-__all__ = ["ExperimentSpec", "SweepAxes", "RandomAxes", "PlotRecipe", "load_experiment", "parse_experiment",
+__all__ = ["ExperimentSpec", "SweepAxes", "RandomAxes", "PlotRecipe", "PublishedSeries", "load_experiment", "parse_experiment",
            "set_path", "expand_overrides", "LEGEND_PLACES", "SEEDINGS"]
 
 # common: repeat r of every point has the same seed (common random numbers); independent: a seed per point.
@@ -110,6 +110,23 @@ class SweepAxes(_Strict):
         return out
 
 
+class PublishedSeries(_Strict):
+    """Published numbers drawn beside a ``tradeoff`` plot's simulated lines, in black with open
+    markers: ``x`` and ``y`` in the plot's columns' units (SI), ``label`` naming the source for the
+    legend; ``col``: only in the panel of that ``col`` value (all panels when absent)."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    col: Optional[Any] = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "PublishedSeries":
+        if not self.x or len(self.x) != len(self.y):
+            raise ValueError(f"published {self.label!r}: x and y must be equally long and not empty")
+        return self
+
+
 class PlotRecipe(_Strict):
     """A named plot drawn after the sweep (see :mod:`experiments.plots`): ``tradeoff`` lines, ``bars``,
     ``stacked`` bars of the ``stack`` columns, or ``compression`` error against bits. Labels default to the
@@ -131,6 +148,14 @@ class PlotRecipe(_Strict):
     xlabel: str = ""
     ylabel: str = ""
     legend: Optional[Literal[LEGEND_PLACES]] = None   # type: ignore[valid-type]
+    published: list[PublishedSeries] = Field(default_factory=list, description="kind tradeoff: published "
+                                             "numbers drawn beside the simulated lines")
+
+    @model_validator(mode="after")
+    def _published_on_lines(self) -> "PlotRecipe":
+        if self.published and self.kind != "tradeoff":
+            raise ValueError(f"plot {self.name!r}: published series go on tradeoff plots, not {self.kind}")
+        return self
 
 
 class ExperimentSpec(_Strict):

@@ -149,3 +149,28 @@ def place_legend(fig: Any, axes: Sequence[Any], place: str | None, *, title: str
         fig.legend(list(seen.values()), list(seen), loc="outside right center", **kwargs)
     else:
         axes[0].legend(list(seen.values()), list(seen), loc=place, **kwargs)
+
+
+# Decimal prefixes for byte axes (bytes and bytes per second), largest first.
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+PREFIXED_UNITS = ("B", "B/s")
+
+
+def prefixed_ticks(ax: Any, axis: str, values: Sequence[float], unit: str, *, log: bool) -> str:
+    """Byte axes read as bytes: on a log axis every label carries its own prefix ("8 B", "1 MB",
+    "1 GB"; returns "" for the axis label); on a linear one the labels are in one prefixed unit
+    chosen from the largest value, which is returned for the axis label ("GB/s")."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if log:
+        def label(v: float, _pos: Any) -> str:
+            if v <= 0:
+                return ""
+            scale, prefix = next((s, p) for s, p in _PREFIXES if v >= s * 0.999 or s == 1.0)
+            return f"{v / scale:g} {prefix}{unit}"
+        target.set_major_formatter(ticker.FuncFormatter(label))
+        return ""
+    top = max((abs(float(v)) for v in values), default=0.0)
+    scale, prefix = next((s, p) for s, p in _PREFIXES if top >= s or s == 1.0)
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v / scale:g}"))
+    return f"{prefix}{unit}"
+

@@ -141,7 +141,8 @@ def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 _COLLECTIVE_METRICS = ("hosts", "size_B", "bandwidth_Bps", "latency_s", "time_s", "analytic_time_s", "steps",
-                       "messages", "bytes_sent_total", "wall_s", "energy_j", "energy_breakdown_j")
+                       "messages", "bytes_sent_total", "algbw_Bps", "busbw_Bps", "wall_s", "energy_j",
+                       "energy_breakdown_j")
 
 
 def _scenario(config: Mapping[str, Any]) -> Any:

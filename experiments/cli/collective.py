@@ -100,6 +100,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         # every reducing collective sums (P - 1) n bytes in all, whatever the algorithm: an equal share per rank
         reduced = (workers - 1) * size_B if op in ("allreduce", "reducescatter", "reduce") else 0.0
         link_j = _analytic_link_energy(op, algorithm, workers, size_B, topology, hosts, link, params, sent)
+        _with_bandwidth(out, op, workers)
         return _with_energy(out, device, hosts, out["time_s"], reduced / hosts * gammas, link_j)
 
     topo = build_topology(topology, hosts, link)
@@ -113,6 +114,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
     out["wall_s"] = time.perf_counter() - t0
     out.update(time_s=result.time_s, analytic_time_s=analytic, steps=program.num_steps, messages=result.messages,
                bytes_sent_total=result.bytes_sent_total)
+    _with_bandwidth(out, op, workers)
     _with_energy(out, device, hosts, result.time_s, result.reduce_busy_s, result.link_energy_J)
     if trace is not None:
         result.timeline.to_chrome_trace(trace)
@@ -153,6 +155,13 @@ def _split_slowdown(text: Any) -> tuple[str, str]:
     if not sep:
         raise SpecError(f"--slowdown must look like RANK=FACTOR (e.g. 3=10), got {text!r}")
     return rank.strip(), factor.strip()
+
+
+def _with_bandwidth(out: dict[str, Any], op: str, workers: int) -> None:
+    """Add nccl-tests' ``algbw_Bps`` and ``busbw_Bps`` of the simulated time (the workers are its ranks)."""
+    from simulator.collectives.busbw import bus_bandwidth  # noqa: PLC0415
+
+    out["algbw_Bps"], out["busbw_Bps"] = bus_bandwidth(op, workers, out["size_B"], out["time_s"])
 
 
 def _with_energy(out: dict[str, Any], device: Any, hosts: int, time_s: float, busy_s: Any,
