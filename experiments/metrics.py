@@ -162,6 +162,7 @@ AXES: dict[str, tuple[str, str]] = {
     "repeat": ("repeat", ""), "seed": ("seed", ""), "configuration": ("hardware (device @ link)", ""),
     "encode_s_per_element": ("encode time per element", "s"), "decode_s_per_element": ("decode time per element", "s"),
     "batch_size": ("batch size per worker", ""), "lr": ("learning rate", ""), "alpha": ("Dirichlet alpha", ""),
+    "bucket_cap": ("gradient bucket cap", "B"), "overlap": ("overlap", ""), "model": ("model", ""),
 }
 
 

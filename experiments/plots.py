@@ -153,7 +153,7 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
         for axis, log, name in (("x", logx, x), ("y", logy, y)):
             values = rows[name].astype(float)
             entry = metrics.metric(name, workload)
-            unit = entry.unit if entry is not None else ""
+            unit = entry.unit if entry is not None else metrics.AXES.get(name, ("", ""))[1]
             shown[axis] = metrics.axis_label(name, workload)
             for ax in axes:
                 if log:
