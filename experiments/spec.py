@@ -32,8 +32,8 @@ from hwmodels import SpecError
 from .train_spec import read_spec_file
 from .workloads import get_workload
 
-__all__ = ["ExperimentSpec", "SweepAxes", "RandomAxes", "PlotRecipe", "PublishedSeries", "load_experiment", "parse_experiment",
-           "set_path", "expand_overrides", "LEGEND_PLACES", "SEEDINGS"]
+__all__ = ["ExperimentSpec", "SweepAxes", "RandomAxes", "PlotRecipe", "PublishedSeries", "load_experiment",
+           "parse_experiment", "set_path", "expand_overrides", "LEGEND_PLACES", "SEEDINGS"]
 
 # common: repeat r of every point has the same seed (common random numbers); independent: a seed per point.
 SEEDINGS = ("common", "independent")

@@ -86,7 +86,8 @@ def test_published_series_are_checked_and_drawn():
     with pytest.raises(SpecError, match="equally long"):
         parse_experiment({**base, "plots": [{**plot, "published": [{"label": "a", "x": [1, 2], "y": [1]}]}]})
     with pytest.raises(SpecError, match="tradeoff"):
-        parse_experiment({**base, "plots": [{**plot, "kind": "bars", "published": [{"label": "a", "x": [1], "y": [1]}]}]})
+        bars = {**plot, "kind": "bars", "published": [{"label": "a", "x": [1], "y": [1]}]}
+        parse_experiment({**base, "plots": [bars]})
     spec = parse_experiment({**base, "plots": [{**plot, "published": [{"label": "paper", "x": [1e6], "y": [2e11]}]}]})
     table = pd.DataFrame({"workload": "collective", "status": "ok", "size_B": [1e3, 1e6, 1e9],
                           "busbw_Bps": [1e8, 5e10, 2.3e11]})
