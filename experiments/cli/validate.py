@@ -62,7 +62,8 @@ def validate(
                f"{result.compute_efficiency:.3g} of this-host's roofline (fitted on the calibration steps)")
     for split, s in result.summary().items():
         typer.echo(f"{split}: median_abs_error {s['median_abs_error']:.1%}, max_abs_error {s['max_abs_error']:.1%}, "
-                   f"cases {s['cases']}")
+                   f"cases {s['cases']} (the repeats' IQR is {s['median_rel_spread']:.0%} of their median, median "
+                   f"over the cases)")
     given = summary(result.rows, "error_given_compute")["held-out"]
     typer.echo(f"held-out, compute as measured (a diagnostic, not a prediction): median_abs_error "
                f"{given['median_abs_error']:.1%}, max_abs_error {given['max_abs_error']:.1%}")

@@ -50,8 +50,8 @@ from .predict import collective_s
 from .records import Measurement
 from .training import OVERLAP_BUCKETS, TrainCase
 
-__all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "fit_compute_efficiency", "validation_table", "summary",
-           "plot", "label", "SPLITS"]
+__all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "fit_compute_efficiency",
+           "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
 
 SPLITS = ("held-out", "calibration")
 _CASE_KEYS = ("model", "data", "workers", "batch_size", "compressor", "compressor_params", "overlap", "bucket_B", "model_params")
@@ -178,13 +178,33 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
 
 def summary(rows: Sequence[dict[str, Any]], column: str = "error") -> dict[str, dict[str, Any]]:
     """Per split (held-out first): ``median_abs_error``, ``max_abs_error`` (NaN without rows)
-    and ``cases``, of ``column``."""
+    and ``cases``, of ``column``; and ``median_rel_spread``, the median interquartile range of
+    the repeats over their median: the measurement's own noise, against which an error means
+    something."""
     out = {}
     for split in SPLITS:
-        errors = np.abs([r[column] for r in rows if r["split"] == split])
+        chosen = [r for r in rows if r["split"] == split]
+        errors = np.abs([r[column] for r in chosen])
+        spread = [r["spread_s"] / r["measured_s"] for r in chosen]
         out[split] = {"median_abs_error": float(np.median(errors)) if errors.size else math.nan,
-                      "max_abs_error": float(errors.max()) if errors.size else math.nan, "cases": int(errors.size)}
+                      "max_abs_error": float(errors.max()) if errors.size else math.nan, "cases": int(errors.size),
+                      "median_rel_spread": float(np.median(spread)) if spread else math.nan}
     return out
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The table as Markdown (configuration, split, measured and simulated ms, error, error with
+    the compute as measured, relative spread of the repeats), held-out rows first."""
+    lines = ["| configuration | split | measured (ms) | simulated (ms) | error | error, compute as measured | "
+             "IQR / median |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for split in SPLITS:
+        for r in rows:
+            if r["split"] == split:
+                given = f"{r['error_given_compute']:+.0%}" if r["kind"] == "train" else ""
+                lines.append(f"| {r['configuration']} | {split} | {1e3 * r['measured_s']:.3g} | "
+                             f"{1e3 * r['simulated_s']:.3g} | {r['error']:+.0%} | {given} | "
+                             f"{r['spread_s'] / r['measured_s']:.0%} |")
+    return "\n".join(lines)
 
 
 def plot(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "") -> Path:
@@ -278,14 +298,15 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
 
 
 def write(result: Validation, folder: str | Path) -> list[Path]:
-    """``validation.parquet``, ``validation.csv``, ``validation.png`` and ``summary.json`` in
-    ``folder`` (made if missing); the paths."""
+    """``validation.parquet``, ``validation.csv``, ``validation.png``, ``summary.json`` and
+    ``validation.md`` (the table in Markdown) in ``folder`` (made if missing); the paths."""
     import pandas as pd  # noqa: PLC0415
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(result.rows)
-    paths = [folder / "validation.parquet", folder / "validation.csv", folder / "validation.png", folder / "summary.json"]
+    paths = [folder / "validation.parquet", folder / "validation.csv", folder / "validation.png", folder / "summary.json",
+             folder / "validation.md"]
     table.to_parquet(paths[0], index=False)
     table.to_csv(paths[1], index=False)
     held = result.summary()["held-out"]
@@ -293,4 +314,5 @@ def write(result: Validation, folder: str | Path) -> list[Path]:
                                       f"|error| {held['median_abs_error']:.0%}, max {held['max_abs_error']:.0%}")
     report = result.report()
     paths[3].write_text(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2) + "\n", encoding="utf-8")
+    paths[4].write_text(markdown(result.rows) + "\n", encoding="utf-8")
     return paths

@@ -28,8 +28,9 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     cases = Cases((cal,), held)
     alpha, beta = 2 * LINK.latency_s, 1 / LINK.bandwidth_Bps   # one message crosses two links of the switch
     measured = {cal: 1e-3, held[0]: 2.2e-3, held[1]: 1e-4}
+    samples = {held[0]: [2.0e-3, 2.2e-3, 2.4e-3]}   # median 2.2 ms, interquartile range 0.2 ms
     ms = [measurement("p2p" if c.op == "p2p" else "collective", {"op": c.op, "world": c.world, "size_B": c.size_B},
-                      [t]) for c, t in measured.items()]
+                      samples.get(c, [t])) for c, t in measured.items()]
     rows = validation_table(cases, ms, DEVICE, LINK)
     # p2p and a 2-process binomial-tree broadcast are both one message: alpha + n beta
     expected = [alpha + c.size_B * beta for c in measured]
@@ -39,9 +40,10 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     assert [r["error"] for r in rows] == pytest.approx(errors, rel=1e-12)
     s = summary(rows)
     assert s["held-out"] == {"median_abs_error": pytest.approx((abs(errors[1]) + abs(errors[2])) / 2),
-                             "max_abs_error": pytest.approx(max(abs(errors[1]), abs(errors[2]))), "cases": 2}
+                             "max_abs_error": pytest.approx(max(abs(errors[1]), abs(errors[2]))), "cases": 2,
+                             "median_rel_spread": pytest.approx((0.2 / 2.2 + 0.0) / 2)}   # one timing: no spread
     assert s["calibration"] == {"median_abs_error": pytest.approx(abs(errors[0])),
-                                "max_abs_error": pytest.approx(abs(errors[0])), "cases": 1}
+                                "max_abs_error": pytest.approx(abs(errors[0])), "cases": 1, "median_rel_spread": 0.0}
     assert math.isnan(summary(rows[:1])["held-out"]["median_abs_error"]) and summary(rows[:1])["held-out"]["cases"] == 0
 
 
@@ -93,8 +95,10 @@ def test_cli_end_to_end_on_a_tiny_plan(tmp_path):
         assert r["measured_s"] > 0 and r["simulated_s"] > 0
         assert r["error"] == pytest.approx(r["simulated_s"] / r["measured_s"] - 1, rel=1e-12)
     held = [abs(r["error"]) for r in rows if r["split"] == "held-out"]
+    spread = [r["spread_s"] / r["measured_s"] for r in rows if r["split"] == "held-out"]
     assert report["summary"]["held-out"] == {"median_abs_error": pytest.approx(sum(held) / 2),
-                                             "max_abs_error": pytest.approx(max(held)), "cases": 2}
+                                             "max_abs_error": pytest.approx(max(held)), "cases": 2,
+                                             "median_rel_spread": pytest.approx(sum(spread) / 2)}
     assert 0 < report["compute_efficiency"] <= 1 and report["host"]["cores"] >= 1
     import pandas as pd
     table = pd.read_parquet(out / "validation.parquet")
@@ -102,6 +106,8 @@ def test_cli_end_to_end_on_a_tiny_plan(tmp_path):
     assert len(pd.read_csv(out / "validation.csv")) == 5
     assert (out / "validation.png").stat().st_size > 0
     assert json.loads((out / "summary.json").read_text())["summary"] == report["summary"]
+    markdown = (out / "validation.md").read_text().splitlines()
+    assert len(markdown) == 2 + 5 and markdown[2].startswith("| broadcast p=2 16 KiB | held-out |")
 
 
 def test_missing_calibrated_entries_is_one_line_and_exit_2(tmp_path):
