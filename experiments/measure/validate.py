@@ -224,7 +224,7 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "") -
     lo, hi = (min(values) / 1.5, max(values) * 1.5) if values else (1e-4, 1.0)
     x = np.geomspace(lo, hi, 50)
     ax.plot(x, x, color="black", lw=1, label="simulated = measured")
-    for band, alpha in ((0.25, 0.10), (0.10, 0.18)):
+    for band, alpha in ((0.25, 0.12), (0.10, 0.28)):
         ax.fill_between(x, x * (1 - band), x * (1 + band), color="grey", alpha=alpha, lw=0, label=f"±{band:.0%}")
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
     colours = dict(zip(kinds, plt.get_cmap("tab10").colors))
