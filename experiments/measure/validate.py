@@ -50,11 +50,10 @@ from .predict import collective_s
 from .records import Measurement
 from .training import OVERLAP_BUCKETS, TrainCase
 
-__all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "fit_compute_efficiency",
-           "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
+__all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "bare_compute_s",
+           "fit_compute_efficiency", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
 
 SPLITS = ("held-out", "calibration")
-_CASE_KEYS = ("model", "data", "workers", "batch_size", "compressor", "compressor_params", "overlap", "bucket_B", "model_params")
 
 
 def calibrated_entries(catalog: Catalog) -> tuple[Device, LinkSpec]:
@@ -94,6 +93,19 @@ def train_step_s(case: TrainCase, device: Device, link: LinkSpec, *, workers: in
     return float(price_only(config, Cluster(Topology.switch(max(k, 2), link), device)).summary["step_time_s"])
 
 
+def bare_compute_s(case: TrainCase, device: Device, link: LinkSpec, memo: dict[tuple[Any, ...], float] | None = None) -> float:
+    """Simulated seconds of the bare step of ``case`` (one worker, no exchange): what its
+    ``train-compute`` record times; ``memo`` keeps them by model, batch and buckets (the workers
+    and the compressor do not change it)."""
+    key = (case.model, case.data, case.batch_size, case.overlap, case.bucket_B, case.config()["model_params"])
+    if memo is not None and key in memo:
+        return memo[key]
+    seconds = train_step_s(case, device, link, workers=1, compressor="none")
+    if memo is not None:
+        memo[key] = seconds
+    return seconds
+
+
 def fit_compute_efficiency(cases: Cases, measurements: Sequence[Measurement], device: Device,
                            link: LinkSpec) -> float:
     """The compute efficiency in (0, 1] of ``device`` for training steps: the median over the
@@ -103,8 +115,13 @@ def fit_compute_efficiency(cases: Cases, measurements: Sequence[Measurement], de
     for m in measurements:
         if m.kind == "train-compute" and split_of(cases, m) == "calibration":
             case = _train_case(cases, m)
-            ratios.append(train_step_s(case, device, link, workers=1, compressor="none") / m.measured_s)
+            ratios.append(bare_compute_s(case, device, link) / m.measured_s)
     return min(1.0, float(np.median(ratios))) if ratios else 1.0
+
+
+def _key(m: Measurement) -> tuple[Any, ...]:
+    """The training configuration of a record (its ``train-step`` and ``train-compute`` share it)."""
+    return tuple(m.config[f.name] for f in dataclasses.fields(TrainCase))
 
 
 def _train_case(cases: Cases, m: Measurement) -> TrainCase:
@@ -147,7 +164,8 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
     ``train``), split, measured_s, simulated_s, error = simulated / measured - 1, the spread of
     the repeats and the configuration's fields."""
     chosen = [m for m in measurements if m.kind in ("p2p", "collective", "train-step")]
-    compute = {tuple(m.config[k] for k in _CASE_KEYS): m.measured_s for m in measurements if m.kind == "train-compute"}
+    compute = {_key(m): m.measured_s for m in measurements if m.kind == "train-compute"}
+    memo: dict[tuple[Any, ...], float] = {}
     rows = []
     for i, m in enumerate(chosen):
         split = split_of(cases, m)
@@ -163,9 +181,9 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
                       "compressor": None, "compressor_params": None, "overlap": None, "world": case.world,
                       "op": case.op, "size_B": case.size_B}
         simulated = given = simulate(case, device, link, compute_efficiency)
-        bare_s = compute.get(tuple(m.config[k] for k in _CASE_KEYS)) if m.kind == "train-step" else None
+        bare_s = compute.get(_key(m)) if m.kind == "train-step" else None
         if bare_s is not None:
-            ideal = train_step_s(case, device, link, workers=1, compressor="none")
+            ideal = bare_compute_s(case, device, link, memo)
             given = simulate(case, device, link, min(1.0, ideal / bare_s))
         rows.append({"configuration": label(fields), "split": split, **fields, "measured_s": m.measured_s,
                      "simulated_s": simulated, "error": simulated / m.measured_s - 1.0, "spread_s": m.spread_s,
@@ -281,11 +299,21 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
              progress: Callable[[str, int, int], None] | None = None, start_method: str = "fork") -> Validation:
     """Measure every configuration of ``cases`` (calibration and held-out) for real, fit the
     compute efficiency on the calibration training configurations and simulate them all;
-    ``progress(stage, done, total)`` after each measured group and each simulated row."""
+    ``progress(stage, done, total)`` after each measured group (one world and operation, or one
+    worker count and model) and each simulated row."""
     before = os.getloadavg()
     t0 = datetime.datetime.now(datetime.timezone.utc)
-    measurements = measure_cases(cases.all(), quick=quick, start_method=start_method,
-                                 progress=None if progress is None else lambda d, t: progress("measuring", d, t))
+    # One process group per (world, operation) and per (workers, model): progress a user can follow,
+    # at the price of a few more group start-ups.
+    chunks: dict[tuple[Any, ...], list[CollectiveCase | TrainCase]] = {}
+    for case in cases.all():
+        key = ("c", case.world, case.op) if isinstance(case, CollectiveCase) else ("t", case.workers, case.model)
+        chunks.setdefault(key, []).append(case)
+    measurements: list[Measurement] = []
+    for i, (_, chunk) in enumerate(sorted(chunks.items(), key=lambda kv: kv[0][:2])):   # collectives, then training
+        measurements += measure_cases(chunk, quick=quick, start_method=start_method)
+        if progress is not None:
+            progress("measuring", i + 1, len(chunks))
     wall = (datetime.datetime.now(datetime.timezone.utc) - t0).total_seconds()
     after = os.getloadavg()
     efficiency = fit_compute_efficiency(cases, measurements, device, link)
