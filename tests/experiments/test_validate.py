@@ -13,7 +13,7 @@ from experiments.cli import app
 from experiments.measure.cases import CollectiveCase, Cases
 from experiments.measure.records import measurement
 from experiments.measure.training import TrainCase
-from experiments.measure.validate import fit_compute_efficiency, summary, train_step_s, validation_table
+from experiments.measure.validate import Validation, fit_compute_efficiency, summary, train_step_s, validation_table
 from hwmodels import Catalog, Device, LinkSpec
 
 runner = CliRunner()
@@ -45,6 +45,10 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     assert s["calibration"] == {"median_abs_error": pytest.approx(abs(errors[0])),
                                 "max_abs_error": pytest.approx(abs(errors[0])), "cases": 1, "median_rel_spread": 0.0}
     assert math.isnan(summary(rows[:1])["held-out"]["median_abs_error"]) and summary(rows[:1])["held-out"]["cases"] == 0
+    report = Validation(rows[:1], 1.0, {}).report()   # what --json prints: no held-out case, null errors
+    assert report["summary"]["held-out"] == {"median_abs_error": None, "max_abs_error": None, "cases": 0,
+                                             "median_rel_spread": None}
+    json.dumps(report, allow_nan=False)
 
 
 def test_compute_efficiency_comes_from_calibration_steps_only():
