@@ -20,6 +20,8 @@ def validate(
     out: Path = typer.Option(Path("validation"), "--out", help="Folder for the table (.parquet, .csv), plot and summary."),
     cases_file: Optional[Path] = typer.Option(None, "--cases", help="Validation configurations (YAML with quick and "
                                               "full sections); default: experiments/measure/validation.yaml."),
+    refit_link: bool = typer.Option(False, "--refit-link", help="Fit the link's latency and bandwidth to this run's "
+                                    "calibration collectives instead of taking the catalog's (same fit as calibrate)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary and the rows as JSON."),
 ) -> None:
     """Run the calibration and held-out configurations for real (gloo processes on 127.0.0.1),
@@ -42,7 +44,7 @@ def validate(
         bars[stage](done, total)
 
     try:
-        result = run(cases, device, link, quick=quick, progress=progress)
+        result = run(cases, device, link, quick=quick, refit=refit_link, progress=progress)
     finally:
         for bar in bars.values():
             bar.stop()
@@ -59,7 +61,8 @@ def validate(
     h = result.host
     typer.echo(f"\n{h['host']} ({h['cores']} cores), measured in {h['measure_wall_s']:.0f} s; load average "
                f"{h['load_before'][0]:.2f} before, {h['load_after'][0]:.2f} after; training compute at "
-               f"{result.compute_efficiency:.3g} of this-host's roofline (fitted on the calibration steps)")
+               f"{result.compute_efficiency:.3g} of this-host's roofline (fitted on the calibration steps); link "
+               f"{h['link_bandwidth_Bps'] / 1e6:.4g} MB/s, {h['link_latency_s'] * 1e6:.4g} us per link ({h['link']})")
     for split, s in result.summary().items():
         typer.echo(f"{split}: median_abs_error {s['median_abs_error']:.1%}, max_abs_error {s['max_abs_error']:.1%}, "
                    f"cases {s['cases']} (the repeats' IQR is {s['median_rel_spread']:.0%} of their median, median "

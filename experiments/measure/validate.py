@@ -46,12 +46,13 @@ from hwmodels import Catalog, Device, LinkSpec, SpecError
 
 from .calibrate import DEVICE, LINK
 from .cases import CollectiveCase, Cases, measure_cases, split_of
+from .link import HOPS, fit_link
 from .predict import collective_s
 from .records import Measurement
 from .training import OVERLAP_BUCKETS, TrainCase
 
 __all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "bare_compute_s",
-           "fit_compute_efficiency", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
+           "fit_compute_efficiency", "refit_link", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
 
 SPLITS = ("held-out", "calibration")
 
@@ -295,12 +296,29 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False,
+def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device, link: LinkSpec) -> LinkSpec:
+    """``link`` with its latency and bandwidth fitted as ``ddlsim calibrate`` fits them
+    (:func:`~.link.fit_link`, reductions on ``device``) to the p2p and collective measurements of
+    the *calibration* configurations only."""
+    from simulator.collectives import reduction_gamma  # noqa: PLC0415
+
+    points = [m for m in measurements if m.kind in ("p2p", "collective") and split_of(cases, m) == "calibration"]
+    if not points:
+        raise SpecError("validate --refit-link: the configurations have no calibration collectives to fit the link to")
+    fit = fit_link(points, reduction_gamma(device))
+    residuals = np.abs(fit.residuals)
+    return dataclasses.replace(link, bandwidth_Bps=fit.bandwidth_Bps, latency_s=fit.alpha_s / HOPS,
+                               source=f"refitted on this run's {len(points)} calibration collectives (median |residual| "
+                                      f"{np.median(residuals):.0%}, max {residuals.max():.0%})")
+
+
+def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False, refit: bool = False,
              progress: Callable[[str, int, int], None] | None = None, start_method: str = "fork") -> Validation:
     """Measure every configuration of ``cases`` (calibration and held-out) for real, fit the
-    compute efficiency on the calibration training configurations and simulate them all;
-    ``progress(stage, done, total)`` after each measured group (one world and operation, or one
-    worker count and model) and each simulated row."""
+    compute efficiency on the calibration training configurations (and with ``refit`` the link,
+    :func:`refit_link`) and simulate them all; ``progress(stage, done, total)`` after each
+    measured group (one world and operation, or one worker count and model) and each simulated
+    row."""
     before = os.getloadavg()
     t0 = datetime.datetime.now(datetime.timezone.utc)
     # One process group per (world, operation) and per (workers, model): progress a user can follow,
@@ -316,12 +334,15 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
             progress("measuring", i + 1, len(chunks))
     wall = (datetime.datetime.now(datetime.timezone.utc) - t0).total_seconds()
     after = os.getloadavg()
+    if refit:
+        link = refit_link(cases, measurements, device, link)
     efficiency = fit_compute_efficiency(cases, measurements, device, link)
     rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency,
                             progress=None if progress is None else lambda d, t: progress("simulating", d, t))
     host = {"host": platform.node(), "cores": os.cpu_count(), "date": t0.isoformat(timespec="seconds"),
             "measure_wall_s": wall, "load_before": list(before), "load_after": list(after),
-            "device": device.source or device.name, "link": link.source or link.name}
+            "device": device.source or device.name, "link": link.source or link.name,
+            "link_bandwidth_Bps": link.bandwidth_Bps, "link_latency_s": link.latency_s}
     return Validation(rows, efficiency, host)
 
 

@@ -13,7 +13,9 @@ from experiments.cli import app
 from experiments.measure.cases import CollectiveCase, Cases
 from experiments.measure.records import measurement
 from experiments.measure.training import TrainCase
-from experiments.measure.validate import Validation, fit_compute_efficiency, summary, train_step_s, validation_table
+from experiments.measure.predict import collective_s
+from experiments.measure.validate import (Validation, fit_compute_efficiency, refit_link, summary, train_step_s,
+                                          validation_table)
 from hwmodels import Catalog, Device, LinkSpec
 
 runner = CliRunner()
@@ -62,6 +64,21 @@ def test_compute_efficiency_comes_from_calibration_steps_only():
     assert e == pytest.approx(0.25, rel=1e-12)
     # More workers than one add the exchange: the step is longer than its bare compute.
     assert train_step_s(cal, DEVICE, LINK) > ideal
+
+
+def test_refit_link_recovers_the_link_from_calibration_collectives_only():
+    true = LinkSpec(name="this-host-loopback", bandwidth_Bps=0.8e9, latency_s=120e-6)
+    cal = [CollectiveCase("p2p", 2, n) for n in (4096.0, 1e6, 16e6)] + [CollectiveCase("allreduce", 4, 4e6)]
+    held = (CollectiveCase("broadcast", 2, 1e6),)
+    # p2p by hand: one message crosses two links of the switch
+    times = [2 * true.latency_s + c.size_B / true.bandwidth_Bps for c in cal[:3]] + [collective_s(cal[3], DEVICE, true)]
+    ms = [measurement("p2p" if c.op == "p2p" else "collective", {"op": c.op, "world": c.world, "size_B": c.size_B}, [t])
+          for c, t in zip(cal, times)]
+    ms.append(measurement("collective", {"op": "broadcast", "world": 2, "size_B": 1e6}, [1.0]))   # held out: ignored
+    fitted = refit_link(Cases(tuple(cal), held), ms, DEVICE, LINK)
+    assert fitted.bandwidth_Bps == pytest.approx(true.bandwidth_Bps, rel=1e-6)
+    assert fitted.latency_s == pytest.approx(true.latency_s, rel=1e-6)
+    assert fitted.name == LINK.name and "4 calibration collectives" in fitted.source
 
 
 def _write_tiny(tmp_path):
