@@ -36,7 +36,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +158,13 @@ def _size(size_B: float) -> str:
 
 
 def validation_table(cases: Cases, measurements: Sequence[Measurement], device: Device, link: LinkSpec, *,
-                     compute_efficiency: float = 1.0,
+                     compute_efficiency: float = 1.0, world_links: Mapping[int, LinkSpec] | None = None,
                      progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """One row per measured configuration (collectives, p2p messages and training steps; the
     bare-compute records only fit the efficiency): configuration, kind (the operation, or
     ``train``), split, measured_s, simulated_s, error = simulated / measured - 1, the spread of
-    the repeats and the configuration's fields."""
+    the repeats and the configuration's fields. ``world_links``: the link to use at a process
+    count (``link`` for the others)."""
     chosen = [m for m in measurements if m.kind in ("p2p", "collective", "train-step")]
     compute = {_key(m): m.measured_s for m in measurements if m.kind == "train-compute"}
     memo: dict[tuple[Any, ...], float] = {}
@@ -181,11 +182,12 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
             fields = {"kind": case.op, "model": None, "data": None, "workers": None, "batch_size": None,
                       "compressor": None, "compressor_params": None, "overlap": None, "world": case.world,
                       "op": case.op, "size_B": case.size_B}
-        simulated = given = simulate(case, device, link, compute_efficiency)
+        lk = (world_links or {}).get(fields["world"], link)
+        simulated = given = simulate(case, device, lk, compute_efficiency)
         bare_s = compute.get(_key(m)) if m.kind == "train-step" else None
         if bare_s is not None:
             ideal = bare_compute_s(case, device, link, memo)
-            given = simulate(case, device, link, min(1.0, ideal / bare_s))
+            given = simulate(case, device, lk, min(1.0, ideal / bare_s))
         rows.append({"configuration": label(fields), "split": split, **fields, "measured_s": m.measured_s,
                      "simulated_s": simulated, "error": simulated / m.measured_s - 1.0, "spread_s": m.spread_s,
                      "repeats": m.repeats, "simulated_given_compute_s": given,
@@ -296,20 +298,33 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device, link: LinkSpec) -> LinkSpec:
+def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device,
+               link: LinkSpec) -> tuple[LinkSpec, dict[int, LinkSpec]]:
     """``link`` with its latency and bandwidth fitted as ``ddlsim calibrate`` fits them
     (:func:`~.link.fit_link`, reductions on ``device``) to the p2p and collective measurements of
-    the *calibration* configurations only."""
+    the *calibration* configurations only: all of them jointly, and per process count (the
+    link as ``p`` processes sharing this host's cores see it) where that count has points of two
+    sizes or more."""
     from simulator.collectives import reduction_gamma  # noqa: PLC0415
 
     points = [m for m in measurements if m.kind in ("p2p", "collective") and split_of(cases, m) == "calibration"]
     if not points:
         raise SpecError("validate --refit-link: the configurations have no calibration collectives to fit the link to")
-    fit = fit_link(points, reduction_gamma(device))
-    residuals = np.abs(fit.residuals)
-    return dataclasses.replace(link, bandwidth_Bps=fit.bandwidth_Bps, latency_s=fit.alpha_s / HOPS,
-                               source=f"refitted on this run's {len(points)} calibration collectives (median |residual| "
-                                      f"{np.median(residuals):.0%}, max {residuals.max():.0%})")
+    gamma = reduction_gamma(device)
+
+    def fitted(chosen: list[Measurement], what: str) -> LinkSpec:
+        fit = fit_link(chosen, gamma)
+        residuals = np.abs(fit.residuals)
+        return dataclasses.replace(link, bandwidth_Bps=fit.bandwidth_Bps, latency_s=fit.alpha_s / HOPS,
+                                   source=f"refitted on this run's {len(chosen)} calibration collectives{what} "
+                                          f"(median |residual| {np.median(residuals):.0%}, max {residuals.max():.0%})")
+
+    per_world = {}
+    for world in sorted({int(m.config["world"]) for m in points}):
+        chosen = [m for m in points if m.config["world"] == world]
+        if len({m.config["size_B"] for m in chosen}) >= 2:
+            per_world[world] = fitted(chosen, f" at {world} processes")
+    return fitted(points, ""), per_world
 
 
 def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False, refit: bool = False,
@@ -334,15 +349,18 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
             progress("measuring", i + 1, len(chunks))
     wall = (datetime.datetime.now(datetime.timezone.utc) - t0).total_seconds()
     after = os.getloadavg()
+    per_world: dict[int, LinkSpec] = {}
     if refit:
-        link = refit_link(cases, measurements, device, link)
+        link, per_world = refit_link(cases, measurements, device, link)
     efficiency = fit_compute_efficiency(cases, measurements, device, link)
-    rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency,
+    rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency, world_links=per_world,
                             progress=None if progress is None else lambda d, t: progress("simulating", d, t))
     host = {"host": platform.node(), "cores": os.cpu_count(), "date": t0.isoformat(timespec="seconds"),
             "measure_wall_s": wall, "load_before": list(before), "load_after": list(after),
             "device": device.source or device.name, "link": link.source or link.name,
-            "link_bandwidth_Bps": link.bandwidth_Bps, "link_latency_s": link.latency_s}
+            "link_bandwidth_Bps": link.bandwidth_Bps, "link_latency_s": link.latency_s,
+            "link_per_world": {w: {"bandwidth_Bps": lk.bandwidth_Bps, "latency_s": lk.latency_s, "source": lk.source}
+                               for w, lk in per_world.items()}}
     return Validation(rows, efficiency, host)
 
 

@@ -75,10 +75,14 @@ def test_refit_link_recovers_the_link_from_calibration_collectives_only():
     ms = [measurement("p2p" if c.op == "p2p" else "collective", {"op": c.op, "world": c.world, "size_B": c.size_B}, [t])
           for c, t in zip(cal, times)]
     ms.append(measurement("collective", {"op": "broadcast", "world": 2, "size_B": 1e6}, [1.0]))   # held out: ignored
-    fitted = refit_link(Cases(tuple(cal), held), ms, DEVICE, LINK)
+    fitted, per_world = refit_link(Cases(tuple(cal), held), ms, DEVICE, LINK)
     assert fitted.bandwidth_Bps == pytest.approx(true.bandwidth_Bps, rel=1e-6)
     assert fitted.latency_s == pytest.approx(true.latency_s, rel=1e-6)
     assert fitted.name == LINK.name and "4 calibration collectives" in fitted.source
+    # 2 processes: three p2p sizes, a fit of their own; 4 processes: one size, no fit of their own
+    assert list(per_world) == [2] and per_world[2].latency_s == pytest.approx(true.latency_s, rel=1e-6)
+    rows = validation_table(Cases(tuple(cal), held), ms, DEVICE, LINK, world_links=per_world)
+    assert rows[-1]["simulated_s"] == pytest.approx(2 * true.latency_s + 1e6 / true.bandwidth_Bps, rel=1e-6)
 
 
 def _write_tiny(tmp_path):
