@@ -366,20 +366,31 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
 
 def write(result: Validation, folder: str | Path) -> list[Path]:
     """``validation.parquet``, ``validation.csv``, ``validation.png``, ``summary.json`` and
-    ``validation.md`` (the table in Markdown) in ``folder`` (made if missing); the paths."""
+    ``validation.md`` (the table in Markdown) in ``folder`` (made if missing); the paths. The
+    files are written aside first and moved in together, so a failure leaves none half-written."""
+    import shutil  # noqa: PLC0415
+
     import pandas as pd  # noqa: PLC0415
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(result.rows)
-    paths = [folder / "validation.parquet", folder / "validation.csv", folder / "validation.png", folder / "summary.json",
-             folder / "validation.md"]
-    table.to_parquet(paths[0], index=False)
-    table.to_csv(paths[1], index=False)
-    held = result.summary()["held-out"]
-    plot(result.rows, paths[2], title=f"{result.host['host']} ({result.host['cores']} cores): held-out median "
-                                      f"|error| {held['median_abs_error']:.0%}, max {held['max_abs_error']:.0%}")
-    report = result.report()
-    paths[3].write_text(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2) + "\n", encoding="utf-8")
-    paths[4].write_text(markdown(result.rows) + "\n", encoding="utf-8")
-    return paths
+    names = ["validation.parquet", "validation.csv", "validation.png", "summary.json", "validation.md"]
+    aside = folder / f".validate-{os.getpid()}"
+    aside.mkdir(exist_ok=True)
+    try:
+        table = pd.DataFrame(result.rows)
+        table.to_parquet(aside / names[0], index=False)
+        table.to_csv(aside / names[1], index=False)
+        held = result.summary()["held-out"]
+        plot(result.rows, aside / names[2], title=f"{result.host['host']} ({result.host['cores']} cores): held-out "
+                                                  f"median |error| {held['median_abs_error']:.0%}, max "
+                                                  f"{held['max_abs_error']:.0%}")
+        report = result.report()
+        (aside / names[3]).write_text(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2) + "\n",
+                                      encoding="utf-8")
+        (aside / names[4]).write_text(markdown(result.rows) + "\n", encoding="utf-8")
+        for name in names:
+            (aside / name).replace(folder / name)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    return [folder / name for name in names]

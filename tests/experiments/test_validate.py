@@ -130,6 +130,8 @@ def test_cli_end_to_end_on_a_tiny_plan(tmp_path):
     assert list(table["simulated_s"]) == pytest.approx([r["simulated_s"] for r in rows], rel=1e-12)
     assert len(pd.read_csv(out / "validation.csv")) == 5
     assert (out / "validation.png").stat().st_size > 0
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "validation.csv", "validation.md",
+                                                     "validation.parquet", "validation.png"]
     assert json.loads((out / "summary.json").read_text())["summary"] == report["summary"]
     markdown = (out / "validation.md").read_text().splitlines()
     assert len(markdown) == 2 + 5 and markdown[2].startswith("| broadcast p=2 16 KiB | held-out |")
