@@ -16,7 +16,7 @@ __all__ = ["validate"]
 @app.command("validate")
 @user_errors
 def validate(
-    quick: bool = typer.Option(False, "--quick", help="The quick configurations (a few minutes on 2 cores)."),
+    quick: bool = typer.Option(False, "--quick", help="The quick configurations (about a minute on 2 cores)."),
     out: Path = typer.Option(Path("validation"), "--out", help="Folder for the table (.parquet, .csv), plot and summary."),
     cases_file: Optional[Path] = typer.Option(None, "--cases", help="Validation configurations (YAML with quick and "
                                               "full sections); default: experiments/measure/validation.yaml."),
