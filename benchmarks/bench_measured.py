@@ -7,6 +7,8 @@ Every configuration of ``experiments/measure/validation.yaml`` (calibration and 
 as a real multi-process job (:mod:`experiments.measure`): median of repeated timings after
 warm-up, the interquartile range as the spread. The load average before and after is printed:
 other programs on the machine slow every number down, so measure when it is idle.
+``ddlsim --catalog host.yaml validate`` measures the same configurations and sets each beside
+its simulation on the calibrated entries (docs/validation.md).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ __all__ = ["app", "main", "COMMAND_MODULES"]
 
 # Modules under experiments.cli whose commands register themselves on the app when imported.
 COMMAND_MODULES = ("calibrate", "collective", "compare_hw", "compress", "demo", "fl", "hw", "infer", "netsim", "plot", "report",
-                   "results", "sweep", "train")
+                   "results", "sweep", "train", "validate")
 
 
 def _load() -> Any:
