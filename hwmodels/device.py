@@ -52,7 +52,10 @@ class Device:
     throughput in FLOP/s (ops/s for integer types). Efficiencies in (0, 1] scale the
     peaks to what kernels reach in practice: ``compute_efficiency`` and ``memory_efficiency``
     for the model's layers, ``codec_efficiency`` (both peaks) for gradient codecs; None takes
-    the category's value from :data:`CODEC_EFFICIENCY`.
+    the category's value from :data:`CODEC_EFFICIENCY`. ``call_overhead_s`` is the fixed
+    seconds each kernel launch (GPU) or eager operator dispatch (CPU) costs before its kernel
+    runs, charged per :attr:`Work.calls`; 0 (the default of every catalog entry, whose sources
+    give no such figure) leaves the roofline alone, and ``ddlsim calibrate`` measures it.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Device:
     compute_efficiency: float = quantity("ratio", stem="compute_efficiency", default=1.0, positive=True, maximum=1.0)
     memory_efficiency: float = quantity("ratio", stem="memory_efficiency", default=1.0, positive=True, maximum=1.0)
     codec_efficiency: float | None = quantity("ratio", stem="codec_efficiency", default=None, positive=True, maximum=1.0)
+    call_overhead_s: float = quantity("time", stem="call_overhead", default=0.0)
     category: str = "other"
     source: str = ""
     notes: str = ""
@@ -98,25 +102,38 @@ class Device:
 
     def codec_time(self, work: Work, dtype: str = "fp32") -> float:
         """Seconds for a codec's ``work``: the roofline max(flops / (peak x e), bytes /
-        (bandwidth x e)) with e the codec efficiency (:attr:`codec_fraction`)."""
+        (bandwidth x e)) with e the codec efficiency (:attr:`codec_fraction`), plus
+        :meth:`call_time` of its calls."""
         if not isinstance(work, Work):
             raise SpecError(f"device {self.name!r}: codec_time needs a hwmodels.Work, got {type(work).__name__}")
         eff = self.codec_fraction
         compute_s = work.flops / (self._peak(dtype) * eff) if work.flops else 0.0
         memory_s = work.bytes / (self.mem_bandwidth_Bps * eff) if work.bytes else 0.0
-        return max(compute_s, memory_s)
+        return max(compute_s, memory_s) + self.call_time(work.calls)
+
+    def call_time(self, calls: float) -> float:
+        """Seconds of ``calls`` kernel launches or operator dispatches: ``calls x call_overhead_s``.
+
+        Added to the roofline, not max'd with it: a launch or dispatch is serial host work
+        (argument checks, dtype and device dispatch, output allocation, the launch itself)
+        done before its kernel starts, and a codec's or a small layer's kernels on small
+        tensors are too short to hide the next one's launch behind them."""
+        if calls < 0:
+            raise SpecError(f"device {self.name!r}: calls must be non-negative, got {calls}")
+        return calls * self.call_overhead_s
 
     def codec_cost(self, work: Work, dtype: str = "fp32") -> Cost:
         """:meth:`codec_time` and its active energy as a :class:`Cost` (no bits moved)."""
         return self._busy_cost(self.codec_time(work, dtype))
 
-    def time(self, flops: float, bytes_: float = 0.0, dtype: str = "fp32") -> float:
-        """Roofline time in seconds for ``flops`` operations touching ``bytes_`` of memory."""
+    def time(self, flops: float, bytes_: float = 0.0, dtype: str = "fp32", calls: float = 0) -> float:
+        """Roofline time in seconds for ``flops`` operations touching ``bytes_`` of memory, plus
+        :meth:`call_time` of the ``calls`` operators that run them."""
         if flops < 0 or bytes_ < 0:
             raise SpecError(f"device {self.name!r}: flops and bytes must be non-negative, got {flops}, {bytes_}")
         compute_s = flops / self.flops_per_s(dtype) if flops else 0.0
         memory_s = bytes_ / (self.mem_bandwidth_Bps * self.memory_efficiency) if bytes_ else 0.0
-        return max(compute_s, memory_s)
+        return max(compute_s, memory_s) + self.call_time(calls)
 
     def energy(self, flops: float, bytes_: float = 0.0, dtype: str = "fp32", idle_s: float = 0.0) -> float:
         """Energy in joules: active power over the roofline time plus idle power over ``idle_s``."""

@@ -114,18 +114,19 @@ class Cluster:
 
     def compute_time(self, host: str, flops: float = 0.0, bytes_: float = 0.0, dtype: str = "fp32",
                      duration_s: float | None = None, work: str = "model",
-                     parts: tuple[tuple[float, float], ...] = ()) -> float:
+                     parts: tuple[tuple[float, float], ...] = (), calls: float = 0.0) -> float:
         """Seconds for a compute on ``host``: roofline (or ``duration_s``) times its slowdown;
         ``work="codec"`` runs at the device's codec efficiency; ``parts`` are priced one roofline
-        each and summed."""
+        each and summed; ``calls`` add the device's per-call overhead (not to ``duration_s``)."""
         if duration_s is not None:
             base = duration_s
         elif parts:
-            return sum(self.compute_time(host, f, b, dtype, None, work) for f, b in parts)
+            return (sum(self.compute_time(host, f, b, dtype, None, work) for f, b in parts)
+                    + self.compute_time(host, dtype=dtype, work=work, calls=calls))
         elif work == "codec":
-            base = self.device(host).codec_time(Work(flops, bytes_), dtype)
+            base = self.device(host).codec_time(Work(flops, bytes_, calls), dtype)
         else:
-            base = self.device(host).time(flops, bytes_, dtype)
+            base = self.device(host).time(flops, bytes_, dtype, calls)
         return base * self.slowdown_of(host)
 
     def reduction_gamma(self, hosts: Any, dtype: str = "fp32") -> np.ndarray:

@@ -166,7 +166,7 @@ class _Executor:
 
     def _compute(self, node: Compute):  # noqa: ANN202
         duration = self.cluster.compute_time(node.worker, node.flops, node.bytes, node.dtype, node.duration_s,
-                                             work=node.work, parts=node.parts)
+                                             work=node.work, parts=node.parts, calls=node.calls)
         with self.devices[node.worker].request() as req:
             yield req
             start = float(self.env.now)

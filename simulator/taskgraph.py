@@ -84,7 +84,8 @@ class Compute(Node):
     ``duration_s`` when given (time on an unslowed device; stragglers scale it). ``work``
     (:data:`WORK_KINDS`) says which efficiency of the device applies. ``parts`` (pairs of FLOPs
     and bytes, e.g. the layers of a backward pass) are priced one roofline each and summed;
-    ``flops`` and ``bytes`` are then their totals."""
+    ``flops`` and ``bytes`` are then their totals. ``calls`` kernel launches (operator
+    dispatches) add the device's per-call overhead (:meth:`hwmodels.Device.call_time`)."""
 
     worker: str
     flops: float = 0.0
@@ -93,6 +94,7 @@ class Compute(Node):
     duration_s: float | None = None
     work: str = "model"
     parts: tuple[tuple[float, float], ...] = ()
+    calls: float = 0.0
     kind: ClassVar[str] = "COMP"
 
     @property
@@ -313,7 +315,7 @@ class TaskGraph:
 
     def compute(self, worker: str, flops: float = 0.0, bytes: float = 0.0, *, dtype: str = "fp32",
                 duration_s: float | None = None, work: str = "model", parts: Sequence[tuple[float, float]] = (),
-                deps: DepsLike = None, name: str = "", phase: str = "") -> Compute:
+                calls: float = 0.0, deps: DepsLike = None, name: str = "", phase: str = "") -> Compute:
         who = f"compute {name!r}" if name else "compute"
         worker = self._worker(worker, who)
         if parts:
@@ -326,7 +328,7 @@ class TaskGraph:
         dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
         return self._add(Compute, name, deps, phase, worker=worker, flops=_size(flops, f"{who}: flops"),
                          bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work,
-                         parts=tuple(parts))
+                         parts=tuple(parts), calls=_size(calls, f"{who}: calls"))
 
     def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "",
              phase: str = "") -> Send:

@@ -7,7 +7,7 @@ import torch
 from .base import Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import register
-from .work import CodecWork, elementwise, numel
+from .work import CodecWork, calls, elementwise, numel
 
 __all__ = ["NoCompression", "Fp16"]
 
@@ -27,7 +27,7 @@ class NoCompression(Compressor):
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         # A copy each way: into the send buffer, and from the receive buffer into the gradient.
         n = numel(shape)
-        return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0))
+        return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0)) + calls(3, 1)
 
 
 @register("fp16", summary="round to IEEE half precision", bits="16")
@@ -42,4 +42,4 @@ class Fp16(Compressor):
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         n = numel(shape)
-        return CodecWork(elementwise(n, read=4, write=2), elementwise(n, read=2, write=4))
+        return CodecWork(elementwise(n, read=4, write=2), elementwise(n, read=2, write=4)) + calls(3, 2)

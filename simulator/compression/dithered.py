@@ -22,7 +22,7 @@ from .base import SHARED, Compressor, State
 from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work, symbol_dtype, to_buckets
 from .registry import Param, register
-from .work import CodecWork, bucket_copy, elementwise, numel, pack, random, unpack
+from .work import CodecWork, bucket_copy, calls, elementwise, numel, pack, random, unpack
 
 __all__ = ["DQSG", "NDQSG"]
 
@@ -70,7 +70,7 @@ class _Dithered(Compressor):
         """Fine quantization and packing; unpacking and reconstruction."""
         m, _, fine, rebuild = self._passes(shape)
         width = symbol_dtype(self.levels).itemsize
-        return CodecWork(fine + pack(m, alphabet, width), unpack(m, alphabet, width) + rebuild)
+        return CodecWork(fine + pack(m, alphabet, width), unpack(m, alphabet, width) + rebuild) + calls(17, 8)
 
 
 @register("dqsg", summary="per-bucket max scaling to -Q..Q with subtractive dither",

@@ -13,7 +13,7 @@ from hwmodels import SpecError
 
 from .base import Compressor, State
 from .payload import Payload
-from .work import CodecWork, elementwise, numel
+from .work import CodecWork, calls, elementwise, numel
 
 __all__ = ["ErrorFeedback"]
 
@@ -47,8 +47,8 @@ class ErrorFeedback(Compressor):
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         """The inner encode, plus the sender's own decode of its payload, plus five passes:
         z = g + beta r (scale, add), e = z - z_hat, r = (1 - beta) r + e (scale, add); decode
-        is the inner decode."""
+        is the inner decode; eight calls of its own around the inner ones, one view after decode."""
         n = numel(shape)
         inner = self.inner.work(shape)
         scale, add = elementwise(n), elementwise(n, read=8)
-        return CodecWork(inner.encode + inner.decode + scale + add + add + scale + add, inner.decode)
+        return CodecWork(inner.encode + inner.decode + scale + add + add + scale + add, inner.decode) + calls(8, 1)

@@ -8,7 +8,7 @@ from .base import SHARED, Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import Param, register
 from .sign import as_columns
-from .work import CodecWork, elementwise, matmul, numel, qr
+from .work import CodecWork, calls, elementwise, matmul, numel, qr
 
 __all__ = ["PowerSGD"]
 
@@ -50,5 +50,6 @@ class PowerSGD(Compressor):
         cols = n // rows
         rank = min(self.rank, rows, cols)
         if len(shape) < 2 or rank * (rows + cols) >= rows * cols:
-            return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0))
-        return CodecWork(matmul(rows, cols, rank) + qr(rows, rank) + matmul(cols, rows, rank), matmul(rows, rank, cols))
+            return CodecWork(elementwise(n, ops=0), elementwise(n, ops=0)) + calls(4, 1)
+        return (CodecWork(matmul(rows, cols, rank) + qr(rows, rank) + matmul(cols, rows, rank), matmul(rows, rank, cols))
+                + calls(6, 3))

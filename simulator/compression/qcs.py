@@ -22,7 +22,7 @@ from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import (absmax_work, dithered_quantize, dithered_quantize_work, dithered_reconstruct,
                        dithered_reconstruct_work, row_absmax, symbol_dtype, to_buckets)
 from .registry import Param, register
-from .work import CodecWork, bucket_copy, elementwise, fill, gather, numel, pack, permutation, random, unpack, walsh_hadamard
+from .work import CodecWork, bucket_copy, calls, elementwise, fill, gather, numel, pack, permutation, random, unpack, walsh_hadamard
 
 __all__ = ["QCS", "qcs_gamma"]
 
@@ -135,4 +135,5 @@ class QCS(Compressor):
             symbols = unpack(kept, alphabet, width) + elementwise(kept, read=width)
         spread = fill(m) + gather(kept) if self.k < self.n else Work()
         adjoint = spread + walsh_hadamard(rows, self.n) + elementwise(m)
-        return CodecWork(copy + shared + measure + quantize, symbols + shared + dithered_reconstruct_work(kept) + adjoint)
+        return (CodecWork(copy + shared + measure + quantize, symbols + shared + dithered_reconstruct_work(kept) + adjoint)
+                + calls(25, 15))

@@ -12,7 +12,7 @@ from hwmodels import Work
 from .base import Compressor, State
 from .payload import FLOAT_BITS, Payload
 from .registry import Param, register
-from .work import CodecWork, elementwise, numel, pack, reduction, unpack
+from .work import CodecWork, calls, elementwise, numel, pack, reduction, unpack
 
 __all__ = ["SignSGD", "ScaledSign", "OneBit", "as_columns"]
 
@@ -51,7 +51,7 @@ class SignSGD(Compressor):
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         n = numel(shape)
-        return CodecWork(_signs(n) + pack(n, 2), unpack(n, 2) + _select(n))
+        return CodecWork(_signs(n) + pack(n, 2), unpack(n, 2) + _select(n)) + calls(3, 4)
 
     def aggregate(self, payloads: Sequence[Payload], states: Sequence[State]) -> torch.Tensor:
         votes = 2 * torch.stack([p.data["positive"] for p in payloads]).sum(0, dtype=torch.int32) - len(payloads)
@@ -73,7 +73,7 @@ class ScaledSign(Compressor):
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         n = numel(shape)   # abs, mean, signs
-        return CodecWork(elementwise(n) + reduction(n) + _signs(n) + pack(n, 2), unpack(n, 2) + _select(n))
+        return CodecWork(elementwise(n) + reduction(n) + _signs(n) + pack(n, 2), unpack(n, 2) + _select(n)) + calls(6, 3)
 
 
 @register("onebit", summary="threshold at 0, reconstruct with each column's mean of positives and of negatives",
@@ -99,4 +99,4 @@ class OneBit(Compressor):
         # signs, count of positives, sum of positives (masked copy, then sum), column sums
         n = numel(shape)
         encode = _signs(n) + reduction(n, read=1) + elementwise(n, read=5) + reduction(n) * 2 + pack(n, 2)
-        return CodecWork(encode, unpack(n, 2) + _select(n))
+        return CodecWork(encode, unpack(n, 2) + _select(n)) + calls(15, 3)

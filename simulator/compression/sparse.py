@@ -17,7 +17,7 @@ from .base import PRIVATE, SHARED, Compressor, State
 from .feedback import ErrorFeedback
 from .payload import FLOAT_BITS, Payload, index_bits
 from .registry import Param, register
-from .work import CodecWork, elementwise, fill, gather, numel, pack, permutation, random, reduction, select, sort, unpack
+from .work import CodecWork, calls, elementwise, fill, gather, numel, pack, permutation, random, reduction, select, sort, unpack
 
 __all__ = ["TopK", "RandomK", "DGC", "DGC_SCHEDULE", "sparse_payload", "choose_k", "threshold_select", "random_subset",
            "threshold_select_work", "random_subset_work"]
@@ -154,7 +154,7 @@ class TopK(Compressor):
         k = choose_k(self.name, self.k, self.ratio, d)
         plan = self._sample_plan(d, k)
         chosen = select(d, k) if plan is None else threshold_select_work(d, k, *plan)
-        return CodecWork(elementwise(d) + chosen) + _sparse_work(d, k)
+        return CodecWork(elementwise(d) + chosen) + _sparse_work(d, k) + calls(6, 3)
 
 
 @register("randomk", summary="k coordinates drawn from the shared seed, scaled by d/k", bits="32 k / d",
@@ -187,7 +187,7 @@ class RandomK(Compressor):
         d = numel(shape)
         k = choose_k(self.name, self.k, self.ratio, d)
         indices = random_subset_work(d, k)
-        return CodecWork(indices + gather(k), indices + fill(d) + elementwise(k) + gather(k))
+        return CodecWork(indices + gather(k), indices + fill(d) + elementwise(k) + gather(k)) + calls(8, 9)
 
 
 class SampledTopK(Compressor):
@@ -221,7 +221,7 @@ class SampledTopK(Compressor):
         d = numel(shape)
         k = max(1, math.ceil(self.ratio * d))
         select_work = elementwise(d) + threshold_select_work(d, k, self._sample_size(d, self.ratio), 0)
-        return CodecWork(select_work) + _sparse_work(d, k)
+        return CodecWork(select_work) + _sparse_work(d, k) + calls(14, 3)
 
 
 @register("dgc", summary="momentum correction, sampled top-k with error feedback, momentum masking, clipping, warm-up",
@@ -260,4 +260,4 @@ class DGC(Compressor):
         k = max(1, math.ceil(self.sparsifier.inner.ratio * d))
         clip = reduction(d, ops=2) + elementwise(d) if self.clip > 0 else Work()
         extra = clip + elementwise(d) + elementwise(d, read=8) + elementwise(d, ops=0) + gather(k)
-        return CodecWork(extra) + self.sparsifier.work(shape)
+        return CodecWork(extra) + self.sparsifier.work(shape) + calls(8, 1)

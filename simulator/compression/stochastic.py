@@ -13,7 +13,7 @@ from .base import PRIVATE, Compressor, State
 from .payload import FLOAT_BITS, Payload, block_bits, elias_gamma_bits
 from .quantize import absmax_work, row_absmax, stochastic_levels, stochastic_levels_work, symbol_dtype, to_buckets
 from .registry import Param, register
-from .work import CodecWork, bucket_copy, elementwise, fill, gamma_code, numel, pack, random, reduction, unpack
+from .work import CodecWork, bucket_copy, calls, elementwise, fill, gamma_code, numel, pack, random, reduction, unpack
 
 __all__ = ["QSGD", "TernGrad", "Natural", "qsgd_variance_bound"]
 
@@ -70,14 +70,15 @@ class QSGD(Compressor):
         encode = copy + reduction(m, ops=2) + stochastic_levels_work(m) + elementwise(m, write=width)
         decode = elementwise(m, read=width) + elementwise(m)
         if self.coding == "fixed":
-            return CodecWork(encode + pack(m, 2 * self.levels + 1, width), decode + unpack(m, 2 * self.levels + 1, width))
+            return (CodecWork(encode + pack(m, 2 * self.levels + 1, width), decode + unpack(m, 2 * self.levels + 1, width))
+                    + calls(16, 6))
         # Elias: find the nonzeros (count, then write), then per nonzero gamma(gap), a sign bit
         # and gamma(level), per bucket gamma(nnz + 1). On Gaussian entries a bucket of b has
         # E|v_i| / ||v|| = sqrt(2 / (pi b)), so a level is nonzero with probability s times that.
         nonzero = m * min(1.0, self.levels * math.sqrt(2 / (math.pi * min(self.bucket, n))))
         codes = gamma_code(2 * nonzero + rows) + pack(nonzero, 2)
         return CodecWork(encode + reduction(m, read=width) * 2 + Work(0.0, 16 * nonzero) + codes,
-                         decode + codes + fill(m, width))
+                         decode + codes + fill(m, width)) + calls(16 + 44, 6)   # 44: counting the code's bits
 
 
 @register("terngrad", summary="clip to c sigma, scale s = max|g|, s sign(g) Bernoulli(|g|/s)",
@@ -108,7 +109,7 @@ class TernGrad(Compressor):
         # std (one Welford pass, 6 ops per element) and clamp, when clipping
         clip = reduction(n, ops=6) + elementwise(n, ops=2) if self.clip > 0 and n > 1 else Work()
         encode = clip + absmax_work(n) + stochastic_levels_work(n) + elementwise(n, write=1) + pack(n, 3)
-        return CodecWork(encode, unpack(n, 3) + elementwise(n, read=1) + elementwise(n))
+        return CodecWork(encode, unpack(n, 3) + elementwise(n, read=1) + elementwise(n)) + calls(22, 3)
 
 
 @register("natural", summary="stochastic rounding of |g| to the neighbouring powers of two",
@@ -138,4 +139,4 @@ class Natural(Compressor):
         n = numel(shape)
         one, two = elementwise(n), elementwise(n, read=8)
         encode = random(n) + one + two + one + one + two + one + elementwise(n, write=2) + pack(n, 512, read=2)
-        return CodecWork(encode, unpack(n, 512, write=2) + elementwise(n, read=2) + one)
+        return CodecWork(encode, unpack(n, 512, write=2) + elementwise(n, read=2) + one) + calls(12, 5)

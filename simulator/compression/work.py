@@ -6,8 +6,14 @@ A scheme builds it from the kernels below, one per pass its implementation makes
 data (docs/compression.md, "Codec work", gives the derivation of every constant). Counting
 rules: an eager kernel reads its inputs from memory and writes its output (no fusion); a float
 is 4 bytes; integer, compare and random-number operations count one operation each; a random
-access (gather, scatter) moves one 32-byte memory sector. A device prices the work with its
-roofline (:meth:`hwmodels.Device.codec_time`); nothing here reads a clock.
+access (gather, scatter) moves one 32-byte memory sector. Calls: a scheme declares the torch
+operators its ``compress`` and ``decompress`` dispatch (views, scalars and allocations
+included, each a launch or dispatch a device pays :attr:`hwmodels.Device.call_overhead_s` for),
+counted on its implementation with a dispatch counter (tests/simulator/compression). The
+kernels below model what a device kernel does and carry no calls, except the padded copy of
+:func:`bucket_copy`, whose two operators run only when it pads. A device prices the work with
+its roofline plus its per-call overhead (:meth:`hwmodels.Device.codec_time`); nothing here
+reads a clock.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from hwmodels import SpecError, Work
 __all__ = [
     "CodecWork", "FLOAT", "RNG_OPS", "PACK_OPS", "GAMMA_OPS", "SECTOR", "elementwise", "reduction", "random",
     "fill", "pack", "unpack", "gamma_code", "gather", "select", "sort", "permutation", "matmul", "qr", "lstsq",
-    "walsh_hadamard", "bucket_copy", "numel",
+    "walsh_hadamard", "bucket_copy", "numel", "calls",
 ]
 
 FLOAT = 4.0   # bytes of a float32
@@ -61,6 +67,11 @@ class CodecWork:
         return CodecWork(self.encode * scalar, self.decode * scalar)
 
     __rmul__ = __mul__
+
+
+def calls(encode: float, decode: float) -> CodecWork:
+    """The torch operators a scheme's ``compress`` and ``decompress`` dispatch (no other work)."""
+    return CodecWork(Work(calls=encode), Work(calls=decode))
 
 
 def numel(shape: tuple[int, ...]) -> int:
@@ -172,8 +183,8 @@ def walsh_hadamard(rows: float, n: int) -> Work:
 
 def bucket_copy(n: int, size: int) -> tuple[int, Work]:
     """(rows, work) of viewing ``n`` elements as rows of ``size``: free when ``size`` divides
-    ``n``, otherwise a padded copy."""
+    ``n``, otherwise a padded copy (two calls: the zeros of the padding, and the concatenation)."""
     rows = -(-n // size)
     if rows * size == n:
         return rows, Work()
-    return rows, Work(0.0, FLOAT * (n + rows * size))
+    return rows, Work(0.0, FLOAT * (n + rows * size), 2)

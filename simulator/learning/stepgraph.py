@@ -76,14 +76,15 @@ def bucket_layout(sizes_B: Sequence[float], cap_B: float = DDP_BUCKET_CAP_B,
 @dataclass(frozen=True)
 class BucketPlan:
     """One bucket of a step: after backward segment ``ready_after`` every gradient in it exists.
-    Per worker the payload bytes; the dense fp32 bytes; encode and decode work (FLOPs, bytes) of
-    one worker's bucket, or fixed seconds when the spec gives per-element times."""
+    Per worker the payload bytes; the dense fp32 bytes; encode and decode work (FLOPs, bytes and,
+    optionally, calls: kernel launches or operator dispatches) of one worker's bucket, or fixed
+    seconds when the spec gives per-element times."""
 
     ready_after: int
     payload_bytes: tuple[float, ...]
     dense_bytes: float
-    encode: tuple[float, float]
-    decode: tuple[float, float]
+    encode: tuple[float, ...]
+    decode: tuple[float, ...]
     encode_s: Optional[float] = None
     decode_s: Optional[float] = None
 
@@ -104,12 +105,13 @@ class StepPlan:
     dtype: str = "fp32"
 
 
-def _codec(g: TaskGraph, worker: str, work: tuple[float, float], seconds: Optional[float], times: float,
+def _codec(g: TaskGraph, worker: str, work: tuple[float, ...], seconds: Optional[float], times: float,
            **kw: object) -> object:
     """A codec compute of ``times`` x the bucket's work (or seconds) on ``worker``."""
     if seconds is not None:
         return g.compute(worker, duration_s=times * seconds, **kw)
-    return g.compute(worker, times * work[0], times * work[1], work="codec", **kw)
+    calls = work[2] if len(work) > 2 else 0.0
+    return g.compute(worker, times * work[0], times * work[1], work="codec", calls=times * calls, **kw)
 
 
 def step_graph(plan: StepPlan) -> TaskGraph:

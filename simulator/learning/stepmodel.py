@@ -84,9 +84,10 @@ class StepModel:
             bw = sum((work[i] for i in params), CodecWork())
             decode = bw.decode
             if self.sync == "allgather" and k > 1:   # each decoded payload is added into the mean
-                decode = decode + Work(n, 12.0 * n)
+                decode = decode + Work(n, 12.0 * n, 1)
             buckets.append(BucketPlan(ready_after, tuple(math.ceil(sum(bits[i] for i in params) / 8) for bits in payload_bits),
-                                      4.0 * n, (bw.encode.flops, bw.encode.bytes), (decode.flops, decode.bytes),
+                                      4.0 * n, (bw.encode.flops, bw.encode.bytes, bw.encode.calls),
+                                      (decode.flops, decode.bytes, decode.calls),
                                       None if enc_s is None else enc_s * n, None if dec_s is None else dec_s * n))
         n = self.exchange.elements
         update = (UPDATE_FLOPS[cfg.optimizer] * n, (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
