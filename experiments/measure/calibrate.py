@@ -5,9 +5,12 @@ microbenchmarks and real gloo timings (``ddlsim calibrate``).
   ``peak_flops`` per dtype: GEMM times fitted as ``t = flops / rate``; ``mem_bandwidth``: the
   triad fitted as ``t = bytes / rate`` (:func:`fit_host`); ``mem_capacity``:
   the host's physical memory; ``active_power`` is not measured (no power counters): give it.
+* ``call_overhead``: seconds per eager operator dispatch, the slope of loops of tiny additions
+  of different lengths (:func:`~.fit.fit_call_overhead`).
 * ``codec_efficiency``: encode and decode times of each scheme against the work it declares
-  (``Compressor.work(shape)``), priced on the calibrated roofline at efficiency 1; the one
-  efficiency that fits them best (:func:`~.fit.fit_efficiency`).
+  (``Compressor.work(shape)``), less its declared calls at that overhead, priced on the
+  calibrated roofline at efficiency 1; the one efficiency that fits them best
+  (:func:`~.fit.fit_efficiency`).
 * link: alpha and beta of one message fitted to p2p (2 processes) and all-reduce timings (2-4
   processes) through ddlsim's closed forms, the all-reduce's reductions priced on the
   calibrated device (:mod:`.link`); as a link of the ``switch`` topology.
@@ -23,7 +26,7 @@ import os
 import platform
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from hwmodels import Catalog, Device, LinkSpec, SpecError, units
 
 from . import host
 from .collectives import measure_collectives
-from .fit import AlphaBetaFit, EfficiencyFit, RateFit, fit_efficiency, fit_rate
+from .fit import AlphaBetaFit, EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate
 from .link import HOPS, fit_link
 from .records import Measurement
 
@@ -56,6 +59,7 @@ class Settings:
     link_sizes_B: tuple[int, ...]
     repeats: int
     budget_s: float
+    dispatch_calls: tuple[int, ...] = (1000, 4000, 16000)
 
 
 _CODECS = (("none", {}), ("fp16", {}), ("qsgd", {}), ("topk", {}), ("powersgd", {}), ("qcs", {}))
@@ -64,7 +68,7 @@ SETTINGS = {
                      (1 << 22, 1 << 23, 1 << 24), _CODECS, (1024, 1024), (2, 3, 4),
                      tuple(4096 * 4**i for i in range(8)), 5, 0.25),
     "quick": Settings({"fp32": (256, 512), "fp64": (256, 384), "bf16": (128, 256)}, (1 << 21, 1 << 23),
-                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.08),
+                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.08, (500, 2000, 8000)),
 }
 
 
@@ -83,6 +87,7 @@ class Calibration:
     per_world: dict[int, AlphaBetaFit]
     gamma_s_per_B: float
     codec: EfficiencyFit | None = None
+    calls: RateFit | None = None
     measurements: list[Measurement] = field(default_factory=list)
     active_power_W: float | None = None
 
@@ -93,7 +98,8 @@ class Calibration:
     def device(self) -> Device:
         """The calibrated ``this-host`` device (one single-threaded process)."""
         return host_device(self.gemm, self.triad, self.active_power_W, self.codec.efficiency if self.codec else None,
-                           source=self.source, notes=self._device_notes())
+                           call_overhead_s=1.0 / self.calls.rate if self.calls else 0.0, source=self.source,
+                           notes=self._device_notes())
 
     def link_spec(self) -> LinkSpec:
         """The calibrated ``this-host-loopback`` link (for the switch topology)."""
@@ -120,6 +126,9 @@ class Calibration:
         codec_fit = (f"codec_efficiency: one efficiency for the declared work of {len(self.codec.residuals)} encodes "
                      f"and decodes (median |residual| {np.median(np.abs(self.codec.residuals)):.0%}, max "
                      f"{_max_abs(self.codec.residuals):.0%}). " if self.codec else "")
+        calls = (f"call_overhead: loops of {', '.join(str(m.config['calls']) for m in self.measurements if m.kind == 'dispatch')} "
+                 f"additions of 1-element tensors fitted as t = fixed + calls x overhead (max |residual| "
+                 f"{_max_abs(self.calls.residuals):.1%}). " if self.calls else "")
         power = (f"active_power {units.fmt(self.active_power_W, 'power', 4)} as given (not measured)"
                  if self.active_power_W else f"active_power is a {PLACEHOLDER_POWER_W:g} W placeholder: not measured "
                  f"(no power counters); give ddlsim calibrate --active-power")
@@ -127,7 +136,7 @@ class Calibration:
                 f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = 2n^3/rate: {fits}. "
                 f"mem_bandwidth: STREAM-like triad, 12 B per element, fitted the same way (max |residual| "
                 f"{_max_abs(self.triad.residuals):.1%}). {power}. mem_capacity: the host's physical memory. "
-                f"{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
+                f"{calls}{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
 
     def _link_notes(self) -> str:
         worlds = ", ".join(f"{w} processes: alpha {units.fmt(f.alpha_s, 'time', 3)}, "
@@ -149,6 +158,7 @@ class Calibration:
                   "mem_bandwidth": units.fmt(d.mem_bandwidth_Bps, "rate", 4, bytes_per_s=True),
                   "mem_capacity": units.fmt(d.mem_capacity_B, "size", 4), "active_power": units.fmt(d.active_power_W, "power", 4),
                   **({"codec_efficiency": float(f"{d.codec_efficiency:.4g}")} if d.codec_efficiency else {}),
+                  **({"call_overhead": units.fmt(d.call_overhead_s, "time", 4)} if d.call_overhead_s else {}),
                   "source": d.source, "notes": d.notes}
         link = {"name": lk.name, "category": lk.category, "bandwidth": units.fmt(lk.bandwidth_Bps, "rate", 4, bytes_per_s=True),
                 "latency": units.fmt(lk.latency_s, "time", 4), "duplex": True, "source": lk.source, "notes": lk.notes}
@@ -161,6 +171,7 @@ class Calibration:
             "peak_flops": {k: f.rate for k, f in self.gemm.items()},
             "mem_bandwidth_Bps": self.triad.rate, "codec_s_per_element": self.codec_rates(),
             "codec_efficiency": self.codec.efficiency if self.codec else None,
+            "call_overhead_s": 1.0 / self.calls.rate if self.calls else None,
             "codec_residuals": list(self.codec.residuals) if self.codec else [],
             "link_alpha_s": self.link.alpha_s, "link_bandwidth_Bps": self.link.bandwidth_Bps,
             "link_latency_s": self.link.alpha_s / HOPS, "gamma_s_per_B": self.gamma_s_per_B,
@@ -170,12 +181,14 @@ class Calibration:
 
 
 def host_device(gemm: dict[str, RateFit], triad: RateFit, active_power_W: float | None = None,
-                codec_efficiency: float | None = None, *, source: str = "", notes: str = "") -> Device:
+                codec_efficiency: float | None = None, *, call_overhead_s: float = 0.0, source: str = "",
+                notes: str = "") -> Device:
     """The ``this-host`` device of fitted GEMM rates per dtype, a fitted triad bandwidth and
-    (when fitted) its codec efficiency."""
+    (when fitted) its codec efficiency and per-call overhead."""
     return Device(name=DEVICE, peak_flops={k: f.rate for k, f in gemm.items()}, mem_bandwidth_Bps=triad.rate,
                   mem_capacity_B=_memory_B(), active_power_W=active_power_W or PLACEHOLDER_POWER_W,
-                  codec_efficiency=codec_efficiency, category="cpu", source=source, notes=notes)
+                  codec_efficiency=codec_efficiency, call_overhead_s=call_overhead_s, category="cpu", source=source,
+                  notes=notes)
 
 
 def _max_abs(values: Any) -> float:
@@ -197,11 +210,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit, EfficiencyFit | None]:
+def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit, EfficiencyFit | None, RateFit | None]:
     """The device's fits from its measured points: GEMM rate per dtype and triad bandwidth, each
     ``t = work / rate`` (the sizes are large enough for a call's microseconds of overhead to
-    vanish, and a fit through the origin stays positive on a noisy, shared host), and the codec
-    efficiency of the codec points against their schemes' declared work on that roofline."""
+    vanish, and a fit through the origin stays positive on a noisy, shared host), the per-call
+    overhead of the dispatch loops (None without them), and the codec efficiency of the codec
+    points, less their declared calls at that overhead, against their declared work on that
+    roofline."""
     from simulator.compression import create  # noqa: PLC0415
 
     def rate(kind: str, key: str, dtype: str | None = None) -> RateFit:
@@ -211,13 +226,19 @@ def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit
     dtypes = dict.fromkeys(m.config["dtype"] for m in points if m.kind == "gemm")
     gemm = {dtype: rate("gemm", "flops", dtype) for dtype in dtypes}
     triad = rate("triad", "bytes")
+    loops = [m for m in points if m.kind == "dispatch"]
+    calls = fit_call_overhead([m.config["calls"] for m in loops], [m.measured_s for m in loops]) if loops else None
+    call_s = 1.0 / calls.rate if calls else 0.0
     pairs = []
     for m in points:
         if m.kind == "codec":
             work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
-            pairs.append((m.measured_s, work.encode if m.config["phase"] == "encode" else work.decode))
+            work = work.encode if m.config["phase"] == "encode" else work.decode
+            # the roofline's share of the time; a point its calls alone exceed is left at its time
+            rest = m.measured_s - work.calls * call_s
+            pairs.append((rest if rest > 0 else m.measured_s, replace(work, calls=0)))
     roofline = host_device(gemm, triad, codec_efficiency=1.0)
-    return gemm, triad, fit_efficiency(pairs, roofline.codec_time) if pairs else None
+    return gemm, triad, fit_efficiency(pairs, roofline.codec_time) if pairs else None, calls
 
 
 def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W: float | None = None,
@@ -231,7 +252,8 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     if active_power_W is not None and not active_power_W > 0:
         raise SpecError(f"--active-power must be positive, got {active_power_W!r}")
     s = settings or SETTINGS["quick" if quick else "full"]
-    tasks = sum(len(v) for v in s.gemm_sizes.values()) + len(s.triad_elements) + len(s.codecs) + len(s.worlds)
+    tasks = (sum(len(v) for v in s.gemm_sizes.values()) + len(s.triad_elements) + len(s.dispatch_calls) + len(s.codecs)
+             + len(s.worlds))
     done = 0
 
     def tick() -> None:
@@ -251,12 +273,15 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
         for n in s.triad_elements:
             measurements.append(host.triad(n, s.repeats))
             tick()
+        for calls in s.dispatch_calls:
+            measurements.append(host.dispatch(calls, s.repeats))
+            tick()
         for name, params in s.codecs:
             measurements += host.codec(name, params, s.codec_shape, s.repeats)
             tick()
     finally:
         torch.set_num_threads(threads)
-    gemm, triad, codec = fit_host(measurements)
+    gemm, triad, codec, calls = fit_host(measurements)
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
     link_points: list[Measurement] = []
@@ -271,7 +296,7 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
         tick()
     return Calibration(socket.gethostname(), datetime.datetime.now(datetime.timezone.utc).date().isoformat(), version,
                        _cpu_name(), os.cpu_count() or 1, gemm, triad, fit_link(link_points, gamma), per_world, gamma,
-                       codec, measurements + link_points, active_power_W)
+                       codec, calls, measurements + link_points, active_power_W)
 
 
 def catalog_path(path: str | os.PathLike[str]) -> Path:

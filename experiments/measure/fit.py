@@ -6,6 +6,8 @@ so a 4 KiB and a 64 MiB message count alike) with non-negative coefficients
 point.
 
 * :func:`fit_rate`: ``t = overhead_s + work / rate`` (GEMM FLOP/s, triad bytes/s).
+* :func:`fit_call_overhead`: seconds per operator call, the slope of ``t = fixed_s + calls x
+  call_s`` over loops of different lengths (the fixed part, the loop's own start, drops out).
 * :func:`fit_alpha_beta`: ``t = fixed_s + a alpha + b beta`` where (a, b) are each point's
   latency and per-byte coefficients under the algorithm's closed form (one message: a = 1,
   b = bytes).
@@ -25,7 +27,8 @@ from scipy.optimize import nnls
 
 from hwmodels import SpecError
 
-__all__ = ["RateFit", "AlphaBetaFit", "EfficiencyFit", "fit_rate", "fit_alpha_beta", "fit_efficiency", "relative_residuals"]
+__all__ = ["RateFit", "AlphaBetaFit", "EfficiencyFit", "fit_rate", "fit_alpha_beta", "fit_efficiency", "fit_call_overhead",
+           "relative_residuals"]
 
 
 def relative_residuals(model_s: Any, measured_s: Any) -> np.ndarray:
@@ -97,6 +100,12 @@ def fit_rate(work: Sequence[float], seconds: Sequence[float], *, overhead: bool 
     if slope <= 0:
         raise SpecError("fit_rate: times do not grow with work; no rate can be fitted")
     return RateFit(1.0 / slope, float(coef[0]) if overhead else 0.0, tuple(relative_residuals(design @ coef, t)))
+
+
+def fit_call_overhead(calls: Sequence[float], seconds: Sequence[float]) -> RateFit:
+    """Seconds per call (``1 / rate`` of the returned fit) from loops of ``calls`` tiny operators
+    taking ``seconds``: :func:`fit_rate` with an intercept, calls as the work."""
+    return fit_rate(calls, seconds, overhead=True)
 
 
 def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[float],

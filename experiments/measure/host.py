@@ -1,4 +1,5 @@
-"""Single-process microbenchmarks of this host: GEMM per dtype, a STREAM-like triad, codecs.
+"""Single-process microbenchmarks of this host: GEMM per dtype, a STREAM-like triad, codecs,
+and the dispatch of tiny operators.
 
 Every function times one kernel after warm-up and returns :class:`~.records.Measurement`
 records whose configuration says what was done (``flops`` or ``bytes`` for the fits). They
@@ -14,7 +15,7 @@ from typing import Any
 
 from .records import Measurement, measurement
 
-__all__ = ["DTYPES", "gemm", "triad", "codec", "time_call"]
+__all__ = ["DTYPES", "gemm", "triad", "codec", "dispatch", "time_call"]
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp64": "float64"}
 
@@ -52,6 +53,21 @@ def triad(elements: int, repeats: int = 5, warmup: int = 1) -> Measurement:
     a = torch.empty(elements)
     times = time_call(lambda: torch.add(b, c, alpha=3.0, out=a), repeats, warmup)
     return measurement("triad", {"elements": elements, "bytes": 12.0 * elements}, times)
+
+
+def dispatch(calls: int, repeats: int = 5, warmup: int = 1) -> Measurement:
+    """``calls`` torch additions of two 1-element float32 tensors in a Python loop: each costs
+    what eager PyTorch spends around any kernel (the Python binding, dispatch, output
+    allocation), its arithmetic nothing; configuration ``calls`` for the fit."""
+    import torch  # noqa: PLC0415
+
+    a, b = torch.ones(1), torch.ones(1)
+
+    def run() -> None:
+        for _ in range(calls):
+            torch.add(a, b)
+
+    return measurement("dispatch", {"calls": calls}, time_call(run, repeats, warmup))
 
 
 def codec(scheme: str, params: dict[str, Any] | None = None, shape: Sequence[int] = (1024, 1024), repeats: int = 5,

@@ -95,15 +95,18 @@ def test_calibrate_rejects_a_bad_out_before_measuring(tmp_path, out, match):
 
 
 def test_calibrate_end_to_end_on_a_tiny_plan(tmp_path, monkeypatch):
-    tiny = Settings({"fp32": (64, 128)}, (1 << 16, 1 << 17), (("qsgd", {}),), (64, 64), (2,), (4096, 1 << 21), 2, 0.01)
+    tiny = Settings({"fp32": (64, 128)}, (1 << 16, 1 << 17), (("qsgd", {}),), (64, 64), (2,), (4096, 1 << 21), 2, 0.01, (100, 400))
     monkeypatch.setitem(SETTINGS, "quick", tiny)
     path = tmp_path / "host.yaml"
     result = runner.invoke(app, ["calibrate", "--quick", "--out", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert "6/6 tasks" in result.stderr   # the progress lines (stderr is not a terminal here)
+    assert "8/8 tasks" in result.stderr   # the progress lines (stderr is not a terminal here)
     summary = json.loads(result.stdout)
     assert [p["op"] for p in summary["link_points"]] == ["p2p"] * 2 + ["allreduce"] * 2
     assert set(summary["codec_s_per_element"]["qsgd"]) == {"encode", "decode"} and len(summary["codec_residuals"]) == 2
     catalog = Catalog.load([path], use_env=False, builtin=False)
     assert set(catalog.device(DEVICE).peak_flops) == {"fp32"} and catalog.link(LINK).bandwidth_Bps > 0
     assert 0 < catalog.device(DEVICE).codec_efficiency <= 1
+    # a dispatch costs between 10 ns and 1 ms on any host this runs on
+    call_s = catalog.device(DEVICE).call_overhead_s
+    assert 1e-8 < call_s < 1e-3 and call_s == pytest.approx(summary["call_overhead_s"], rel=1e-3)

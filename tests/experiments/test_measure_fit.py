@@ -24,9 +24,10 @@ def _noisy(t, sigma):
 
 @pytest.mark.parametrize("sigma, overhead_s, tol", [(0.0, 0.0, 1e-9), (0.02, 2e-6, 0.03)])
 def test_calibration_recovers_a_known_device_from_synthetic_timings(sigma, overhead_s, tol):
-    """Timings a known device would give (GEMMs, triads, codecs at its codec efficiency), plus
-    noise and a call overhead, through calibrate's own fit."""
-    known = Device("known", dict(PEAK), TRIAD_BPS, 8e9, 10.0, codec_efficiency=0.3)
+    """Timings a known device would give (GEMMs, triads, dispatch loops at its per-call
+    overhead, codecs at its codec efficiency and their calls), plus noise and a fixed overhead
+    per timed call, through calibrate's own fit."""
+    known = Device("known", dict(PEAK), TRIAD_BPS, 8e9, 10.0, codec_efficiency=0.3, call_overhead_s=4e-6)
     points = []
     for dtype, peak in PEAK.items():
         for n in SETTINGS["full"].gemm_sizes["fp32"]:
@@ -36,14 +37,17 @@ def test_calibration_recovers_a_known_device_from_synthetic_timings(sigma, overh
     for n in SETTINGS["full"].triad_elements:
         points.append(measurement("triad", {"elements": n, "bytes": 12.0 * n},
                                   _noisy([overhead_s + 12.0 * n / TRIAD_BPS] * 5, sigma)))
+    for calls in SETTINGS["full"].dispatch_calls:
+        points.append(measurement("dispatch", {"calls": calls}, _noisy([30e-6 + known.call_time(calls)] * 5, sigma)))
     shape = SETTINGS["full"].codec_shape
     for name, params in SETTINGS["full"].codecs:
         work = create(name, **params).work(shape)
         for phase, w in (("encode", work.encode), ("decode", work.decode)):
             config = {"scheme": name, "params": params, "shape": shape, "elements": 2**20, "phase": phase}
             points.append(measurement("codec", config, _noisy([known.codec_time(w)] * 5, sigma)))
-    gemm, triad, codec = fit_host(points)
-    device = host_device(gemm, triad, codec_efficiency=codec.efficiency)
+    gemm, triad, codec, calls = fit_host(points)
+    device = host_device(gemm, triad, codec_efficiency=codec.efficiency, call_overhead_s=1 / calls.rate)
+    assert device.call_overhead_s == pytest.approx(4e-6, rel=tol)
     for dtype, peak in PEAK.items():
         assert device.peak_flops[dtype] == pytest.approx(peak, rel=tol)
     assert device.mem_bandwidth_Bps == pytest.approx(TRIAD_BPS, rel=tol)
