@@ -8,20 +8,32 @@ matmul-like layers (linear, convolution, matmul) and 1 times forward for the res
 Counting (multiply-add = 2 FLOPs): linear ``2 in out`` per row; convolution ``2 (C_in/groups)
 prod(kernel)`` per output element; matmul ``2 m n k``; normalisations 5 per element;
 softmax 5, GELU 8, other elementwise ops and pooling 1 per output element; reshapes 0.
+
+Calls (operators dispatched, each charged the device's per-call overhead): counted, not
+declared. Each node runs once in training mode on two samples (a copy of the model, so its
+statistics and gradients stay untouched) under a :class:`~simulator.dispatch.DispatchCounter`:
+its forward operators, then, from its own inputs as leaves, the operators autograd runs for its
+backward, plus one accumulation per parameter it owns and one add per further user of its
+output (where autograd sums the gradients coming back). The loss and the optimizer are
+not model nodes and are not counted here.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
+from torch.utils._pytree import tree_leaves, tree_map
 
 from hwmodels import SpecError
+from simulator.dispatch import DispatchCounter
 
 __all__ = ["LayerCost", "ModelCost", "model_cost"]
 
@@ -34,7 +46,8 @@ _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5
 @dataclass(frozen=True)
 class LayerCost:
     """One node: ``op`` (module class or function name), its per-sample costs, and the names of
-    the parameters it owns (as ``model.named_parameters()`` gives them)."""
+    the parameters it owns (as ``model.named_parameters()`` gives them); ``forward_calls`` and
+    ``backward_calls``, the operators its forward and its backward dispatch (whatever the batch)."""
 
     name: str
     op: str
@@ -43,6 +56,8 @@ class LayerCost:
     param_bytes: float
     activation_bytes: float
     params: tuple[str, ...] = ()
+    forward_calls: int = 0
+    backward_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,8 @@ class ModelCost:
     backward_flops = property(lambda self: self.total("backward_flops"), doc="Backward FLOPs per sample.")
     param_bytes = property(lambda self: self.total("param_bytes"), doc="Bytes of all parameters.")
     activation_bytes = property(lambda self: self.total("activation_bytes"), doc="Output bytes of priced nodes per sample.")
+    forward_calls = property(lambda self: self.total("forward_calls"), doc="Operators the forward pass dispatches.")
+    backward_calls = property(lambda self: self.total("backward_calls"), doc="Operators the backward pass dispatches.")
 
     def training_step(self, batch: int) -> tuple[float, float]:
         """(FLOPs, memory bytes) of forward + backward on ``batch`` samples: activations written
@@ -77,19 +94,29 @@ class ModelCost:
         done)]`` on ``batch`` samples. Each layer reads its activations and parameters and writes
         its gradients; the layers before the first parameterised one join its segment. The
         segments sum to :meth:`training_step` minus :meth:`forward`."""
-        out: list[tuple[float, float, tuple[str, ...]]] = []
+        return [(f, b, names) for f, b, _, names in self._segments(batch)]
+
+    def backward_segment_calls(self) -> list[int]:
+        """The operators each of :meth:`backward_segments` dispatches."""
+        return [calls for _, _, calls, _ in self._segments(1)]
+
+    def _segments(self, batch: int) -> list[tuple[float, float, int, tuple[str, ...]]]:
+        out: list[tuple[float, float, int, tuple[str, ...]]] = []
         flops = nbytes = 0.0
+        calls = 0
         for layer in reversed(self.layers):
             flops += batch * layer.backward_flops
             nbytes += batch * layer.activation_bytes + 2.0 * layer.param_bytes
+            calls += layer.backward_calls
             if layer.params:
-                out.append((flops, nbytes, layer.params))
+                out.append((flops, nbytes, calls, layer.params))
                 flops = nbytes = 0.0
-        if out and (flops or nbytes):
-            f, b, names = out[-1]
-            out[-1] = (f + flops, b + nbytes, names)
-        elif flops or nbytes:
-            out.append((flops, nbytes, ()))
+                calls = 0
+        if out and (flops or nbytes or calls):
+            f, b, c, names = out[-1]
+            out[-1] = (f + flops, b + nbytes, c + calls, names)
+        elif flops or nbytes or calls:
+            out.append((flops, nbytes, calls, ()))
         return out
 
 
@@ -156,6 +183,7 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
     with torch.no_grad():
         ShapeProp(gm).propagate(sample)
     gm.train(was)
+    calls = _node_calls(gm, input_shape, sample.dtype, sample.device)
     modules = dict(gm.named_modules())
     layers = []
     for node in gm.graph.nodes:
@@ -175,14 +203,66 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
             attr = _parameter(gm, node.target)
             layers.append(LayerCost(node.name, "parameter", 0.0, 0.0,
                                     float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0,
-                                    (node.target,) if attr is not None and attr.requires_grad else ()))
+                                    (node.target,) if attr is not None and attr.requires_grad else (),
+                                    *calls.get(node.name, (0, 0))))
             continue
         else:
             continue
         act = float(_bytes(out)) if flops else 0.0
         layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act,
-                                names))
+                                names, *calls.get(node.name, (0, 0))))
     return ModelCost(tuple(layers))
+
+
+class _CallCounter(fx.Interpreter):
+    """Runs a graph node by node, counting each node's forward and backward operators."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.calls: dict[str, tuple[int, int]] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        if n.op == "get_attr":
+            value = super().run_node(n)
+            if isinstance(value, nn.Parameter) and value.requires_grad:   # used functionally: its accumulation
+                self.calls[n.name] = (0, 1)
+            return value
+        if n.op not in ("call_module", "call_function", "call_method"):
+            return super().run_node(n)
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        # the node's inputs as leaves: its backward stops at them, as its share of the whole one does
+        args, kwargs = tree_map(_leaf, (args, kwargs))
+        with DispatchCounter() as forward:
+            out = getattr(self, n.op)(n.target, args, kwargs)
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.requires_grad]
+        owned = list(self.module.get_submodule(n.target).parameters(recurse=False)) if n.op == "call_module" else []
+        inputs = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad]
+        inputs += [p for p in owned if p.requires_grad]
+        backward = DispatchCounter()
+        if outs and inputs:
+            grads = [torch.ones_like(t) for t in outs]
+            with backward:
+                torch.autograd.grad(outs, inputs, grads, allow_unused=True)
+        # plus one accumulation (the first step's detach, then an add) per parameter it owns, and
+        # one add per further user of its output: autograd sums the gradients they send back
+        fan_in = max(0, len(n.users) - 1) if outs else 0
+        self.calls[n.name] = (forward.calls, backward.calls + sum(p.requires_grad for p in owned) + fan_in)
+        return out
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().requires_grad_(value.requires_grad)
+    return value
+
+
+def _node_calls(gm: fx.GraphModule, input_shape: Sequence[int], dtype: torch.dtype,
+                device: torch.device) -> dict[str, tuple[int, int]]:
+    """(forward, backward) operators of each node of ``gm``, on two samples in training mode."""
+    twin = copy.deepcopy(gm).train()
+    counter = _CallCounter(twin)
+    counter.run(torch.zeros(2, *input_shape, dtype=dtype, device=device))
+    return counter.calls
 
 
 def _parameter(gm: fx.GraphModule, target: str) -> nn.Parameter | None:

@@ -14,8 +14,10 @@ The device's GEMM and triad peaks are far above what PyTorch reaches on these sm
 (a layer of a few kFLOPs costs tens of microseconds of framework dispatch, not nanoseconds), so
 the training steps run the device at one ``compute_efficiency`` (for its FLOPs and its memory
 bytes) fitted on the *calibration* training configurations only: the median of simulated
-(efficiency 1) over measured bare compute (``train-compute``) of those configurations
-(:func:`fit_compute_efficiency`). Held-out measurements never enter ``simulated_s``.
+(efficiency 1) over measured bare compute (``train-compute``) of those configurations, less
+the per-call overhead of the operators they dispatch (the device's ``call_overhead_s``, which
+no efficiency scales; :func:`fit_compute_efficiency`). Held-out measurements never enter
+``simulated_s``.
 
 A diagnostic beside it, ``simulated_given_compute_s``, runs each training step at the
 efficiency that makes its simulated bare compute equal to *its own* measured ``train-compute``
@@ -52,7 +54,7 @@ from .records import Measurement
 from .training import OVERLAP_BUCKETS, TrainCase
 
 __all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "bare_compute_s",
-           "fit_compute_efficiency", "refit_link", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
+           "fit_compute_efficiency", "compute_ratio", "refit_link", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
 
 SPLITS = ("held-out", "calibration")
 
@@ -98,7 +100,8 @@ def bare_compute_s(case: TrainCase, device: Device, link: LinkSpec, memo: dict[t
     """Simulated seconds of the bare step of ``case`` (one worker, no exchange): what its
     ``train-compute`` record times; ``memo`` keeps them by model, batch and buckets (the workers
     and the compressor do not change it)."""
-    key = (case.model, case.data, case.batch_size, case.overlap, case.bucket_B, case.config()["model_params"])
+    key = (case.model, case.data, case.batch_size, case.overlap, case.bucket_B, case.config()["model_params"],
+           device.call_overhead_s)
     if memo is not None and key in memo:
         return memo[key]
     seconds = train_step_s(case, device, link, workers=1, compressor="none")
@@ -107,16 +110,27 @@ def bare_compute_s(case: TrainCase, device: Device, link: LinkSpec, memo: dict[t
     return seconds
 
 
+def compute_ratio(case: TrainCase, device: Device, link: LinkSpec, measured_s: float,
+                  memo: dict[tuple[Any, ...], float] | None = None) -> float:
+    """The efficiency at which ``case``'s simulated bare compute takes ``measured_s``: its
+    roofline at efficiency 1 over what ``measured_s`` leaves after its operators' per-call
+    overhead (which no efficiency scales); over all of ``measured_s`` if the calls alone take
+    longer. Not capped at 1."""
+    ideal = bare_compute_s(case, dataclasses.replace(device, call_overhead_s=0.0), link, memo)
+    calls_s = bare_compute_s(case, device, link, memo) - ideal
+    rest = measured_s - calls_s
+    return ideal / (rest if rest > 0 else measured_s)
+
+
 def fit_compute_efficiency(cases: Cases, measurements: Sequence[Measurement], device: Device,
                            link: LinkSpec) -> float:
     """The compute efficiency in (0, 1] of ``device`` for training steps: the median over the
-    calibration training configurations of simulated bare compute (one worker, no exchange, at
-    efficiency 1) over measured ``train-compute``; 1 when there is none."""
+    calibration training configurations of :func:`compute_ratio` of their measured
+    ``train-compute``; 1 when there is none."""
     ratios = []
     for m in measurements:
         if m.kind == "train-compute" and split_of(cases, m) == "calibration":
-            case = _train_case(cases, m)
-            ratios.append(bare_compute_s(case, device, link) / m.measured_s)
+            ratios.append(compute_ratio(_train_case(cases, m), device, link, m.measured_s))
     return min(1.0, float(np.median(ratios))) if ratios else 1.0
 
 
@@ -186,8 +200,7 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
         simulated = given = simulate(case, device, lk, compute_efficiency)
         bare_s = compute.get(_key(m)) if m.kind == "train-step" else None
         if bare_s is not None:
-            ideal = bare_compute_s(case, device, link, memo)
-            given = simulate(case, device, lk, min(1.0, ideal / bare_s))
+            given = simulate(case, device, lk, min(1.0, compute_ratio(case, device, link, bare_s, memo)))
         rows.append({"configuration": label(fields), "split": split, **fields, "measured_s": m.measured_s,
                      "simulated_s": simulated, "error": simulated / m.measured_s - 1.0, "spread_s": m.spread_s,
                      "repeats": m.repeats, "simulated_given_compute_s": given,

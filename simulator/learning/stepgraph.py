@@ -93,7 +93,9 @@ class BucketPlan:
 class StepPlan:
     """Timing inputs of one step (hashable: equal plans cost the same). ``backward``: each backward
     node in execution order, as the (FLOPs, bytes) of its layers (each priced on its own roofline);
-    ``update``: (FLOPs, bytes) of the optimizer step; ``dtype``: the forward and backward precision."""
+    ``update``: (FLOPs, bytes) of the optimizer step; ``dtype``: the forward and backward precision;
+    ``forward_calls`` and ``backward_calls`` (one per backward node): the operators they dispatch,
+    each charged the device's per-call overhead (none given: none charged)."""
 
     workers: tuple[str, ...]
     servers: tuple[str, ...]
@@ -103,6 +105,8 @@ class StepPlan:
     buckets: tuple[BucketPlan, ...]
     update: tuple[float, float]
     dtype: str = "fp32"
+    forward_calls: float = 0.0
+    backward_calls: tuple[float, ...] = ()
 
 
 def _codec(g: TaskGraph, worker: str, work: tuple[float, ...], seconds: Optional[float], times: float,
@@ -124,9 +128,12 @@ def step_graph(plan: StepPlan) -> TaskGraph:
     encoded: list[list[int]] = [[] for _ in plan.buckets]
     last: dict[str, int] = {}
     for i, w in enumerate(plan.workers):
-        prev = g.compute(w, *plan.forward, dtype=plan.dtype, name=f"fwd/{w}", phase="forward").id
+        prev = g.compute(w, *plan.forward, dtype=plan.dtype, calls=plan.forward_calls, name=f"fwd/{w}",
+                         phase="forward").id
         for s, seg in enumerate(plan.backward):
-            prev = g.compute(w, parts=seg, dtype=plan.dtype, deps=[prev], name=f"bwd{s}/{w}", phase="backward").id
+            calls = plan.backward_calls[s] if plan.backward_calls else 0.0
+            prev = g.compute(w, parts=seg, dtype=plan.dtype, calls=calls, deps=[prev], name=f"bwd{s}/{w}",
+                             phase="backward").id
             for j in ready.get(s, []):
                 b = plan.buckets[j]
                 prev = _codec(g, w, b.encode, b.encode_s, 1, deps=[prev], name=f"encode/b{j}/{w}", phase=f"b{j}").id

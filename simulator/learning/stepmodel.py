@@ -57,6 +57,8 @@ class StepModel:
         chunk = {cut: j for j, cut in enumerate(cuts)}
         bounds = [0, *(c + 1 for c in cuts)]
         self.backward = tuple(tuple((f, b) for f, b, _ in segments[lo:hi]) for lo, hi in zip(bounds, bounds[1:]))
+        calls = self.costs.backward_segment_calls()
+        self.backward_calls = tuple(float(sum(calls[lo:hi])) for lo, hi in zip(bounds, bounds[1:]))
         self.buckets = [(tuple(b), chunk[r]) for b, r in zip(layout, ready)]
 
     @property
@@ -92,5 +94,5 @@ class StepModel:
         n = self.exchange.elements
         update = (UPDATE_FLOPS[cfg.optimizer] * n, (3.0 if cfg.optimizer == "sgd" else 5.0) * 4.0 * n)
         return StepPlan(self.workers, self.servers, self.sync, self.costs.forward(cfg.batch_size), self.backward,
-                        tuple(buckets), update, cfg.compute_dtype)
+                        tuple(buckets), update, cfg.compute_dtype, float(self.costs.forward_calls), self.backward_calls)
 

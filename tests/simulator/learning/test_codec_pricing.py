@@ -2,6 +2,7 @@
 cache, the same JSON anywhere; a per-element time in the spec overrides it."""
 
 import json
+from dataclasses import replace
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from simulator.network import Topology
 FAST = Device(name="fast", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11, mem_capacity_B=1e9,
               active_power_W=10.0, idle_power_W=2.0, category="edge-gpu")
 SLOW = Device(name="slow", peak_flops={"fp32": 1e10}, mem_bandwidth_Bps=1e9, mem_capacity_B=1e9,
-              active_power_W=5.0, idle_power_W=1.0, category="sbc", codec_efficiency=0.5)
+              active_power_W=5.0, idle_power_W=1.0, category="sbc", codec_efficiency=0.5, call_overhead_s=5e-6)
 LINK = LinkSpec(name="l", bandwidth_Bps=1.25e8, latency_s=1e-5)
 TINY = dict(model="mlp", data="digits", workers=2, batch_size=8, steps=3, lr=0.1, seed=1)
 
@@ -54,13 +55,18 @@ def test_codec_time_is_the_declared_work_on_each_workers_device():
     assert trainer.codec == expect
     plan = trainer.last_plan
     assert len(plan.buckets) == 1                 # the digits MLP's gradients fit DDP's first bucket
-    assert plan.buckets[0].encode == (expect.encode.flops, expect.encode.bytes)
+    assert plan.buckets[0].encode == (expect.encode.flops, expect.encode.bytes, expect.encode.calls)
     spans = {s.name: s.duration_s for s in trainer.coster.trace(plan).timeline.spans if s.kind in ("compute", "codec")}
     assert spans["encode/b0/h0"] == pytest.approx(FAST.codec_time(expect.encode), rel=1e-12)
     assert spans["encode/b0/h1"] == pytest.approx(SLOW.codec_time(expect.encode), rel=1e-12)
-    # all-gather: each worker decodes both payloads and adds each into the mean (n FLOPs, 12 n bytes)
+    # the slow host pays 5 us for each of qsgd's operators: 16 per tensor of the 4, and 2 to pad
+    # the 1280 weights of the last layer to 3 buckets of 512
+    assert expect.encode.calls == 4 * 16 + 2
+    assert SLOW.codec_time(expect.encode) - SLOW.codec_time(replace(expect.encode, calls=0)) == pytest.approx(66 * 5e-6)
+    # all-gather: each worker decodes both payloads and adds each into the mean (n FLOPs, 12 n
+    # bytes, one operator)
     n = result.summary["parameters"]
-    decode = expect.decode + Work(n, 12.0 * n)
+    decode = expect.decode + Work(n, 12.0 * n, 1)
     assert spans["decode/b0/h1"] == pytest.approx(2 * SLOW.codec_time(decode), rel=1e-12)
     assert result.summary["encode_s_per_element"] == FAST.codec_time(expect.encode) / n
     assert result.summary["codec_work"]["encode_bytes"] == expect.encode.bytes
