@@ -82,3 +82,35 @@ def test_every_catalog_category_has_its_own_codec_default():
     categories = {d.category for d in load_catalog().entries("device")}
     assert categories <= set(CODEC_EFFICIENCY) - {"other"}
     assert all(0 < v <= 1 for v in CODEC_EFFICIENCY.values())
+
+
+def test_calls_add_and_scale_with_the_rest_and_old_constructors_have_none():
+    assert Work(1.0, 2.0).calls == 0
+    assert Work(1.0, 2.0, 3) + Work(0.0, 0.0, 4) == Work(1.0, 2.0, 7)
+    assert Work(1.0, 2.0, 3) * 2 == 2 * Work(1.0, 2.0, 3) == Work(2.0, 4.0, 6)
+    with pytest.raises(SpecError, match=r"Work\.calls must be a finite number >= 0"):
+        Work(0.0, 0.0, -1)
+
+
+def test_call_overhead_is_added_to_the_roofline_not_maxed():
+    d = device(codec_efficiency=0.5, call_overhead_s=5e-6)
+    # 1e6 ops at 0.5 GFLOP/s = 2 ms, then 40 launches of 5 us = 0.2 ms on top
+    assert d.codec_time(Work(1e6, 0.0, 40)) == pytest.approx(2e-3 + 40 * 5e-6, rel=1e-12)
+    # calls alone: tiny kernels cost their launches
+    assert d.codec_time(Work(0.0, 0.0, 3)) == pytest.approx(15e-6, rel=1e-12)
+    # the model's layers: 1e6 FLOPs at 1 GFLOP/s = 1 ms plus 10 calls
+    assert d.time(1e6, 0.0, calls=10) == pytest.approx(1e-3 + 50e-6, rel=1e-12)
+    assert d.cost(1e6).latency_s == d.time(1e6)   # no calls: the roofline as before
+    # the default is no overhead, so calls change nothing on an entry that gives none
+    assert device().codec_time(Work(1e6, 0.0, 40)) == device().codec_time(Work(1e6, 0.0))
+    with pytest.raises(SpecError, match="calls must be non-negative"):
+        d.call_time(-1)
+
+
+def test_call_overhead_reads_from_a_catalog_entry_with_units():
+    entry = dict(name="e", peak_flops={"fp32": "1TFLOPS"}, mem_bandwidth="100GB/s", mem_capacity="8GiB",
+                 active_power="10W", call_overhead="4us")
+    assert from_entry(Device, entry).call_overhead_s == pytest.approx(4e-6)
+    with pytest.raises(SpecError, match="call_overhead"):
+        from_entry(Device, {**entry, "call_overhead": "-1us"})
+    assert all(d.call_overhead_s == 0 for d in load_catalog().entries("device"))   # no cited figure yet

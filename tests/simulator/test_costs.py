@@ -6,6 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hwmodels import SpecError
 from simulator.costs import model_cost
+from simulator.dispatch import DispatchCounter
 from simulator.models import build
 
 MATMUL = {"Linear", "Conv1d", "Conv2d", "matmul"}
@@ -49,3 +50,29 @@ def test_backward_factor_and_errors():
     assert model_cost(net, (4,), backward_factor=1.0).backward_flops == model_cost(net, (4,)).forward_flops
     with pytest.raises(SpecError, match="backward_factor"):
         model_cost(net, (4,), backward_factor=0)
+
+
+@pytest.mark.parametrize("name, shape", [("mlp", (1, 8, 8)), ("lenet5", (1, 8, 8)), ("resnet8", (1, 8, 8)),
+                                         ("cnn1d", (1, 40)), ("transformer", (1, 8, 8))])
+def test_layer_calls_add_up_to_the_operators_a_training_step_dispatches(name, shape):
+    # the whole model's forward and backward in training mode on a batch of 4, counted at once:
+    # the per-node counts (each node alone, its inputs as leaves) must add up to them exactly
+    net = build(name, shape, 10)
+    cost = model_cost(net, shape)
+    net.train()
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(0))
+    with DispatchCounter() as forward:
+        out = net(x)
+    grad = torch.ones_like(out)
+    with DispatchCounter() as backward:
+        out.backward(grad)
+    assert (cost.forward_calls, cost.backward_calls) == (forward.calls, backward.calls)
+    assert sum(cost.backward_segment_calls()) == cost.backward_calls
+
+
+def test_counting_calls_leaves_the_model_alone():
+    net = build("resnet8", (1, 8, 8), 10)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    model_cost(net, (1, 8, 8))
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())   # batch-norm statistics too
+    assert all(p.grad is None for p in net.parameters())

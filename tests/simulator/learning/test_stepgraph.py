@@ -163,3 +163,21 @@ def test_a_backward_node_prices_each_layer_on_its_own_roofline():
     p = StepPlan(("h0",), (), "allreduce", (0.0, 0.0), (layers,), (BucketPlan(0, (1.0,), 4.0, (0.0, 0.0), (0.0, 0.0)),),
                  (0.0, 0.0))
     assert StepCoster(cluster(2)).cost(p).makespan_s == pytest.approx(4e-3, rel=1e-12)
+
+
+def test_every_node_pays_its_calls_at_the_devices_per_call_overhead():
+    """Forward, each backward node and the encode add calls x 10 us to their rooflines."""
+    slow_calls = Device(name="c", peak_flops={"fp32": 1e9}, mem_bandwidth_Bps=1e10, mem_capacity_B=1e9,
+                        active_power_W=5.0, codec_efficiency=1.0, call_overhead_s=1e-5)
+    layers = ((2e6, 0.0), (0.0, 2e7))                   # 4 ms of rooflines, as above
+    bucket = BucketPlan(0, (1.0,), 4.0, (1e6, 0.0, 30), (0.0, 0.0, 20))   # encode 1 ms + 30 calls; decode 20 calls
+    p = StepPlan(("h0",), (), "allreduce", (1e6, 0.0), (layers,), (bucket,), (0.0, 0.0), forward_calls=7,
+                 backward_calls=(40,))
+    one = Cluster(Topology.switch(2, LinkSpec(name="l", bandwidth_Bps=B, latency_s=L)), slow_calls)
+    # one worker: forward 1 ms, backward 4 ms, encode 1 ms (nothing to exchange, so no decode);
+    # calls 7 + 40 + 30 of 10 us
+    assert StepCoster(one).cost(p).makespan_s == pytest.approx(6e-3 + 77 * 1e-5, rel=1e-12)
+    # without calls in the plan the same device prices the rooflines alone
+    bare = StepPlan(("h0",), (), "allreduce", (1e6, 0.0), (layers,),
+                    (BucketPlan(0, (1.0,), 4.0, (1e6, 0.0), (0.0, 0.0)),), (0.0, 0.0))
+    assert StepCoster(one).cost(bare).makespan_s == pytest.approx(6e-3, rel=1e-12)
