@@ -191,7 +191,8 @@ class Trainer:
             "decode_s_per_element": (cfg.decode_s_per_element if cfg.decode_s_per_element is not None
                                      else first.codec_time(codec.decode) / n),
             "codec_work": {"encode_flops": codec.encode.flops, "encode_bytes": codec.encode.bytes,
-                           "decode_flops": codec.decode.flops, "decode_bytes": codec.decode.bytes},
+                           "encode_calls": codec.encode.calls, "decode_flops": codec.decode.flops,
+                           "decode_bytes": codec.decode.bytes, "decode_calls": codec.decode.calls},
             "energy_per_host_j": energy_host, "step_graphs_simulated": self.coster.simulated,
             "forward_flops_per_sample": self.costs.forward_flops, **to_target(curve, cfg.target_accuracy),
         }

@@ -70,6 +70,7 @@ def test_codec_time_is_the_declared_work_on_each_workers_device():
     assert spans["decode/b0/h1"] == pytest.approx(2 * SLOW.codec_time(decode), rel=1e-12)
     assert result.summary["encode_s_per_element"] == FAST.codec_time(expect.encode) / n
     assert result.summary["codec_work"]["encode_bytes"] == expect.encode.bytes
+    assert result.summary["codec_work"]["encode_calls"] == 66
 
 
 def test_a_per_element_time_in_the_spec_overrides_the_model():
