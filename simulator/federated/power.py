@@ -252,7 +252,8 @@ class PowerManager:
 
         def cost(log_g: float) -> float:
             r = at(log_g)
-            return float(r["energy"][0]) if r["need"][0] <= r["most"][0] else math.inf
+            # a finite penalty off the feasible set: the bounded search's parabolas need numbers
+            return float(r["energy"][0]) if r["need"][0] <= r["most"][0] else 1e3 * float(energy[j])
 
         best_log = math.log(_G_GRID[j])
         if hi > lo:
@@ -277,6 +278,12 @@ class PowerManager:
         budget = (f"an energy budget of {self.config.energy_budget_j:g} J per device per round"
                   if self.config.energy_budget_j is not None else "the radio's maximum power")
         where = f" in round {round_}" if round_ is not None else ""
+        if not np.isfinite(reach[i, j]):   # nothing is sent within the budget at all
+            circuit = self.config.energy_budget_j is not None and grid["most"].max() == 0
+            why = (f"the radio's circuit power alone costs more than the budget over m = {int(ms[0])} uses"
+                   if circuit else f"no threshold keeps min_active {self.config.min_active:g} of the devices")
+            raise InfeasibleTarget(f"fl: power: target_mse {self.config.target_mse:g} is not reachable{where} with "
+                                   f"{budget} (scheme {self.scheme}): {why}; raise the budget")
         raise InfeasibleTarget(
             f"fl: power: target_mse {self.config.target_mse:g} is not reachable{where} with {budget} "
             f"(scheme {self.scheme}); the best reachable MSE is {float(reach[i, j]):.4g} "
