@@ -34,6 +34,7 @@ by bisection for the least feasible m. When no (m, g) meets the target,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -146,6 +147,7 @@ class RoundPlan:
     energy_j: np.ndarray
     airtime_s: float
     energy_budget_j: Optional[float]
+    reference: float   # the mean squared update norm the plan was made for
 
     @property
     def energy_total_j(self) -> float:
@@ -158,6 +160,7 @@ class PowerManager:
     def __init__(self, config: ManagedPower, scheme: str, d: int) -> None:
         self.config, self.scheme, self.d = config, scheme, d
         self._moments: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._last: tuple[bytes, RoundPlan] | None = None   # the plan depends on norms / ref and gains only
 
     def _fading(self, channel: Channel) -> tuple[np.ndarray, np.ndarray]:
         key = id(channel)
@@ -204,6 +207,17 @@ class PowerManager:
         large-scale gains ``gains``; :class:`InfeasibleTarget` when none meets the target."""
         norms = np.maximum(np.asarray(norms, dtype=float), 1e-300)
         gains = np.asarray(gains, dtype=float)
+        scale = float(norms.mean())
+        key = (norms / scale).tobytes() + gains.tobytes() + str(id(mac)).encode()
+        if self._last is not None and self._last[0] == key:   # the same round up to scale: eta ~ 1 / sqrt(ref)
+            last = self._last[1]
+            ratio = math.sqrt(last.reference / scale)
+            return dataclasses.replace(last, eta=last.eta * ratio, reference=scale)
+        plan = self._plan(norms, gains, mac, round_)
+        self._last = (key, plan)
+        return plan
+
+    def _plan(self, norms: np.ndarray, gains: np.ndarray, mac: Any, round_: int | None) -> RoundPlan:
         q, tail = self._fading(mac.channel)
         if self.scheme == "rlc":
             ms = np.unique(np.round(np.geomspace(1, self.d, 96)).astype(int))
@@ -218,8 +232,26 @@ class PowerManager:
             m = self._least_m(int(ms[i - 1]) if i > 0 else 0, int(ms[i]), norms, gains, mac, q, tail)
         else:
             i, _ = np.unravel_index(np.argmin(np.where(feasible, grid["energy"], np.inf)), feasible.shape)
-            m = int(ms[i])
+            m = self._cheapest_m(ms, int(i), norms, gains, mac, q, tail)
         return self._refine(m, norms, gains, mac, q, tail)
+
+    def _least_energy(self, ms: np.ndarray, norms, gains, mac, q, tail) -> np.ndarray:
+        """The least expected energy over the threshold grid for each m (inf if none is feasible)."""
+        row = self.evaluate(ms[:, None], _G_GRID[None, :], q[None, :], tail[None, :], norms, gains, mac)
+        return np.where(row["need"] <= row["most"], row["energy"], np.inf).min(1)
+
+    def _cheapest_m(self, ms: np.ndarray, i: int, norms, gains, mac, q, tail) -> int:
+        """The least-energy m between the grid's neighbours of ``ms[i]``: a bounded scalar search
+        on the continuous m, then the integers around it and the grid point."""
+        lo, hi = int(ms[max(i - 1, 0)]), int(ms[min(i + 1, len(ms) - 1)])
+        if hi - lo <= 64:   # few enough to try them all
+            cand = np.arange(lo, hi + 1)
+        else:
+            res = optimize.minimize_scalar(
+                lambda m: float(np.minimum(self._least_energy(np.array([m]), norms, gains, mac, q, tail)[0], 1e300)),
+                bounds=(lo, hi), method="bounded", options={"xatol": 0.5})
+            cand = np.unique(np.clip([int(ms[i]), math.floor(res.x), math.ceil(res.x)], lo, hi))
+        return int(cand[np.argmin(self._least_energy(cand, norms, gains, mac, q, tail))])
 
     def _feasible_m(self, m: int, norms, gains, mac, q, tail) -> bool:
         row = self.evaluate(np.array([[m]]), _G_GRID[None, :], q[None, :], tail[None, :], norms, gains, mac)
@@ -269,7 +301,7 @@ class PowerManager:
         energy = float(qg[0]) * mac.radio.circuit_power_W * uses / W + transmit
         mse = float(r["bias"][0] + r["noise"][0] / eta2)
         return RoundPlan(m, g, math.sqrt(eta2), mse, transmit * W / uses, energy, uses / W,
-                         self.config.energy_budget_j)
+                         self.config.energy_budget_j, float(norms.mean()))
 
     def _infeasible(self, grid: dict[str, np.ndarray], ms: np.ndarray, round_: int | None) -> None:
         most = grid["most"]

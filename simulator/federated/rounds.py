@@ -21,7 +21,7 @@ devices that sent) and, with ``power: {policy: managed}`` (:mod:`.power`), the c
 the predicted MSE bound; the chosen channel uses are ``channel_uses`` (m plus the side-information use).
 
 A run whose local updates or global model become non-finite stops in that round with status
-``diverged`` and a warning naming the round: its airtime and energy are those spent up to then
+``diverged`` (``summary["status"]``, ``diverged_round``) and a warning naming the round: its airtime and energy are those spent up to then
 (finite), its accuracy is null (JSON has no NaN: :meth:`FLResult.to_dict` writes null for every
 non-finite number).
 """
@@ -142,7 +142,6 @@ class FLRow:
     tx_power_max_W: float = 0.0
     threshold: Optional[float] = None
     predicted_mse: Optional[float] = None
-    status: str = "ok"
 
 
 def _finite(value: Any) -> Any:
@@ -321,8 +320,7 @@ class FederatedRun:
                     rows.append(FLRow(done, sim_time, airtime, res.energy_j, per_dev, tx_j, uses, n_part, acc,
                                       airtime, airtime_total, res.energy_j, energy_total, tx_j, tx_total,
                                       p_mean, p_max, None if plan is None else plan.threshold,
-                                      None if plan is None else plan.predicted_mse,
-                                      "diverged" if diverged else "ok"))
+                                      None if plan is None else plan.predicted_mse))
                 if on_round is not None:
                     on_round(done, cfg.rounds)
                 if diverged:

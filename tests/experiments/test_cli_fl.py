@@ -39,7 +39,8 @@ def test_json_rows_and_summary(tmp_path, scheme, params):
     assert set(out["rows"][0]) == {"round", "sim_time_s", "airtime_s", "energy_j", "energy_j_per_device", "tx_energy_j",
                                    "channel_uses", "participating", "test_accuracy", "airtime_round_s",
                                    "airtime_total_s", "energy_round_j", "energy_total_j", "tx_energy_round_j",
-                                   "tx_energy_total_j"}
+                                   "tx_energy_total_j", "tx_power_mean_W", "tx_power_max_W", "threshold",
+                                   "predicted_mse"}
     last = out["rows"][-1]
     assert last["energy_total_j"] == pytest.approx(out["summary"]["energy_j"])
     assert last["airtime_total_s"] == pytest.approx(out["summary"]["airtime_s"])
