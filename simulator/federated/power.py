@@ -309,7 +309,7 @@ class PowerManager:
         i, j = np.unravel_index(np.argmin(reach), reach.shape)
         budget = (f"an energy budget of {self.config.energy_budget_j:g} J per device per round"
                   if self.config.energy_budget_j is not None else "the radio's maximum power")
-        where = f" in round {round_}" if round_ is not None else ""
+        where = f" in round {round_ + 1}" if round_ is not None else ""   # rounds count from 1, as in the rows
         if not np.isfinite(reach[i, j]):   # nothing is sent within the budget at all
             circuit = self.config.energy_budget_j is not None and grid["most"].max() == 0
             why = (f"the radio's circuit power alone costs more than the budget over m = {int(ms[0])} uses"
