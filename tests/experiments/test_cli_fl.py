@@ -76,6 +76,9 @@ def test_human_output_and_shipped_specs_validate(tmp_path):
     ({"participation": 1.5}, "participation"),
     ({"scheme_params": [1]}, "scheme_params"),
     ({"rounds_": 3}, "unknown field"),
+    ({"power": {"policy": "managed", "target_mse": 0.1, "energy_budget": 1}}, "power: unknown field"),
+    ({"power": {"policy": "managed", "target_mse": 1e-6, "energy_budget_j": 0.005}},
+     "target_mse 1e-06 is not reachable in round 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, changes, words):
     result = runner.invoke(app, ["fl", str(spec_file(tmp_path, **changes))])
