@@ -182,8 +182,11 @@ class PowerManager:
 
     def evaluate(self, m: np.ndarray, g: np.ndarray, q: np.ndarray, tail: np.ndarray, norms: np.ndarray,
                  gains: np.ndarray, mac: Any) -> dict[str, np.ndarray]:
-        """The model on a broadcast grid of (m, g): bias, the noise coefficient, the required
-        and the largest eta^2, and the expected radio energy per device at the required eta."""
+        """The model on a broadcast grid of (m, g) (``q`` and ``tail``: the fading moments at g):
+        ``bias`` (relative MSE without noise), ``noise`` (relative noise MSE times eta^2),
+        ``need`` and ``most`` (the least eta^2 meeting the target, the largest the power and
+        budget allow; 0 when below ``min_active``) and ``energy`` (the participants' expected
+        radio energy at the least eta, J)."""
         cfg, n, W = self.config, len(norms), mac.bandwidth_Hz
         ref = float(norms.mean())
         kappa = code_error_factor(self.d, m) if self.scheme == "rlc" else np.zeros_like(m, dtype=float)
