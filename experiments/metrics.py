@@ -131,6 +131,11 @@ METRICS: tuple[Metric, ...] = (
     _m("energy_j_per_device", "energy per round per participating device", "J", "per round", "fl"),
     _m("channel_uses", "channel uses per round", "", "per round", "fl"),
     _m("participating", "participating devices", "", "per round", "fl"),
+    _m("tx_power_mean_W", "mean transmit power of the sending devices", "W", "per round", "fl"),
+    _m("tx_power_max_W", "largest transmit power of a device", "W", "per round", "fl"),
+    _m("threshold", "truncation threshold on the fading gain", "", "per round", "fl"),
+    _m("predicted_mse", "predicted aggregation MSE, relative", "", "per round", "fl"),
+    _m("diverged_round", "round the run diverged in", "", "per run", "fl"),
     _m("parameters", "model parameters", "", "per run", *_TRAIN_FL),
     # infer and restructure
     _m("original_accuracy", "accuracy of the unpartitioned model", "", "per run", *_INFER),

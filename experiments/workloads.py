@@ -221,7 +221,8 @@ _TRAIN_SUMMARY = ("sync", "bits_per_worker", "bits_per_element", "final_test_acc
                   "time_to_target_s", "energy_to_target_j", "bits_to_target")
 _PRICE_ONLY_ROW = ("step_time_s", "sim_time_s", "energy_j", "energy_breakdown_j", "bits_per_worker", "bits_per_element",
                    "wire_bits_per_worker", "sync", "parameters")
-_FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target")
+_FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target",
+               "diverged_round")
 
 
 @functools.cache
