@@ -7,11 +7,12 @@ G_hat = X_hat^T Delta_hat. Exact zeros (ReLU outputs) are their own symbol and d
 - ``dithered``: per-bucket max scaling to -Q..Q with independent subtractive dithers:
   unbiased, with the error of :func:`isgq_error`.
 - ``lloyd-max``: per-bucket RMS scaling, the Lloyd-Max points of N(0, 1), then least-squares
-  refits of one factor's reconstruction points with the other fixed (sent as 32-bit floats):
-  deterministic and biased.
+  refits of one factor's reconstruction points with the other fixed (float64, sent as 32-bit
+  floats; kept only when they lower the error, ``refit=false`` skips them): deterministic and
+  biased.
 
 Bits: the factors' symbols at ceil(count log2(2Q + 2)) + 32 per bucket (+ 32 per refitted
-point); when that exceeds the direct compressor's bits for G, the layer falls back to it.
+point when refitting); when that exceeds the direct compressor's bits for G, the layer falls back to it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ __all__ = ["ISGQ", "isgq_error"]
 _REFITS = 3  # alternations of the Lloyd-Max refit (converged in practice)
 
 
+def _matmul64(m: float, k: float, n: float) -> Work:
+    """(m x k) @ (k x n) in float64: 2 m k n FLOPs, 8-byte operands read and result written once."""
+    return Work(2.0 * m * k * n, 8.0 * (m * k + k * n + m * n))
+
+
 def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: float) -> float:
     """Expected ||G_hat - G||_F^2 of dithered ISGQ with uniform steps and no exact zeros:
     d_out s_D^2 ||X||_F^2 + d_in s_X^2 ||Delta||_F^2 + B d_in d_out s_X^2 s_D^2, s^2 = step^2/12."""
@@ -49,14 +55,16 @@ def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: 
           levels=Param(1, int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
           bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
           variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
-          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")))
+          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")),
+          refit=Param(True, bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"))
 class ISGQ:
     """Compress a layer's factors; :meth:`decompress` returns the weight gradient d_in x d_out."""
 
     name = "isgq"
 
-    def __init__(self, levels: int, bucket: int, variant: str, direct: str) -> None:
+    def __init__(self, levels: int, bucket: int, variant: str, direct: str, refit: bool) -> None:
         self.levels, self.bucket, self.variant = levels, bucket, variant
+        self.refit = refit and variant == "lloyd-max"
         self.unbiased = variant == "dithered"
         self.direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
         if variant == "lloyd-max":
@@ -98,7 +106,7 @@ class ISGQ:
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
         data = {"qx": qx.to(symbol_dtype(2 * self.levels)), "sx": sx, "qd": qd.to(symbol_dtype(2 * self.levels)), "sd": sd}
         bits = self._factor_bits(qx.shape, qd.shape)
-        if self.variant == "lloyd-max":
+        if self.refit:
             data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
         direct = self.direct.compress(x.T @ delta, state)
         if direct.nbits < bits:
@@ -109,7 +117,7 @@ class ISGQ:
         """Bits of the factors' symbols, given each factor's (buckets, bucket size): a block
         code over 2Q + 2 letters and a scale per bucket, and the refitted points (Lloyd-Max)."""
         bits = sum(block_bits(size, 2 * self.levels + 2) * rows + FLOAT_BITS * rows for rows, size in bucketed)
-        return bits + (2 * FLOAT_BITS * self.points.size if self.variant == "lloyd-max" else 0)
+        return bits + (2 * FLOAT_BITS * self.points.size if self.refit else 0)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         """Work for a layer with factor shape ``(B, d_in, d_out)`` (X is B x d_in, Delta is
@@ -142,7 +150,7 @@ class ISGQ:
         product = matmul(d_in, batch, d_out)
         direct = self.direct.work((d_in, d_out))
         encode = encode + product + direct.encode
-        if self.variant == "lloyd-max":
+        if self.refit:
             encode = encode + self._refit_work(batch, d_in, d_out)
         gradient_bits = self.direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
         if gradient_bits < self._factor_bits(*bucketed):
@@ -159,33 +167,58 @@ class ISGQ:
         return values + elementwise(m, write=1) + elementwise(m, read=5)
 
     def _refit_work(self, batch: int, d_in: int, d_out: int) -> Work:
-        """:meth:`_refit`: the target X^T Delta, then per alternation and side the other factor
-        rebuilt, one rebuild and one product per level, the stacked basis and its least squares."""
+        """:meth:`_refit` in float64: both factors widened; per alternation and side the other
+        factor rebuilt, its B x B Gram matrix and cross product with the truth, the target
+        projected to B x d, one rebuild and one B x B product per level, the levels x levels
+        normal equations and their least squares; then the error of both candidates (each
+        factor rebuilt, three B x B Gram products) and the choice."""
         levels = self.points.size
-        total = matmul(d_in, batch, d_out)
-        for own, other in ((batch * d_in, batch * d_out), (batch * d_out, batch * d_in)):
-            per_level = self._rebuild_work(own) + matmul(d_in, batch, d_out)
-            basis = elementwise(levels * d_in * d_out, ops=0)
-            total = total + (self._rebuild_work(other) + per_level * levels + basis + lstsq(d_in * d_out, levels)) * _REFITS
-        return total
+        widen = elementwise(batch * (d_in + d_out), read=FLOAT, write=8)
+        total = widen + _matmul64(batch, d_in, batch) + _matmul64(batch, d_out, batch)
+        for own, other in ((d_in, d_out), (d_out, d_in)):
+            m = batch * own
+            gram = _matmul64(batch, other, batch) * 2 + _matmul64(batch, batch, own)
+            per_level = self._rebuild_work(m) + _matmul64(batch, batch, own)
+            normal = _matmul64(levels, m, levels) + _matmul64(levels, m, 1) + lstsq(levels, levels)
+            total = total + (self._rebuild_work(batch * other) + gram + per_level * levels + normal) * _REFITS
+        check = (self._rebuild_work(batch * d_in) + self._rebuild_work(batch * d_out)
+                 + _matmul64(batch, d_in, batch) * 2 + _matmul64(batch, d_out, batch) * 2)
+        return total + check * 2
 
     def _refit(self, x: torch.Tensor, delta: torch.Tensor, qx: torch.Tensor, sx: torch.Tensor, qd: torch.Tensor,
                sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate least-squares refits of each factor's points with the other fixed."""
-        target = x.T @ delta
-        points = [torch.as_tensor(self.points, dtype=torch.float32)] * 2
+        """Alternate least-squares refits of each factor's points with the other fixed, in
+        float64 through B x B Gram matrices (never forming the d_in x d_out basis, whose float32
+        least squares loses the fit on large layers); the refitted points (rounded to the 32-bit
+        floats that travel) are kept only when they lower ||X_hat^T Delta_hat - X^T Delta||_F,
+        else the Lloyd-Max points are sent."""
+        factors = (x.to(torch.float64), delta.to(torch.float64))
         codes = [(qx, sx, x.shape), (qd, sd, delta.shape)]
+        start = torch.as_tensor(self.points, dtype=torch.float32)
+        points = [start, start]
         for _ in range(_REFITS):
             for side in (0, 1):
                 q, scale, shape = codes[side]
-                other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side], codes[1 - side][2])
-                basis = []
-                for level in range(points[side].numel()):
-                    part = self._reconstruct(q, scale, None, (torch.arange(points[side].numel()) == level).float(), shape)
-                    basis.append((part.T @ other if side == 0 else other.T @ part).reshape(-1))
-                a = torch.stack(basis, 1)
-                points[side] = torch.linalg.lstsq(a, target.reshape(-1, 1), driver="gelsd").solution.reshape(-1)
-        return points[0], points[1]
+                other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side].double(), codes[1 - side][2])
+                gram = other @ other.T                            # B x B
+                target = (other @ factors[1 - side].T) @ factors[side]   # B x d: <A, target> = <A^T other, G>
+                parts = [self._reconstruct(q, scale, None, (torch.arange(start.numel()) == level).double(), shape)
+                         for level in range(start.numel())]
+                a = torch.stack([p.reshape(-1) for p in parts])  # levels x B d
+                ka = torch.stack([(gram @ p).reshape(-1) for p in parts])
+                normal, rhs = a @ ka.T, a @ target.reshape(-1, 1)
+                points[side] = torch.linalg.lstsq(normal, rhs, driver="gelsd").solution.reshape(-1).float()
+        if self._error(codes, factors, points) < self._error(codes, factors, [start, start]):
+            return points[0], points[1]
+        return start, start
+
+    def _error(self, codes: list, factors: tuple[torch.Tensor, torch.Tensor], points: list[torch.Tensor]) -> float:
+        """||X_hat^T Delta_hat - X^T Delta||_F^2 in float64 from B x B Gram matrices:
+        tr(Xh Xh^T Dh Dh^T) - 2 tr(Xh X^T D Dh^T) + tr(X X^T D D^T)."""
+        x_hat, d_hat = (self._reconstruct(q, s, None, p.double(), shape) for (q, s, shape), p in zip(codes, points))
+        x, d = factors
+        return float(((x_hat @ x_hat.T) * (d_hat @ d_hat.T)).sum() - 2 * ((x_hat @ x.T) * (d_hat @ d.T)).sum()
+                     + ((x @ x.T) * (d @ d.T)).sum())
 
     def decompress(self, payload: Payload, state: State) -> torch.Tensor:
         """The weight gradient estimate G_hat (d_in x d_out)."""
@@ -194,6 +227,7 @@ class ISGQ:
         x_shape, delta_shape = payload.meta["factors"]
         d = payload.data
         dx, dd = self._dithers(torch.empty(x_shape), torch.empty(delta_shape), state)
-        x_hat = self._reconstruct(d["qx"].float(), d["sx"], dx, d.get("px"), x_shape)
-        delta_hat = self._reconstruct(d["qd"].float(), d["sd"], dd, d.get("pd"), delta_shape)
+        fixed = None if self.unbiased else torch.as_tensor(self.points, dtype=torch.float32)
+        x_hat = self._reconstruct(d["qx"].float(), d["sx"], dx, d.get("px", fixed), x_shape)
+        delta_hat = self._reconstruct(d["qd"].float(), d["sd"], dd, d.get("pd", fixed), delta_shape)
         return x_hat.T @ delta_hat
