@@ -12,8 +12,8 @@ from scipy import optimize
 
 from hwmodels import SpecError
 from simulator.compression import State, create
-from simulator.compression.bounds import LLOYD_MAX, ceo_sum_rate, ceo_sum_rate_equal, gaussian_distortion, lloyd_max, unbiased_bound
-from simulator.compression.evaluate import measure_factors, measure_workers
+from simulator.compression.bounds import LLOYD_MAX, ceo_distortion, ceo_sum_rate, ceo_sum_rate_equal, gaussian_distortion, lloyd_max, unbiased_bound
+from simulator.compression.evaluate import measure_factors, measure_workers, sample
 from simulator.compression.isgq import isgq_error
 
 
@@ -125,6 +125,42 @@ def test_ceo_water_filling_equals_the_closed_form_for_equal_noise(distortion, wo
     total, rates = ceo_sum_rate(distortion, 1.0, [0.3] * workers)
     assert total == pytest.approx(ceo_sum_rate_equal(distortion, 1.0, 0.3, workers), rel=1e-9)
     assert rates == pytest.approx([rates[0]] * workers)
+
+
+@pytest.mark.parametrize(("rate", "var_x", "noise", "workers", "distortion"), [
+    # var 1, noise 1, L = 2, D = 1/2: 0.5 log2 2 - log2(1 - (1/2)(2 - 1)) = 0.5 + 1
+    (1.5, 1.0, 1.0, 2, 0.5),
+    # L = 4, noise 1/2, D = 1/4: 0.5 log2 4 - 2 log2(1 - (1/8) 3) = 1 - 2 log2(5/8)
+    (1 - 2 * math.log2(5 / 8), 1.0, 0.5, 4, 0.25),
+    # scaled source: var 4, noise 4, L = 2, D = 2: the first case times 4
+    (1.5, 4.0, 4.0, 2, 2.0),
+    (3.0, 1.0, 0.0, 3, 2.0**-6),  # no noise: one source at the sum rate, D(R) = 2^-2R
+    (0.0, 2.0, 1.0, 5, 2.0),
+])
+def test_ceo_distortion_inverts_the_closed_form_at_hand_computed_points(rate, var_x, noise, workers, distortion):
+    assert ceo_distortion(rate, var_x, noise, workers) == pytest.approx(distortion, rel=1e-9)
+
+
+def test_ceo_distortion_approaches_the_floor_at_high_rate():
+    floor = 1 / (1 + 4 / 0.1)  # 1/(1/var_x + L/noise)
+    # 10 bits per worker leave about 2^-20 of the excess over the floor
+    assert floor < ceo_distortion(40.0, 1.0, 0.1, 4) < floor * (1 + 1e-5)
+
+
+def test_workers_are_scored_against_the_source_with_the_ceo_bound():
+    var_x = float(sample("gaussian", (4096,), 0).square().mean())   # the source measure_workers draws
+    # lossless: the server gets the workers' exact mean, whose error against the source is the
+    # noise left after averaging, about noise^2 / L, not 0; at 32 bits the CEO bound is its floor
+    lossless = measure_workers("none", elements=4096, workers=4, noise=0.2, trials=1)
+    assert lossless["relative_error"] == pytest.approx(lossless["mean_error"], rel=1e-6)
+    assert lossless["mean_error"] == pytest.approx(0.04 / 4, rel=0.1)
+    floor = 1 / (1 / var_x + 4 / 0.04) / var_x
+    assert lossless["rd_bound"] == pytest.approx(floor, rel=1e-6) and floor < lossless["relative_error"]
+    for noise in (0.01, 0.3):
+        row = measure_workers("ndqsg", elements=4096, workers=4, noise=noise, trials=2)
+        expect = ceo_distortion(4 * row["bits_per_element"], var_x, noise**2, 4) / var_x
+        assert row["rd_bound"] == pytest.approx(expect, rel=1e-9)
+        assert row["mean_error"] < row["relative_error"] and row["rd_bound"] <= row["relative_error"]
 
 
 def test_ceo_unequal_noise_matches_a_numerical_minimum():
