@@ -20,7 +20,7 @@ from hwmodels import SpecError, Work
 __all__ = [
     "CodecWork", "FLOAT", "RNG_OPS", "PACK_OPS", "GAMMA_OPS", "SECTOR", "elementwise", "reduction", "random",
     "fill", "pack", "unpack", "gamma_code", "gather", "select", "sort", "permutation", "matmul", "qr", "lstsq",
-    "walsh_hadamard", "bucket_copy", "numel",
+    "walsh_hadamard", "bucket_copy", "numel", "ANS_ENCODE_OPS", "ANS_DECODE_OPS", "ans_gaussian",
 ]
 
 FLOAT = 4.0   # bytes of a float32
@@ -34,6 +34,14 @@ PACK_OPS = 4.0
 # Operations per Elias-gamma code word: count leading zeros, two shifts, or into the bit
 # buffer, advance, overflow check, and the branch on its length; the same to decode.
 GAMMA_OPS = 8.0
+# Operations per symbol of an ANS coder under a quantized Gaussian model (an estimate of the
+# kernels, not a measurement): encoding evaluates the Gaussian CDF at both bin edges (erf by a
+# rational approximation with an exp, about 20 operations each), quantizes the two cumulatives
+# to fixed point (4) and pushes the symbol onto the state (renormalisation test, divide,
+# remainder, multiply-add: 6); decoding inverts the CDF for a first guess (about 30), evaluates
+# the CDFs of that bin and one neighbour to confirm it (3 x 20) and pops the state (6).
+ANS_ENCODE_OPS = 50.0
+ANS_DECODE_OPS = 96.0
 SECTOR = 32.0  # bytes a random access moves (a DRAM sector of NVIDIA GPUs; CPUs move 64-byte lines)
 
 
@@ -168,6 +176,13 @@ def walsh_hadamard(rows: float, n: int) -> Work:
     stages = int(math.log2(n))
     passes = max(1, math.ceil(stages / 8))
     return Work(rows * n * stages, 2 * FLOAT * rows * n * passes)
+
+
+def ans_gaussian(count: float, alphabet: float, decode: bool) -> Work:
+    """ANS-code (or decode) ``count`` int32 symbols, each with its float64 model mean, into a
+    stream of about log2(``alphabet``) bits per symbol (``alphabet``: 2^rate)."""
+    ops = ANS_DECODE_OPS if decode else ANS_ENCODE_OPS
+    return Work(ops * count, count * (4.0 + 8.0 + math.log2(alphabet) / 8))
 
 
 def bucket_copy(n: int, size: int) -> tuple[int, Work]:
