@@ -31,6 +31,8 @@ SWEEP = [
     ("randomk", {"ratio": 0.5}), ("dgc", {}), ("powersgd", {"rank": 1}), ("powersgd", {"rank": 8}),
     ("natural", {}), ("qcs", {}), ("qcs", {"k": 128}), ("qcs", {"levels": 3}), ("qcs", {"estimator": "mmse"}),
     ("qcs", {"k": 128, "estimator": "mmse"}), ("qcs", {"onebit": True}), ("dqsg", {}), ("dqsg", {"levels": 7}),
+    ("dithered-ec", {"step": 1.1}), ("dithered-ec", {"step": 2.2}), ("dithered-ec", {"step": 1.1, "estimator": "mmse"}),
+    ("dithered-ec", {"step": 2.2, "estimator": "mmse"}),
 ]
 
 
