@@ -34,7 +34,7 @@ from .quantize import to_buckets
 from .registry import Param, register
 from .work import CodecWork, ans_gaussian, bucket_copy, elementwise, numel, random, reduction
 
-__all__ = ["DitheredEC", "relative_error"]
+__all__ = ["DitheredEC", "relative_error", "categorical_encode", "categorical_decode", "categorical_bits"]
 
 RANGE_BITS = 2 * 32  # the symbol range [low, high] of the model, two 32-bit integers
 
@@ -134,6 +134,31 @@ class DitheredEC(Compressor):
                   + elementwise(n, read=4) + elementwise(m, read=8) + elementwise(m)
                   + (Work() if self.unbiased else elementwise(n)))
         return CodecWork(encode, decode)
+
+
+def categorical_encode(letters: np.ndarray, alphabet: int) -> tuple[np.ndarray, np.ndarray]:
+    """ANS-code int32 ``letters`` in [0, alphabet) under their own letter frequencies: (the
+    stream's 32-bit words, the counts the receiver needs to rebuild the model)."""
+    counts = np.bincount(letters, minlength=alphabet)
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(letters.astype(np.int32), _categorical(counts))
+    return coder.get_compressed(), counts
+
+
+def categorical_decode(stream: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The letters of :func:`categorical_encode` back from its stream and counts."""
+    return constriction.stream.stack.AnsCoder(stream).decode(_categorical(counts), int(counts.sum()))
+
+
+def categorical_bits(stream: np.ndarray, alphabet: int, count: int) -> int:
+    """What a categorical code of ``count`` letters travels as: its 32-bit words and the
+    ``alphabet`` counts, each in the bits of an integer 0..count."""
+    return 32 * stream.size + alphabet * count.bit_length()
+
+
+def _categorical(counts: np.ndarray) -> constriction.stream.model.Categorical:
+    """The model both sides build from the same integer counts (hence the same floats)."""
+    return constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
 
 
 def relative_error(step: float, estimator: str = "unbiased") -> float:

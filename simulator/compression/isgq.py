@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from hwmodels import SpecError, Work
 
 from .base import SHARED, State, check_tensor
 from .bounds import lloyd_max
+from .entropy import categorical_bits, categorical_decode, categorical_encode
 from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import (dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work,
                        symbol_dtype, to_buckets)
 from .registry import Param, create, register
-from .work import CodecWork, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
+from .work import CodecWork, ans_table, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
 
 __all__ = ["ISGQ", "isgq_error"]
 
@@ -56,14 +58,16 @@ def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: 
           bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
           variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
           direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")),
-          refit=Param(True, bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"))
+          refit=Param(True, bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"),
+          coding=Param("fixed", str, "factor symbols: block code, or ans (entropy coded under each factor's letter "
+                       "counts, zeros cheap; the shorter of the two)", choices=("fixed", "ans")))
 class ISGQ:
     """Compress a layer's factors; :meth:`decompress` returns the weight gradient d_in x d_out."""
 
     name = "isgq"
 
-    def __init__(self, levels: int, bucket: int, variant: str, direct: str, refit: bool) -> None:
-        self.levels, self.bucket, self.variant = levels, bucket, variant
+    def __init__(self, levels: int, bucket: int, variant: str, direct: str, refit: bool, coding: str) -> None:
+        self.levels, self.bucket, self.variant, self.coding = levels, bucket, variant, coding
         self.refit = refit and variant == "lloyd-max"
         self.unbiased = variant == "dithered"
         self.direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
@@ -104,8 +108,8 @@ class ISGQ:
         gradient_shape = torch.Size((x.shape[1], delta.shape[1]))
         dx, dd = self._dithers(x, delta, state)
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
-        data = {"qx": qx.to(symbol_dtype(2 * self.levels)), "sx": sx, "qd": qd.to(symbol_dtype(2 * self.levels)), "sd": sd}
-        bits = self._factor_bits(qx.shape, qd.shape)
+        data = {"sx": sx, "sd": sd}
+        bits = self._factor_bits(qx.shape, qd.shape) + self._code("x", qx, data) + self._code("d", qd, data)
         if self.refit:
             data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
         direct = self.direct.compress(x.T @ delta, state)
@@ -113,16 +117,48 @@ class ISGQ:
             return Payload(direct.data, direct.nbits, gradient_shape, {"direct": True})
         return Payload(data, bits, gradient_shape, {"factors": (x.shape, delta.shape)})
 
-    def _factor_bits(self, *bucketed: tuple[int, int]) -> int:
-        """Bits of the factors' symbols, given each factor's (buckets, bucket size): a block
-        code over 2Q + 2 letters and a scale per bucket, and the refitted points (Lloyd-Max)."""
-        bits = sum(block_bits(size, 2 * self.levels + 2) * rows + FLOAT_BITS * rows for rows, size in bucketed)
+    def _factor_bits(self, *bucketed: tuple[int, int], symbols: bool = False) -> int:
+        """Bits besides the symbols, given each factor's (buckets, bucket size): a scale per
+        bucket and the refitted points (Lloyd-Max); with ``symbols``, plus their block code
+        over 2Q + 2 letters."""
+        bits = sum(FLOAT_BITS * rows + (block_bits(size, 2 * self.levels + 2) * rows if symbols else 0)
+                   for rows, size in bucketed)
         return bits + (2 * FLOAT_BITS * self.points.size if self.refit else 0)
+
+    def _code(self, name: str, q: torch.Tensor, data: dict[str, torch.Tensor]) -> int:
+        """Put one factor's symbols (buckets x size) into ``data``; their bits. Fixed: a block
+        code per bucket. ans: also the ANS code under the factor's own letter counts (a zero
+        costs about -log2 of the zeros' share), sent instead when shorter; a flag bit says which."""
+        alphabet = 2 * self.levels + 2
+        fixed = block_bits(q.shape[1], alphabet) * q.shape[0]
+        if self.coding == "ans":
+            zero = 2 * self.levels + 1
+            letters = torch.where(q == zero, zero, q + self.levels if self.unbiased else q).to(torch.int32)
+            stream, counts = categorical_encode(letters.reshape(-1).numpy(), alphabet)
+            coded = categorical_bits(stream, alphabet, q.numel())
+            if coded < fixed:
+                data["stream" + name] = torch.from_numpy(stream.view(np.int32).copy())
+                data["counts" + name] = torch.from_numpy(counts)
+                return 1 + coded
+        data["q" + name] = q.to(symbol_dtype(2 * self.levels))
+        return fixed + (1 if self.coding == "ans" else 0)
+
+    def _received(self, name: str, data: dict[str, torch.Tensor], shape: torch.Size) -> torch.Tensor:
+        """One factor's symbols (buckets x size, float) as the receiver reads them."""
+        if "stream" + name not in data:
+            return data["q" + name].float()
+        size = min(self.bucket, shape.numel())
+        letters = categorical_decode(data["stream" + name].numpy().view(np.uint32), data["counts" + name].numpy())
+        letters = torch.from_numpy(letters.astype(np.int64)).float().view(-1, size)
+        zero = 2 * self.levels + 1
+        return torch.where(letters == zero, float(zero), letters - self.levels if self.unbiased else letters)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         """Work for a layer with factor shape ``(B, d_in, d_out)`` (X is B x d_in, Delta is
         B x d_out; the gradient is d_in x d_out). Encode: both dithers, both factors
-        quantized (zeros as their own symbol), narrowed and packed, the Lloyd-Max refits, and
+        quantized (zeros as their own symbol), narrowed and packed (``coding=ans``: mapped to
+        letters, counted and ANS coded, as if the code is always the shorter), the Lloyd-Max
+        refits, and
         G = X^T Delta through the direct compressor (compress always forms it, to compare
         bits). Decode: the direct decode when its bits are fewer (the branch compress takes,
         decided by the shapes), else both factors rebuilt and X_hat^T Delta_hat."""
@@ -145,15 +181,22 @@ class ISGQ:
             else:   # nonzero count, mean square, divide, bucketize (binary search), widen
                 quantize = (elementwise(m, write=1) + reduction(m, read=1) + elementwise(m) + reduction(m) + elementwise(m)
                             + Work(m * math.log2(alphabet), 8.0 * m) + elementwise(m))
-            encode = encode + dither + copy + quantize + zeros + elementwise(m, write=width) + pack(m, alphabet, width)
-            decode = decode + dither + unpack(m, alphabet, width) + elementwise(m, read=width) + self._rebuild_work(m)
+            if self.coding == "ans":   # letters (compare, shift, where, narrow), counts, ANS; decode mirrors it
+                letters = elementwise(m, write=1) + elementwise(m) + elementwise(m, read=5) + elementwise(m, write=4)
+                encode = encode + letters + reduction(m, read=4) + ans_table(m, alphabet, decode=False, width=4)
+                decode = decode + ans_table(m, alphabet, decode=True, width=8) + elementwise(m, read=8) + letters
+            else:
+                encode = encode + elementwise(m, write=width) + pack(m, alphabet, width)
+                decode = decode + unpack(m, alphabet, width) + elementwise(m, read=width)
+            encode = encode + dither + copy + quantize + zeros
+            decode = decode + dither + self._rebuild_work(m)
         product = matmul(d_in, batch, d_out)
         direct = self.direct.work((d_in, d_out))
         encode = encode + product + direct.encode
         if self.refit:
             encode = encode + self._refit_work(batch, d_in, d_out)
         gradient_bits = self.direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
-        if gradient_bits < self._factor_bits(*bucketed):
+        if gradient_bits < self._factor_bits(*bucketed, symbols=True):
             return CodecWork(encode, direct.decode)
         return CodecWork(encode, decode + product)
 
@@ -228,6 +271,6 @@ class ISGQ:
         d = payload.data
         dx, dd = self._dithers(torch.empty(x_shape), torch.empty(delta_shape), state)
         fixed = None if self.unbiased else torch.as_tensor(self.points, dtype=torch.float32)
-        x_hat = self._reconstruct(d["qx"].float(), d["sx"], dx, d.get("px", fixed), x_shape)
-        delta_hat = self._reconstruct(d["qd"].float(), d["sd"], dd, d.get("pd", fixed), delta_shape)
+        x_hat = self._reconstruct(self._received("x", d, x_shape), d["sx"], dx, d.get("px", fixed), x_shape)
+        delta_hat = self._reconstruct(self._received("d", d, delta_shape), d["sd"], dd, d.get("pd", fixed), delta_shape)
         return x_hat.T @ delta_hat

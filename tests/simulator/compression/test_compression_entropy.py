@@ -79,3 +79,39 @@ def test_within_one_and_a_half_of_rate_distortion_on_gaussian_data(step):
     # the bits are the ideal rate I(W; W + Delta U) plus side information and coder overhead
     ideal = create("dithered-ec", step=step).rate()
     assert ideal < unbiased["bits_per_element"] < ideal + 0.02
+
+
+@pytest.mark.parametrize("variant", ["dithered", "lloyd-max"])
+def test_isgq_ans_coding_is_exact_and_zeros_are_cheap(variant):
+    gen = torch.Generator().manual_seed(5)
+    x, delta = torch.relu(torch.randn(16, 300, generator=gen)), torch.randn(16, 100, generator=gen)
+    fixed, coded = (create("isgq", levels=2, variant=variant, coding=c) for c in ("fixed", "ans"))
+    state = State(seed=1, step=3)
+    p_fixed, p_coded = fixed.compress(x, delta, state), coded.compress(x, delta, state)
+    assert torch.equal(coded.decompress(p_coded, state), fixed.decompress(p_fixed, state))   # lossless code
+    data = p_coded.data
+    side = (10 + 4) * 32 + (2 * 5 * 32 if variant == "lloyd-max" else 0)   # 10 + 4 bucket scales, refitted points
+    symbols = 0
+    for name, m in (("x", 10 * 512), ("d", 4 * 512)):   # whole buckets: the padding is coded as zeros
+        assert "stream" + name in data and "q" + name not in data
+        counts = data["counts" + name].numpy()
+        assert counts.sum() == m
+        words = data["stream" + name].numel()
+        symbols += 1 + 32 * words + 6 * m.bit_length()   # flag, stream, 6 letter counts of 0..m each
+        # the stream is the empirical entropy of the letters, up to the coder's last words
+        p = counts[counts > 0] / m
+        entropy = float(-(counts[counts > 0] * np.log2(p)).sum())
+        assert entropy <= 32 * words <= entropy * 1.002 + 64
+    assert p_coded.nbits == side + symbols
+    # ReLU zeros are half of X: its symbols cost far less than the 6-letter block code
+    assert 32 * data["streamx"].numel() < 0.8 * math.ceil(512 * math.log2(6)) * 10
+
+
+def test_isgq_ans_falls_back_to_the_block_code_when_it_is_shorter():
+    x, delta = torch.randn(2, 3), torch.randn(2, 2)   # six letters' counts outweigh six symbols
+    c = create("isgq", levels=2, coding="ans")
+    payload = c.compress(x, delta, State())
+    assert "qx" in payload.data and "streamx" not in payload.data
+    # two scales, ceil(6 log2 6) + ceil(4 log2 6) for the block codes, a flag bit per factor
+    assert payload.nbits == create("isgq", levels=2).compress(x, delta, State()).nbits + 2 == 64 + 16 + 11 + 2
+    assert torch.equal(c.decompress(payload, State()), create("isgq", levels=2).decompress(payload, State()))
