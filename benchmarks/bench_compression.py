@@ -70,15 +70,19 @@ def other_inputs(repeats: int, quick: bool) -> list[dict]:
             measure_factors("isgq", batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
             measure_factors("isgq", {"variant": "lloyd-max", "levels": 2}, batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
             measure_factors("isgq", {"variant": "lloyd-max", "levels": 2, "refit": False}, batch=batch, d_in=d_in, d_out=d_out,
-                            trials=repeats, seed=0)]
+                            trials=repeats, seed=0),
+            measure_factors("isgq", {"coding": "ans"}, batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
+            measure_factors("isgq", {"variant": "lloyd-max", "levels": 2, "coding": "ans"}, batch=batch, d_in=d_in,
+                            d_out=d_out, trials=repeats, seed=0)]
     for row in rows:
         print(f"{row['scheme']:11s} encode {row['encode_s']:.3f} s  decode {row['decode_s']:.3f} s", flush=True)
     return rows
 
 
 def _shown(params: dict) -> dict:
-    """The parameters that tell the other-input rows apart: the variant, and refit when off."""
-    return {k: v for k, v in params.items() if k == "variant" or (k == "refit" and not v and params.get("variant") == "lloyd-max")}
+    """The parameters that tell the other-input rows apart: the variant, refit when off, coding when ans."""
+    return {k: v for k, v in params.items() if k == "variant" or (k == "refit" and not v and params.get("variant") == "lloyd-max")
+            or (k == "coding" and v == "ans")}
 
 
 def _label(scheme: str, params: dict) -> str:

@@ -12,7 +12,8 @@ G_hat = X_hat^T Delta_hat. Exact zeros (ReLU outputs) are their own symbol and d
   biased.
 
 Bits: the factors' symbols at ceil(count log2(2Q + 2)) + 32 per bucket (+ 32 per refitted
-point when refitting); when that exceeds the direct compressor's bits for G, the layer falls back to it.
+point when refitting); ``coding=ans`` sends each factor's symbols ANS-coded under its letter
+counts instead when that is shorter (+ 1 flag bit per factor); when that exceeds the direct compressor's bits for G, the layer falls back to it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: 
 
 
 @register("isgq", kind="factors", summary="quantize a linear layer's inputs and output gradients; G_hat = X_hat^T Delta_hat",
-          bits="B (d_in + d_out) log2(2Q+2) + scales, or the direct compressor's bits when fewer",
+          bits="B (d_in + d_out) log2(2Q+2) + scales (coding=ans: the entropy code when shorter), or the direct compressor's bits when fewer",
           levels=Param(1, int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
           bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
           variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
