@@ -5,6 +5,7 @@ All distortions are relative to the source variance (sigma^2 = 1) unless stated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -37,6 +38,14 @@ def lloyd_max(levels: int, iterations: int = 500) -> tuple[np.ndarray, np.ndarra
     """
     if levels < 1:
         raise SpecError(f"levels must be an integer >= 1, got {levels}")
+    edges, points, distortion = _lloyd_max(levels, iterations)
+    return edges.copy(), points.copy(), distortion
+
+
+@functools.lru_cache(maxsize=64)
+def _lloyd_max(levels: int, iterations: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`lloyd_max`, computed once per (levels, iterations): every ISGQ compressor built
+    with the same levels reuses it (callers get copies)."""
     points = stats.norm.ppf((np.arange(levels) + 0.5) / levels)
     for _ in range(iterations):
         edges = np.concatenate(([-np.inf], (points[1:] + points[:-1]) / 2, [np.inf]))

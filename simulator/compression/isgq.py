@@ -211,20 +211,22 @@ class ISGQ:
         return values + elementwise(m, write=1) + elementwise(m, read=5)
 
     def _refit_work(self, batch: int, d_in: int, d_out: int) -> Work:
-        """:meth:`_refit` in float64: both factors widened; per alternation and side the other
-        factor rebuilt, its B x B Gram matrix and cross product with the truth, the target
-        projected to B x d, one rebuild and one B x B product per level, the levels x levels
-        normal equations and their least squares; then the error of both candidates (each
-        factor rebuilt, three B x B Gram products) and the choice."""
+        """:meth:`_refit` in float64: both factors widened and each one's basis built once (a
+        one-hot pass writing one float64 per level and entry); per alternation and side the
+        other factor rebuilt, its B x B Gram matrix and cross product with the truth, the target
+        projected to B x d, one B x B product per level, the levels x levels normal equations
+        and their least squares; then the error of both candidates (each factor rebuilt, three
+        B x B Gram products) and the choice."""
         levels = self.points.size
         widen = elementwise(batch * (d_in + d_out), read=FLOAT, write=8)
         total = widen + _matmul64(batch, d_in, batch) + _matmul64(batch, d_out, batch)
         for own, other in ((d_in, d_out), (d_out, d_in)):
             m = batch * own
             gram = _matmul64(batch, other, batch) * 2 + _matmul64(batch, batch, own)
-            per_level = self._rebuild_work(m) + _matmul64(batch, batch, own)
+            onehot = elementwise(m, ops=levels, read=5, write=8 * levels)
             normal = _matmul64(levels, m, levels) + _matmul64(levels, m, 1) + lstsq(levels, levels)
-            total = total + (self._rebuild_work(batch * other) + gram + per_level * levels + normal) * _REFITS
+            per_alternation = self._rebuild_work(batch * other) + gram + _matmul64(batch, batch, own) * levels + normal
+            total = total + onehot + per_alternation * _REFITS
         check = (self._rebuild_work(batch * d_in) + self._rebuild_work(batch * d_out)
                  + _matmul64(batch, d_in, batch) * 2 + _matmul64(batch, d_out, batch) * 2)
         return total + check * 2
@@ -240,21 +242,27 @@ class ISGQ:
         codes = [(qx, sx, x.shape), (qd, sd, delta.shape)]
         start = torch.as_tensor(self.points, dtype=torch.float32)
         points = [start, start]
+        basis = [self._basis(*code) for code in codes]   # levels x B x d: X_hat = sum_l p_l basis_l
         for _ in range(_REFITS):
             for side in (0, 1):
-                q, scale, shape = codes[side]
                 other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side].double(), codes[1 - side][2])
                 gram = other @ other.T                            # B x B
                 target = (other @ factors[1 - side].T) @ factors[side]   # B x d: <A, target> = <A^T other, G>
-                parts = [self._reconstruct(q, scale, None, (torch.arange(start.numel()) == level).double(), shape)
-                         for level in range(start.numel())]
-                a = torch.stack([p.reshape(-1) for p in parts])  # levels x B d
-                ka = torch.stack([(gram @ p).reshape(-1) for p in parts])
+                a = basis[side].flatten(1)
+                ka = torch.matmul(gram, basis[side]).flatten(1)
                 normal, rhs = a @ ka.T, a @ target.reshape(-1, 1)
                 points[side] = torch.linalg.lstsq(normal, rhs, driver="gelsd").solution.reshape(-1).float()
         if self._error(codes, factors, points) < self._error(codes, factors, [start, start]):
             return points[0], points[1]
         return start, start
+
+    def _basis(self, q: torch.Tensor, scale: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """The factor rebuilt with each point alone set to 1 (float64, levels x shape): where
+        the symbol is that level, its bucket's scale; elsewhere (and at exact zeros) 0."""
+        levels = self.points.size
+        live = (q != 2 * self.levels + 1).to(torch.float64) * scale.double()
+        onehot = torch.nn.functional.one_hot(q.clamp(max=2 * self.levels).to(torch.int64), levels) * live[..., None]
+        return onehot.reshape(-1, levels)[: shape.numel()].T.reshape(levels, *shape)
 
     def _error(self, codes: list, factors: tuple[torch.Tensor, torch.Tensor], points: list[torch.Tensor]) -> float:
         """||X_hat^T Delta_hat - X^T Delta||_F^2 in float64 from B x B Gram matrices:
