@@ -44,7 +44,7 @@ from hwmodels.device import DTYPE_BYTES
 from .costs import ModelCost
 
 __all__ = ["DoesNotFit", "MemoryNeed", "OPTIMIZER_SLOTS", "activation_peak_B", "training_activations_B",
-           "inference_memory", "training_memory", "probe_compressor", "plan_memory", "check_fits", "neuron_slots"]
+           "inference_memory", "training_memory", "step_memory", "probe_compressor", "plan_memory", "check_fits", "neuron_slots"]
 
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}   # fp32 state tensors per parameter
 _TRACED_BYTES = 4.0   # costs are traced on fp32 samples and fp32 weights
@@ -177,6 +177,15 @@ def training_memory(model: nn.Module, cost: ModelCost, input_shape: Sequence[int
                       activations_B=training_activations_B(cost, input_shape, batch, dtype),
                       gradients_B=cost.param_bytes * scale, optimizer_B=OPTIMIZER_SLOTS[optimizer] * 4.0 * elements,
                       comm_B=cost.param_bytes + receivers * payload, compressor_B=compressor_B)
+
+
+def step_memory(step: Any, payload_bits: Sequence[int], compressor_B: float) -> MemoryNeed:
+    """A worker of a :class:`~simulator.learning.stepmodel.StepModel` (its model, costs, buckets,
+    sync and config), given each parameter's payload bits and the compressor's state bytes."""
+    cfg = step.config
+    return training_memory(step.model, step.costs, step.input_shape, batch=cfg.batch_size, dtype=cfg.compute_dtype,
+                           optimizer=cfg.optimizer, buckets=[b for b, _ in step.buckets], payload_bits=payload_bits,
+                           sync=step.sync, workers=len(step.workers), compressor_B=compressor_B)
 
 
 def plan_memory(plan: Any, batch: int = 1, dtype: str = "fp32") -> list[MemoryNeed]:
