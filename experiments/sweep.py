@@ -31,7 +31,6 @@ import pandas as pd
 import yaml
 
 from hwmodels import SpecError
-from simulator.memory import DoesNotFit
 
 from . import package_version
 from .metrics import flatten_breakdown
@@ -142,6 +141,8 @@ def run_point(point: Point) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)
         logging.getLogger(__name__).debug("point %s failed:\n%s", point.hash, traceback.format_exc())
+        from simulator.memory import DoesNotFit  # noqa: PLC0415  (torch is loaded by now)
+
         status = "infeasible" if isinstance(exc, DoesNotFit) else "error"
         return _record(point, status, [], message, time.perf_counter() - t0)
     finally:
