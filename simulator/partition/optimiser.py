@@ -96,11 +96,11 @@ class Evaluation:
     air_bits_per_sample: float | None = None  # over a wireless channel: bits on air (broadcast uplinks + relays)
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)   # compute, idle, link, radio per batch
     peak_memory_B_per_worker: list[float] = field(default_factory=list)  # weights + peak activations on the batch
-    status: str = "ok"              # or "infeasible: <why>" (not priced: latency and energy are NaN)
+    feasibility: str = "ok"         # or "infeasible: <why>" (not priced: latency and energy are NaN)
 
     @property
     def feasible(self) -> bool:
-        return self.status == "ok"
+        return self.feasibility == "ok"
 
     def row(self) -> dict[str, Any]:
         """Plain values (no plan; bits on air only over a wireless channel; an unpriced plan's
@@ -154,7 +154,7 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
     """Accuracy of ``plan`` on (x, y) and the cost of one ``batch`` on the first ``plan.workers`` hosts
     (with ``wireless``, transfers go over that shared channel instead: :func:`wireless_cost`).
     A plan a worker's memory does not hold raises :class:`~simulator.memory.DoesNotFit`, or with
-    ``infeasible="mark"`` is returned unpriced with ``status`` saying why."""
+    ``infeasible="mark"`` is returned unpriced with ``feasibility`` saying why."""
     hosts = cluster.hosts
     if len(hosts) < plan.workers:
         raise SpecError(f"plan needs {plan.workers} workers but the cluster has {len(hosts)} hosts")
@@ -170,7 +170,7 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
                           math.nan, math.nan, float(s["values_per_sample"] * activation_bits),
                           s["transfers_per_sample"], s["values_per_sample"], s["transfers_per_layer"],
                           [2.0 * m for m in s["macs_per_worker"]], {}, s["weights_kept_fraction"], plan,
-                          peak_memory_B_per_worker=peak, status=f"infeasible: {str(exc).split(' (mem', 1)[0]}")
+                          peak_memory_B_per_worker=peak, feasibility=f"infeasible: {str(exc).split(' (mem', 1)[0]}")
     if wireless is not None:
         res = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
     else:
@@ -336,7 +336,7 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
             plan = partition(name, model, ctx, **kwargs)
         except DoesNotFit as exc:   # no assignment fits the workers' memory: nothing to score or price
             nan = math.nan
-            return Evaluation(name, shown, nan, nan, nan, nan, 0, nan, [], [], {}, nan, status=f"infeasible: {exc}")
+            return Evaluation(name, shown, nan, nan, nan, nan, 0, nan, [], [], {}, nan, feasibility=f"infeasible: {exc}")
         return evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=shown,
                         wireless=wireless, infeasible="mark")
 

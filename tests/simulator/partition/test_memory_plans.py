@@ -75,7 +75,7 @@ def test_a_plan_one_byte_over_is_refused():
     plan = partition("direct", net, ctx)
     need = plan_memory(plan, batch=4)[0].total_B
     ev = evaluate(plan, _cluster(need), xt, yt, batch=4)
-    assert ev.peak_memory_B_per_worker[0] == need and ev.status == "ok"
+    assert ev.peak_memory_B_per_worker[0] == need and ev.feasibility == "ok"
     with pytest.raises(DoesNotFit, match=f"worker h0 needs {need:,.0f} B .* has {need - 1:,.0f} B"):
         evaluate(plan, _cluster(need - 1), xt, yt, batch=4)
 
@@ -94,7 +94,7 @@ def test_optimiser_leaves_out_what_does_not_fit_and_counts_it():
     res = optimise(net, ctx, _cluster(3000), xt, yt, target=Target(max_accuracy_drop=0.5), keeps=(0.5, 0.25),
                    baselines=("central", "direct"), batch=4, refine=0)
     central = next(e for e in res.candidates if e.partitioner == "central")
-    assert central.status.startswith("infeasible: plan central: worker h0 needs 5,100 B")
+    assert central.feasibility.startswith("infeasible: plan central: worker h0 needs 5,100 B")
     assert central.row()["latency_s"] is None and central not in res.pareto and res.chosen is not central
     assert res.infeasible == {"memory": 1} and all(e.feasible for e in res.pareto)
     with pytest.raises(DoesNotFit, match="no candidate fits"):
