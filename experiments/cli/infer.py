@@ -140,4 +140,5 @@ def restructure(
         typer.echo(_saving_line(name, saving))
     for row in r["rows"]:
         if row["feasibility"] != "ok":
-            typer.echo(f"  left out: {row['partitioner']} {row['params'].get('keep', '')}: {row['feasibility']}")
+            keep = row["params"].get("keep")
+            typer.echo(f"  left out: {row['partitioner']}{'' if keep is None else f' {keep}'}: {row['feasibility']}")
