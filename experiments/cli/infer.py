@@ -114,6 +114,7 @@ def infer(
     typer.echo(_HEAD)
     typer.echo(_fmt_row(r))
     typer.echo("FLOPs per sample per worker: " + ", ".join(f"{f:.4g}" for f in r["flops_per_worker"]))
+    typer.echo("peak memory per worker (KiB): " + ", ".join(f"{b / 1024:.1f}" for b in r["peak_memory_B_per_worker"]))
 
 
 @app.command("restructure")
