@@ -99,3 +99,26 @@ def test_optimiser_leaves_out_what_does_not_fit_and_counts_it():
     assert res.infeasible == {"memory": 1} and all(e.feasible for e in res.pareto)
     with pytest.raises(DoesNotFit, match="no candidate fits"):
         optimise(net, ctx, _cluster(500), xt, yt, keeps=(0.5,), baselines=("central",), batch=4, refine=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pipeline_stages_fit_their_workers_memory_against_brute_force(seed):
+    from simulator.partition.pipeline import balanced_stages
+
+    rng = np.random.default_rng(seed)
+    n, stages = int(rng.integers(2, 6)), int(rng.integers(1, 4))
+    costs, sizes = rng.random(n).tolist(), rng.random(n).tolist()
+    capacity = (rng.random(stages) * 2.0).tolist()
+    best = np.inf
+    for cuts in itertools.chain.from_iterable(itertools.combinations(range(1, n), r) for r in range(min(stages, n))):
+        edges = [0, *cuts, n]
+        if all(sum(sizes[a:b]) <= capacity[k] for k, (a, b) in enumerate(zip(edges[:-1], edges[1:]))):
+            best = min(best, max(sum(costs[a:b]) for a, b in zip(edges[:-1], edges[1:])))
+    if not np.isfinite(best):
+        with pytest.raises(DoesNotFit):
+            balanced_stages(costs, stages, sizes, capacity)
+        return
+    got = balanced_stages(costs, stages, sizes, capacity)
+    for k in set(got):
+        assert sum(z for z, s in zip(sizes, got) if s == k) <= capacity[k]
+    assert max(sum(c for c, s in zip(costs, got) if s == k) for k in set(got)) == pytest.approx(best)
