@@ -114,6 +114,7 @@ METRICS: tuple[Metric, ...] = (
     _m("time_to_target_s", "simulated time to the target accuracy", "s", "per run", *_TRAIN_FL),
     _m("energy_to_target_j", "energy until the target accuracy", "J", "per run", *_TRAIN_FL),
     _m("bits_to_target", "sent until the target accuracy", "bit", "per run", *_TRAIN_FL),
+    _m("peak_memory_B_per_worker", "peak memory per worker", "B", "per run", "train"),
     *(_m(f"energy_{kind}_j", f"energy, {kind}", "J", "cumulative", *_TRAIN_FL) for kind in ENERGY_KINDS),
     *(_m(f"energy_{kind}_j", f"energy per batch, {kind}", "J", "per run", *_INFER) for kind in ENERGY_KINDS),
     *(_m(f"energy_{kind}_j", f"energy, {kind}", "J", "per run", "collective") for kind in ENERGY_KINDS),
@@ -155,6 +156,8 @@ METRICS: tuple[Metric, ...] = (
     _m("flops_per_worker", "FLOPs per sample per worker", "FLOP", "per run", *_INFER),
     _m("busy_s_per_worker.*", "busy time per batch of worker", "s", "per run", *_INFER),
     _m("weights_kept_fraction", "fraction of weights kept", "", "per run", *_INFER),
+    _m("peak_memory_B_per_worker", "peak memory of each worker", "B", "per run", *_INFER),
+    _m("feasibility", "fits the workers' memory", "", "per run", *_INFER),
     _m("pareto", "on the Pareto front", "", "per run", "restructure"),
     _m("chosen", "chosen plan", "", "per run", "restructure"),
 )

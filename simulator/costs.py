@@ -33,8 +33,10 @@ _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One node: ``op`` (module class or function name), its per-sample costs, and the names of
-    the parameters it owns (as ``model.named_parameters()`` gives them)."""
+    """One node: ``op`` (module class or function name), its per-sample costs, the names of
+    the parameters it owns (as ``model.named_parameters()`` gives them) and the names of the
+    graph nodes it reads (``inputs``; the model input is the placeholder's name), which give the
+    activations' live ranges (:mod:`simulator.memory`)."""
 
     name: str
     op: str
@@ -43,6 +45,7 @@ class LayerCost:
     param_bytes: float
     activation_bytes: float
     params: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
             continue
         act = float(_bytes(out)) if flops else 0.0
         layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act,
-                                names))
+                                names, tuple(n.name for n in node.all_input_nodes)))
     return ModelCost(tuple(layers))
 
 
