@@ -31,6 +31,8 @@ SWEEP = [
     ("randomk", {"ratio": 0.5}), ("dgc", {}), ("powersgd", {"rank": 1}), ("powersgd", {"rank": 8}),
     ("natural", {}), ("qcs", {}), ("qcs", {"k": 128}), ("qcs", {"levels": 3}), ("qcs", {"estimator": "mmse"}),
     ("qcs", {"k": 128, "estimator": "mmse"}), ("qcs", {"onebit": True}), ("dqsg", {}), ("dqsg", {"levels": 7}),
+    ("dithered-ec", {"step": 1.1}), ("dithered-ec", {"step": 2.2}), ("dithered-ec", {"step": 1.1, "estimator": "mmse"}),
+    ("dithered-ec", {"step": 2.2, "estimator": "mmse"}),
 ]
 
 
@@ -66,10 +68,21 @@ def other_inputs(repeats: int, quick: bool) -> list[dict]:
     batch, d_in, d_out = (32, 512, 256) if quick else (32, 2048, 1000)  # ResNet-50's classifier layer
     rows = [measure_workers("ndqsg", elements=elements, workers=4, noise=0.05, trials=repeats, seed=0),
             measure_factors("isgq", batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
-            measure_factors("isgq", {"variant": "lloyd-max", "levels": 2}, batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0)]
+            measure_factors("isgq", {"variant": "lloyd-max", "levels": 2}, batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
+            measure_factors("isgq", {"variant": "lloyd-max", "levels": 2, "refit": False}, batch=batch, d_in=d_in, d_out=d_out,
+                            trials=repeats, seed=0),
+            measure_factors("isgq", {"coding": "ans"}, batch=batch, d_in=d_in, d_out=d_out, trials=repeats, seed=0),
+            measure_factors("isgq", {"variant": "lloyd-max", "levels": 2, "coding": "ans"}, batch=batch, d_in=d_in,
+                            d_out=d_out, trials=repeats, seed=0)]
     for row in rows:
         print(f"{row['scheme']:11s} encode {row['encode_s']:.3f} s  decode {row['decode_s']:.3f} s", flush=True)
     return rows
+
+
+def _shown(params: dict) -> dict:
+    """The parameters that tell the other-input rows apart: the variant, refit when off, coding when ans."""
+    return {k: v for k, v in params.items() if k == "variant" or (k == "refit" and not v and params.get("variant") == "lloyd-max")
+            or (k == "coding" and v == "ans")}
 
 
 def _label(scheme: str, params: dict) -> str:
@@ -134,7 +147,7 @@ def main() -> None:
     print("\n| scheme | input | encode s | decode s | bits/elem | relative error | D(R) |\n|---|---|---|---|---|---|---|")
     for r in others:
         shape = f"{r['workers']} workers x {r['elements']}" if "workers" in r else f"B={r['batch']}, {r['d_in']} x {r['d_out']}"
-        print(f"| {_label(r['scheme'], {k: v for k, v in r['params'].items() if k == 'variant'})} | {shape} | {r['encode_s']:.3f} | "
+        print(f"| {_label(r['scheme'], _shown(r['params']))} | {shape} | {r['encode_s']:.3f} | "
               f"{r['decode_s']:.3f} | {r['bits_per_element']:.4g} | {r['relative_error']:.4g} | {r['rd_bound']:.3g} |")
     print("\n| setting | data | bits/elem | relative error | D(R) | unbiased bound | claims unbiased |\n|---|---|---|---|---|---|---|")
     for r in sweep:

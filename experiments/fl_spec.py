@@ -1,8 +1,9 @@
 """The spec of ``ddlsim fl``: a YAML (or JSON) file.
 
 The run's fields (model, data, clients, alpha, participation, local_steps, batch_size, lr,
-server_lr, rounds, eval_every, seed, scheme, scheme_params, mac_params) are those of
-:class:`~simulator.federated.FLConfig` and validated there; the hardware fields are ``device``,
+server_lr, rounds, eval_every, seed, scheme, scheme_params, mac_params, target_accuracy, power)
+are those of :class:`~simulator.federated.FLConfig` and validated there (``power: {policy:
+managed, target_mse, energy_budget_j, objective}``: :mod:`simulator.federated.power`); the hardware fields are ``device``,
 ``radio``, ``radio_overrides`` (e.g. ``max_tx_power: 10dBm``), ``channel`` (the fields of
 :class:`~hwmodels.channel.Channel`) and ``placement`` (``kind`` and the keywords of
 :func:`~hwmodels.placement.place`). ``load_fl_spec(path) -> FLSpec``; a wrong key or value is a

@@ -213,6 +213,7 @@ def run_infer_spec(spec: InferSpec, catalog: Catalog) -> dict[str, Any]:
     cluster = spec.cluster(catalog)
     wireless = spec.wireless_hardware(catalog)
     model, data, ctx = spec.setup()
+    ctx.memory_B = [cluster.device(h).mem_capacity_B for h in cluster.hosts[:spec.workers]]
     plan = partition(spec.partitioner, model, ctx, **spec.params)
     ev = evaluate(plan, cluster, data.x_test, data.y_test, batch=spec.batch, activation_bits=spec.activation_bits,
                   mode=spec.mode, params=spec.params, wireless=wireless)

@@ -1,7 +1,8 @@
 """Sweep runner: expand a spec into points, run them (in process or on Dask), store every one.
 
 A :class:`Point` is a pure, picklable value; :func:`run_point` turns it into a record
-(status ``ok`` or ``error`` with the message, metrics rows, wall time) and never raises for a
+(status ``ok``, ``error`` with the message, or ``infeasible``: a worker's memory does not hold it;
+metrics rows, wall time) and never raises for a
 workload's failure. :func:`run_sweep` skips points already stored, runs the rest sequentially
 (``workers=0``) or on Dask (a LocalCluster with ``workers`` processes, or the scheduler at
 ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``), writes each record as it arrives, then the table and
@@ -140,7 +141,10 @@ def run_point(point: Point) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)
         logging.getLogger(__name__).debug("point %s failed:\n%s", point.hash, traceback.format_exc())
-        return _record(point, "error", [], message, time.perf_counter() - t0)
+        from simulator.memory import DoesNotFit  # noqa: PLC0415  (torch is loaded by now)
+
+        status = "infeasible" if isinstance(exc, DoesNotFit) else "error"
+        return _record(point, status, [], message, time.perf_counter() - t0)
     finally:
         torch.set_num_threads(threads)
 

@@ -218,10 +218,11 @@ def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 # The run's summary values every row of a train or fl point carries (those the run reports).
 _TRAIN_SUMMARY = ("sync", "bits_per_worker", "bits_per_element", "final_test_accuracy", "wire_bits_per_worker",
-                  "time_to_target_s", "energy_to_target_j", "bits_to_target")
+                  "time_to_target_s", "energy_to_target_j", "bits_to_target", "peak_memory_B_per_worker")
 _PRICE_ONLY_ROW = ("step_time_s", "sim_time_s", "energy_j", "energy_breakdown_j", "bits_per_worker", "bits_per_element",
-                   "wire_bits_per_worker", "sync", "parameters")
-_FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target")
+                   "wire_bits_per_worker", "sync", "parameters", "peak_memory_B_per_worker")
+_FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_to_target_j", "bits_to_target",
+               "diverged_round")
 
 
 @functools.cache

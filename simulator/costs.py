@@ -45,8 +45,10 @@ _PER_ELEMENT = {"softmax": 5.0, "log_softmax": 5.0, "gelu": 8.0, "layer_norm": 5
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One node: ``op`` (module class or function name), its per-sample costs, and the names of
-    the parameters it owns (as ``model.named_parameters()`` gives them); ``forward_calls`` and
+    """One node: ``op`` (module class or function name), its per-sample costs, the names of
+    the parameters it owns (as ``model.named_parameters()`` gives them), the names of the
+    graph nodes it reads (``inputs``; the model input is the placeholder's name), which give the
+    activations' live ranges (:mod:`simulator.memory`), and ``forward_calls`` and
     ``backward_calls``, the operators its forward and its backward dispatch (whatever the batch)."""
 
     name: str
@@ -56,6 +58,7 @@ class LayerCost:
     param_bytes: float
     activation_bytes: float
     params: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     forward_calls: int = 0
     backward_calls: int = 0
 
@@ -204,13 +207,15 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
             layers.append(LayerCost(node.name, "parameter", 0.0, 0.0,
                                     float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0,
                                     (node.target,) if attr is not None and attr.requires_grad else (),
-                                    *calls.get(node.name, (0, 0))))
+                                    forward_calls=calls.get(node.name, (0, 0))[0],
+                                    backward_calls=calls.get(node.name, (0, 0))[1]))
             continue
         else:
             continue
         act = float(_bytes(out)) if flops else 0.0
         layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act,
-                                names, *calls.get(node.name, (0, 0))))
+                                names, tuple(n.name for n in node.all_input_nodes),
+                                forward_calls=calls.get(node.name, (0, 0))[0], backward_calls=calls.get(node.name, (0, 0))[1]))
     return ModelCost(tuple(layers))
 
 

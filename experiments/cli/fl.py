@@ -45,11 +45,14 @@ def _print_human(out: dict[str, Any]) -> None:
     lines = [f"{out['name']}: {s['clients']} clients, scheme {s['scheme']}, {s['rounds']} rounds, "
              f"{s['parameters']} parameters, {s['radio']} over {s['path_loss']}/{s['fading']}",
              " ".join(f"{k:>{widths[k]}}" for k in keys)]
-    lines += [" ".join(f"{r[k]:>{widths[k]}d}" if isinstance(r[k], int) else f"{r[k]:>{widths[k]}.4g}" for k in keys)
-              for r in rows]
+    lines += [" ".join(f"{'null':>{widths[k]}}" if r[k] is None else f"{r[k]:>{widths[k]}d}" if isinstance(r[k], int)
+                       else f"{r[k]:>{widths[k]}.4g}" for k in keys) for r in rows]
     totals = [f"{m.label} {rows[-1][k]:.4g} {m.unit}".rstrip() for k in keys
               if (m := metric(k, "fl")) is not None and m.scope == "cumulative" and k != "sim_time_s"]
-    lines.append(f"final test accuracy {s['final_test_accuracy']:.4f}; simulated {s['sim_time_s']:.4g} s"
+    final = "null" if s["final_test_accuracy"] is None else f"{s['final_test_accuracy']:.4f}"
+    if s.get("status") == "diverged":
+        final += f" (diverged in round {s['diverged_round']})"
+    lines.append(f"final test accuracy {final}; simulated {s['sim_time_s']:.4g} s"
                  + "".join(f"; {t}" for t in totals))
     typer.echo("\n".join(lines))
 

@@ -33,7 +33,7 @@ def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[s
     name = spec.name or Path(spec_path).stem
     result = {"name": name, "hardware": spec.hardware_label(), "original_accuracy": res.original_accuracy,
               "wall_s": res.wall_s, "chosen": res.chosen.row(), "savings": savings(res.chosen.row(), table),
-              "rows": table}
+              "infeasible": res.infeasible, "rows": table}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         _write_table(table, out / "pareto.csv")
@@ -44,7 +44,8 @@ def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[s
 
         from ..plots import save  # noqa: PLC0415
 
-        save(tradeoff_figure(table, res.original_accuracy, title=f"{name}: {result['hardware']}"), out / "tradeoff",
+        priced = [r for r in table if r["feasibility"] == "ok"]
+        save(tradeoff_figure(priced, res.original_accuracy, title=f"{name}: {result['hardware']}"), out / "tradeoff",
              ("png",))
     return result
 
@@ -59,7 +60,7 @@ def savings(chosen: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, dic
     out = {}
     for name in BASELINES_SAVED_AGAINST:
         base = next((r for r in rows if r["partitioner"] == name), None)
-        if base is None or base.get("chosen"):
+        if base is None or base.get("chosen") or base.get("feasibility", "ok") != "ok":
             continue
         out[name] = {"latency_s": base["latency_s"], "energy_j": base["energy_j"],
                      "latency_saving": 1 - chosen["latency_s"] / base["latency_s"] if base["latency_s"] else 0.0,
@@ -77,7 +78,7 @@ def _saving_line(name: str, s: dict[str, float]) -> str:
 
 def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
     names = ["partitioner", "params", "accuracy", "latency_s", "energy_j", "bits_per_sample", "transfers_per_sample",
-             "weights_kept_fraction", "pareto", "chosen"]
+             "weights_kept_fraction", "peak_memory_B_per_worker", "feasibility", "pareto", "chosen"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
@@ -113,6 +114,7 @@ def infer(
     typer.echo(_HEAD)
     typer.echo(_fmt_row(r))
     typer.echo("FLOPs per sample per worker: " + ", ".join(f"{f:.4g}" for f in r["flops_per_worker"]))
+    typer.echo("peak memory per worker (KiB): " + ", ".join(f"{b / 1024:.1f}" for b in r["peak_memory_B_per_worker"]))
 
 
 @app.command("restructure")
@@ -137,3 +139,7 @@ def restructure(
     typer.echo("chosen: " + _fmt_row(r["chosen"]))
     for name, saving in r["savings"].items():
         typer.echo(_saving_line(name, saving))
+    for row in r["rows"]:
+        if row["feasibility"] != "ok":
+            keep = row["params"].get("keep")
+            typer.echo(f"  left out: {row['partitioner']}{'' if keep is None else f' {keep}'}: {row['feasibility']}")

@@ -6,7 +6,7 @@ gives the tensor back; ``work(shape)`` declares what encoding and decoding cost 
 memory bytes, for a device to price). Importing this package registers every scheme.
 """
 
-from . import basic, dithered, isgq, lowrank, qcs, sign, sparse, stochastic  # noqa: F401  (registration by import)
+from . import basic, dithered, entropy, isgq, lowrank, qcs, sign, sparse, stochastic  # noqa: F401  (registration by import)
 from .base import PRIVATE, SHARED, Compressor, State
 from .feedback import ErrorFeedback
 from .payload import FLOAT_BITS, Payload, block_bits, elias_gamma_bits, index_bits

@@ -5,15 +5,17 @@ All distortions are relative to the source variance (sigma^2 = 1) unless stated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from hwmodels import SpecError
 
-__all__ = ["gaussian_distortion", "unbiased_bound", "LLOYD_MAX", "lloyd_max", "ceo_sum_rate", "ceo_sum_rate_equal"]
+__all__ = ["gaussian_distortion", "unbiased_bound", "LLOYD_MAX", "lloyd_max", "ceo_sum_rate", "ceo_sum_rate_equal",
+           "ceo_distortion"]
 
 # Fixed-rate Lloyd-Max quantizer of N(0, 1): D / sigma^2 at R = 1..4 bits (Max 1960).
 LLOYD_MAX = {1: 0.3634, 2: 0.1175, 3: 0.03454, 4: 0.009497}
@@ -36,6 +38,14 @@ def lloyd_max(levels: int, iterations: int = 500) -> tuple[np.ndarray, np.ndarra
     """
     if levels < 1:
         raise SpecError(f"levels must be an integer >= 1, got {levels}")
+    edges, points, distortion = _lloyd_max(levels, iterations)
+    return edges.copy(), points.copy(), distortion
+
+
+@functools.lru_cache(maxsize=64)
+def _lloyd_max(levels: int, iterations: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`lloyd_max`, computed once per (levels, iterations): every ISGQ compressor built
+    with the same levels reuses it (callers get copies)."""
     points = stats.norm.ppf((np.arange(levels) + 0.5) / levels)
     for _ in range(iterations):
         edges = np.concatenate(([-np.inf], (points[1:] + points[:-1]) / 2, [np.inf]))
@@ -63,6 +73,25 @@ def ceo_sum_rate_equal(distortion: float, var_x: float, noise_var: float, worker
     """
     excess = _check_ceo(distortion, var_x, [noise_var] * workers)
     return 0.5 * math.log2(var_x / min(distortion, var_x)) - workers / 2 * math.log2(1 - noise_var / workers * excess)
+
+
+def ceo_distortion(sum_rate: float, var_x: float, noise_var: float, workers: int) -> float:
+    """The least distortion D (same units as ``var_x``) that ``workers`` equally noisy workers
+    reach at ``sum_rate`` bits per sample in total: :func:`ceo_sum_rate_equal` inverted (it
+    falls strictly from infinity at the floor (1/var_x + L/noise_var)^-1 to 0 at var_x).
+    ``noise_var = 0`` is one noiseless source: var_x 2^(-2 R)."""
+    if not sum_rate >= 0 or var_x <= 0 or noise_var < 0 or workers < 1:
+        raise SpecError("ceo: sum rate >= 0, source variance > 0, noise variance >= 0 and workers >= 1 required")
+    if noise_var == 0:
+        return var_x * gaussian_distortion(sum_rate)
+    if sum_rate == 0:
+        return var_x
+    floor = 1.0 / (1.0 / var_x + workers / noise_var)
+    low = floor * (1 + 1e-12)
+    if ceo_sum_rate_equal(low, var_x, noise_var, workers) <= sum_rate:   # beyond float resolution of the floor
+        return low
+    return float(optimize.brentq(lambda d: ceo_sum_rate_equal(d, var_x, noise_var, workers) - sum_rate, low, var_x,
+                                 xtol=floor * 1e-12, rtol=1e-12))
 
 
 def ceo_sum_rate(distortion: float, var_x: float, noise_vars: Sequence[float]) -> tuple[float, list[float]]:

@@ -4,8 +4,8 @@
 independent randomness (step = trial) and reports bits per element, mean relative error
 ||g_hat - g||^2 / ||g||^2, bias ||mean(g_hat) - g||^2 / ||g||^2, the Gaussian D(R) at the
 measured rate, and mean encode and decode wall time. ``measure_workers`` does the same for the
-server's aggregate of several noisy workers (NDQSG, majority vote), ``measure_factors`` for a
-linear layer's gradient sent as its factors (ISGQ).
+server's aggregate of several workers observing the source with noise (the CEO setting: NDQSG,
+majority vote), ``measure_factors`` for a linear layer's gradient sent as its factors (ISGQ).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from hwmodels import SpecError
 
 from .base import State
-from .bounds import gaussian_distortion
+from .bounds import ceo_distortion, gaussian_distortion
 from .registry import create, get
 
 __all__ = ["DISTRIBUTIONS", "sample", "measure", "measure_workers", "measure_factors"]
@@ -74,9 +74,9 @@ class _Tally:
         self.encode_s += encode_s
         self.decode_s += decode_s
 
-    def report(self, scheme: str, params: Mapping[str, Any], unbiased: bool, senders: int = 1,
-               **extra: Any) -> dict[str, Any]:
-        """The report row; ``rd_bound`` is D(R) at the rate of all ``senders`` together."""
+    def report(self, scheme: str, params: Mapping[str, Any], unbiased: bool,
+               bound: Callable[[float], float] = gaussian_distortion, **extra: Any) -> dict[str, Any]:
+        """The report row; ``rd_bound`` is ``bound`` (relative distortion) at the measured rate."""
         trials = len(self.errors)
         rate = self.bits / trials / self.elements
         return {
@@ -85,7 +85,7 @@ class _Tally:
             "relative_error": sum(self.errors) / trials,
             "bias": float((self.total / trials - self.truth).square().sum()) / self.norm2,
             "unbiased": bool(unbiased),
-            "rd_bound": gaussian_distortion(senders * rate),
+            "rd_bound": bound(rate),
             "encode_s": self.encode_s / trials,
             "decode_s": self.decode_s / trials,
         }
@@ -126,9 +126,12 @@ def measure(scheme: str, params: Mapping[str, Any] | None = None, *, elements: i
 
 def measure_workers(scheme: str, params: Mapping[str, Any] | None = None, *, elements: int = 4096, workers: int = 4,
                     noise: float = 0.1, distribution: str = "gaussian", trials: int = 10, seed: int = 0) -> dict[str, Any]:
-    """Several workers observing g + noise N(0, 1) each; the server's ``aggregate`` against the
-    workers' exact mean. Bits are per worker, ``rd_bound`` is D(R) at the workers' sum rate,
-    ``failures`` counts NDQSG decoding failures (coordinates, over all trials)."""
+    """The CEO setting: workers observing the source g plus their own noise N(0, noise^2); the
+    server's ``aggregate`` scored against g. Bits are per worker; ``rd_bound`` is the quadratic
+    Gaussian CEO bound, the least relative distortion any code reaches at the workers' sum rate
+    (:func:`~.bounds.ceo_distortion`, source variance the mean square of g); ``mean_error`` is
+    the relative error of the workers' exact (uncompressed) mean; ``failures`` counts NDQSG
+    decoding failures (coordinates, over all trials)."""
     _check(scheme, "workers" if get(scheme).kind == "workers" else "tensor", trials)
     _positive("workers", workers)
     if not noise >= 0:
@@ -139,7 +142,8 @@ def measure_workers(scheme: str, params: Mapping[str, Any] | None = None, *, ele
     noise_gen = torch.Generator().manual_seed(seed + 1)
     local = [g + noise * torch.randn(g.shape, generator=noise_gen) for _ in range(workers)]
     mean = torch.stack(local).mean(0)
-    tally = _Tally(mean, elements)
+    tally = _Tally(g, elements)
+    var_x = tally.norm2 / elements
     failures = 0
     for trial in range(trials):
         states = [State(seed=seed, worker=w, step=trial) for w in range(workers)]
@@ -151,8 +155,12 @@ def measure_workers(scheme: str, params: Mapping[str, Any] | None = None, *, ele
         if hasattr(compressor, "decode_all"):
             decoded = compressor.decode_all(payloads, states)
             failures += sum(compressor.failures(p, d, x) for p, d, x in zip(payloads, decoded, local))
-    return tally.report(scheme, params, compressor.unbiased, workers, distribution=distribution, elements=elements,
-                        workers=workers, noise=noise, failures=failures)
+    def bound(rate: float) -> float:
+        return ceo_distortion(workers * rate, var_x, noise**2, workers) / var_x
+
+    return tally.report(scheme, params, compressor.unbiased, bound, distribution=distribution, elements=elements,
+                        workers=workers, noise=noise, failures=failures,
+                        mean_error=float((mean - g).square().sum()) / tally.norm2)
 
 
 def measure_factors(scheme: str = "isgq", params: Mapping[str, Any] | None = None, *, batch: int = 8, d_in: int = 256,

@@ -7,32 +7,41 @@ G_hat = X_hat^T Delta_hat. Exact zeros (ReLU outputs) are their own symbol and d
 - ``dithered``: per-bucket max scaling to -Q..Q with independent subtractive dithers:
   unbiased, with the error of :func:`isgq_error`.
 - ``lloyd-max``: per-bucket RMS scaling, the Lloyd-Max points of N(0, 1), then least-squares
-  refits of one factor's reconstruction points with the other fixed (sent as 32-bit floats):
-  deterministic and biased.
+  refits of one factor's reconstruction points with the other fixed (float64, sent as 32-bit
+  floats; kept only when they lower the error, ``refit=false`` skips them): deterministic and
+  biased.
 
 Bits: the factors' symbols at ceil(count log2(2Q + 2)) + 32 per bucket (+ 32 per refitted
-point); when that exceeds the direct compressor's bits for G, the layer falls back to it.
+point when refitting); ``coding=ans`` sends each factor's symbols ANS-coded under its letter
+counts instead when that is shorter (+ 1 flag bit per factor); when that exceeds the direct compressor's bits for G, the layer falls back to it.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from hwmodels import SpecError, Work
 
 from .base import SHARED, State, check_tensor
 from .bounds import lloyd_max
+from .entropy import categorical_bits, categorical_decode, categorical_encode
 from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import (dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work,
                        symbol_dtype, to_buckets)
 from .registry import Param, create, register
-from .work import CodecWork, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
+from .work import CodecWork, ans_table, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
 
 __all__ = ["ISGQ", "isgq_error"]
 
 _REFITS = 3  # alternations of the Lloyd-Max refit (converged in practice)
+
+
+def _matmul64(m: float, k: float, n: float) -> Work:
+    """(m x k) @ (k x n) in float64: 2 m k n FLOPs, 8-byte operands read and result written once."""
+    return Work(2.0 * m * k * n, 8.0 * (m * k + k * n + m * n))
 
 
 def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: float) -> float:
@@ -45,18 +54,22 @@ def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: 
 
 
 @register("isgq", kind="factors", summary="quantize a linear layer's inputs and output gradients; G_hat = X_hat^T Delta_hat",
-          bits="B (d_in + d_out) log2(2Q+2) + scales, or the direct compressor's bits when fewer",
+          bits="B (d_in + d_out) log2(2Q+2) + scales (coding=ans: the entropy code when shorter), or the direct compressor's bits when fewer",
           levels=Param(1, int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
           bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
           variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
-          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")))
+          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")),
+          refit=Param(True, bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"),
+          coding=Param("fixed", str, "factor symbols: block code, or ans (entropy coded under each factor's letter "
+                       "counts, zeros cheap; the shorter of the two)", choices=("fixed", "ans")))
 class ISGQ:
     """Compress a layer's factors; :meth:`decompress` returns the weight gradient d_in x d_out."""
 
     name = "isgq"
 
-    def __init__(self, levels: int, bucket: int, variant: str, direct: str) -> None:
-        self.levels, self.bucket, self.variant = levels, bucket, variant
+    def __init__(self, levels: int, bucket: int, variant: str, direct: str, refit: bool, coding: str) -> None:
+        self.levels, self.bucket, self.variant, self.coding = levels, bucket, variant, coding
+        self.refit = refit and variant == "lloyd-max"
         self.unbiased = variant == "dithered"
         self.direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
         if variant == "lloyd-max":
@@ -96,25 +109,57 @@ class ISGQ:
         gradient_shape = torch.Size((x.shape[1], delta.shape[1]))
         dx, dd = self._dithers(x, delta, state)
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
-        data = {"qx": qx.to(symbol_dtype(2 * self.levels)), "sx": sx, "qd": qd.to(symbol_dtype(2 * self.levels)), "sd": sd}
-        bits = self._factor_bits(qx.shape, qd.shape)
-        if self.variant == "lloyd-max":
+        data = {"sx": sx, "sd": sd}
+        bits = self._factor_bits(qx.shape, qd.shape) + self._code("x", qx, data) + self._code("d", qd, data)
+        if self.refit:
             data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
         direct = self.direct.compress(x.T @ delta, state)
         if direct.nbits < bits:
             return Payload(direct.data, direct.nbits, gradient_shape, {"direct": True})
         return Payload(data, bits, gradient_shape, {"factors": (x.shape, delta.shape)})
 
-    def _factor_bits(self, *bucketed: tuple[int, int]) -> int:
-        """Bits of the factors' symbols, given each factor's (buckets, bucket size): a block
-        code over 2Q + 2 letters and a scale per bucket, and the refitted points (Lloyd-Max)."""
-        bits = sum(block_bits(size, 2 * self.levels + 2) * rows + FLOAT_BITS * rows for rows, size in bucketed)
-        return bits + (2 * FLOAT_BITS * self.points.size if self.variant == "lloyd-max" else 0)
+    def _factor_bits(self, *bucketed: tuple[int, int], symbols: bool = False) -> int:
+        """Bits besides the symbols, given each factor's (buckets, bucket size): a scale per
+        bucket and the refitted points (Lloyd-Max); with ``symbols``, plus their block code
+        over 2Q + 2 letters."""
+        bits = sum(FLOAT_BITS * rows + (block_bits(size, 2 * self.levels + 2) * rows if symbols else 0)
+                   for rows, size in bucketed)
+        return bits + (2 * FLOAT_BITS * self.points.size if self.refit else 0)
+
+    def _code(self, name: str, q: torch.Tensor, data: dict[str, torch.Tensor]) -> int:
+        """Put one factor's symbols (buckets x size) into ``data``; their bits. Fixed: a block
+        code per bucket. ans: also the ANS code under the factor's own letter counts (a zero
+        costs about -log2 of the zeros' share), sent instead when shorter; a flag bit says which."""
+        alphabet = 2 * self.levels + 2
+        fixed = block_bits(q.shape[1], alphabet) * q.shape[0]
+        if self.coding == "ans":
+            zero = 2 * self.levels + 1
+            letters = torch.where(q == zero, zero, q + self.levels if self.unbiased else q).to(torch.int32)
+            stream, counts = categorical_encode(letters.reshape(-1).numpy(), alphabet)
+            coded = categorical_bits(stream, alphabet, q.numel())
+            if coded < fixed:
+                data["stream" + name] = torch.from_numpy(stream.view(np.int32).copy())
+                data["counts" + name] = torch.from_numpy(counts)
+                return 1 + coded
+        data["q" + name] = q.to(symbol_dtype(2 * self.levels))
+        return fixed + (1 if self.coding == "ans" else 0)
+
+    def _received(self, name: str, data: dict[str, torch.Tensor], shape: torch.Size) -> torch.Tensor:
+        """One factor's symbols (buckets x size, float) as the receiver reads them."""
+        if "stream" + name not in data:
+            return data["q" + name].float()
+        size = min(self.bucket, shape.numel())
+        letters = categorical_decode(data["stream" + name].numpy().view(np.uint32), data["counts" + name].numpy())
+        letters = torch.from_numpy(letters.astype(np.int64)).float().view(-1, size)
+        zero = 2 * self.levels + 1
+        return torch.where(letters == zero, float(zero), letters - self.levels if self.unbiased else letters)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
         """Work for a layer with factor shape ``(B, d_in, d_out)`` (X is B x d_in, Delta is
         B x d_out; the gradient is d_in x d_out). Encode: both dithers, both factors
-        quantized (zeros as their own symbol), narrowed and packed, the Lloyd-Max refits, and
+        quantized (zeros as their own symbol), narrowed and packed (``coding=ans``: mapped to
+        letters, counted and ANS coded, as if the code is always the shorter), the Lloyd-Max
+        refits, and
         G = X^T Delta through the direct compressor (compress always forms it, to compare
         bits). Decode: the direct decode when its bits are fewer (the branch compress takes,
         decided by the shapes), else both factors rebuilt and X_hat^T Delta_hat."""
@@ -137,15 +182,22 @@ class ISGQ:
             else:   # nonzero count, mean square, divide, bucketize (binary search), widen
                 quantize = (elementwise(m, write=1) + reduction(m, read=1) + elementwise(m) + reduction(m) + elementwise(m)
                             + Work(m * math.log2(alphabet), 8.0 * m) + elementwise(m))
-            encode = encode + dither + copy + quantize + zeros + elementwise(m, write=width) + pack(m, alphabet, width)
-            decode = decode + dither + unpack(m, alphabet, width) + elementwise(m, read=width) + self._rebuild_work(m)
+            if self.coding == "ans":   # letters (compare, shift, where, narrow), counts, ANS; decode mirrors it
+                letters = elementwise(m, write=1) + elementwise(m) + elementwise(m, read=5) + elementwise(m, write=4)
+                encode = encode + letters + reduction(m, read=4) + ans_table(m, alphabet, decode=False, width=4)
+                decode = decode + ans_table(m, alphabet, decode=True, width=8) + elementwise(m, read=8) + letters
+            else:
+                encode = encode + elementwise(m, write=width) + pack(m, alphabet, width)
+                decode = decode + unpack(m, alphabet, width) + elementwise(m, read=width)
+            encode = encode + dither + copy + quantize + zeros
+            decode = decode + dither + self._rebuild_work(m)
         product = matmul(d_in, batch, d_out)
         direct = self.direct.work((d_in, d_out))
         encode = encode + product + direct.encode
-        if self.variant == "lloyd-max":
+        if self.refit:
             encode = encode + self._refit_work(batch, d_in, d_out)
         gradient_bits = self.direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
-        if gradient_bits < self._factor_bits(*bucketed):
+        if gradient_bits < self._factor_bits(*bucketed, symbols=True):
             return CodecWork(encode, direct.decode)
         return CodecWork(encode, decode + product)
 
@@ -159,33 +211,66 @@ class ISGQ:
         return values + elementwise(m, write=1) + elementwise(m, read=5)
 
     def _refit_work(self, batch: int, d_in: int, d_out: int) -> Work:
-        """:meth:`_refit`: the target X^T Delta, then per alternation and side the other factor
-        rebuilt, one rebuild and one product per level, the stacked basis and its least squares."""
+        """:meth:`_refit` in float64: both factors widened and each one's basis built once (a
+        one-hot pass writing one float64 per level and entry); per alternation and side the
+        other factor rebuilt, its B x B Gram matrix and cross product with the truth, the target
+        projected to B x d, one B x B product per level, the levels x levels normal equations
+        and their least squares; then the error of both candidates (each factor rebuilt, three
+        B x B Gram products) and the choice."""
         levels = self.points.size
-        total = matmul(d_in, batch, d_out)
-        for own, other in ((batch * d_in, batch * d_out), (batch * d_out, batch * d_in)):
-            per_level = self._rebuild_work(own) + matmul(d_in, batch, d_out)
-            basis = elementwise(levels * d_in * d_out, ops=0)
-            total = total + (self._rebuild_work(other) + per_level * levels + basis + lstsq(d_in * d_out, levels)) * _REFITS
-        return total
+        widen = elementwise(batch * (d_in + d_out), read=FLOAT, write=8)
+        total = widen + _matmul64(batch, d_in, batch) + _matmul64(batch, d_out, batch)
+        for own, other in ((d_in, d_out), (d_out, d_in)):
+            m = batch * own
+            gram = _matmul64(batch, other, batch) * 2 + _matmul64(batch, batch, own)
+            onehot = elementwise(m, ops=levels, read=5, write=8 * levels)
+            normal = _matmul64(levels, m, levels) + _matmul64(levels, m, 1) + lstsq(levels, levels)
+            per_alternation = self._rebuild_work(batch * other) + gram + _matmul64(batch, batch, own) * levels + normal
+            total = total + onehot + per_alternation * _REFITS
+        check = (self._rebuild_work(batch * d_in) + self._rebuild_work(batch * d_out)
+                 + _matmul64(batch, d_in, batch) * 2 + _matmul64(batch, d_out, batch) * 2)
+        return total + check * 2
 
     def _refit(self, x: torch.Tensor, delta: torch.Tensor, qx: torch.Tensor, sx: torch.Tensor, qd: torch.Tensor,
                sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Alternate least-squares refits of each factor's points with the other fixed."""
-        target = x.T @ delta
-        points = [torch.as_tensor(self.points, dtype=torch.float32)] * 2
+        """Alternate least-squares refits of each factor's points with the other fixed, in
+        float64 through B x B Gram matrices (never forming the d_in x d_out basis, whose float32
+        least squares loses the fit on large layers); the refitted points (rounded to the 32-bit
+        floats that travel) are kept only when they lower ||X_hat^T Delta_hat - X^T Delta||_F,
+        else the Lloyd-Max points are sent."""
+        factors = (x.to(torch.float64), delta.to(torch.float64))
         codes = [(qx, sx, x.shape), (qd, sd, delta.shape)]
+        start = torch.as_tensor(self.points, dtype=torch.float32)
+        points = [start, start]
+        basis = [self._basis(*code) for code in codes]   # levels x B x d: X_hat = sum_l p_l basis_l
         for _ in range(_REFITS):
             for side in (0, 1):
-                q, scale, shape = codes[side]
-                other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side], codes[1 - side][2])
-                basis = []
-                for level in range(points[side].numel()):
-                    part = self._reconstruct(q, scale, None, (torch.arange(points[side].numel()) == level).float(), shape)
-                    basis.append((part.T @ other if side == 0 else other.T @ part).reshape(-1))
-                a = torch.stack(basis, 1)
-                points[side] = torch.linalg.lstsq(a, target.reshape(-1, 1), driver="gelsd").solution.reshape(-1)
-        return points[0], points[1]
+                other = self._reconstruct(*codes[1 - side][:2], None, points[1 - side].double(), codes[1 - side][2])
+                gram = other @ other.T                            # B x B
+                target = (other @ factors[1 - side].T) @ factors[side]   # B x d: <A, target> = <A^T other, G>
+                a = basis[side].flatten(1)
+                ka = torch.matmul(gram, basis[side]).flatten(1)
+                normal, rhs = a @ ka.T, a @ target.reshape(-1, 1)
+                points[side] = torch.linalg.lstsq(normal, rhs, driver="gelsd").solution.reshape(-1).float()
+        if self._error(codes, factors, points) < self._error(codes, factors, [start, start]):
+            return points[0], points[1]
+        return start, start
+
+    def _basis(self, q: torch.Tensor, scale: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """The factor rebuilt with each point alone set to 1 (float64, levels x shape): where
+        the symbol is that level, its bucket's scale; elsewhere (and at exact zeros) 0."""
+        levels = self.points.size
+        live = (q != 2 * self.levels + 1).to(torch.float64) * scale.double()
+        onehot = torch.nn.functional.one_hot(q.clamp(max=2 * self.levels).to(torch.int64), levels) * live[..., None]
+        return onehot.reshape(-1, levels)[: shape.numel()].T.reshape(levels, *shape)
+
+    def _error(self, codes: list, factors: tuple[torch.Tensor, torch.Tensor], points: list[torch.Tensor]) -> float:
+        """||X_hat^T Delta_hat - X^T Delta||_F^2 in float64 from B x B Gram matrices:
+        tr(Xh Xh^T Dh Dh^T) - 2 tr(Xh X^T D Dh^T) + tr(X X^T D D^T)."""
+        x_hat, d_hat = (self._reconstruct(q, s, None, p.double(), shape) for (q, s, shape), p in zip(codes, points))
+        x, d = factors
+        return float(((x_hat @ x_hat.T) * (d_hat @ d_hat.T)).sum() - 2 * ((x_hat @ x.T) * (d_hat @ d.T)).sum()
+                     + ((x @ x.T) * (d @ d.T)).sum())
 
     def decompress(self, payload: Payload, state: State) -> torch.Tensor:
         """The weight gradient estimate G_hat (d_in x d_out)."""
@@ -194,6 +279,7 @@ class ISGQ:
         x_shape, delta_shape = payload.meta["factors"]
         d = payload.data
         dx, dd = self._dithers(torch.empty(x_shape), torch.empty(delta_shape), state)
-        x_hat = self._reconstruct(d["qx"].float(), d["sx"], dx, d.get("px"), x_shape)
-        delta_hat = self._reconstruct(d["qd"].float(), d["sd"], dd, d.get("pd"), delta_shape)
+        fixed = None if self.unbiased else torch.as_tensor(self.points, dtype=torch.float32)
+        x_hat = self._reconstruct(self._received("x", d, x_shape), d["sx"], dx, d.get("px", fixed), x_shape)
+        delta_hat = self._reconstruct(self._received("d", d, delta_shape), d["sd"], dd, d.get("pd", fixed), delta_shape)
         return x_hat.T @ delta_hat

@@ -26,7 +26,8 @@ from hwmodels import SpecError, Work
 __all__ = [
     "CodecWork", "FLOAT", "RNG_OPS", "PACK_OPS", "GAMMA_OPS", "SECTOR", "elementwise", "reduction", "random",
     "fill", "pack", "unpack", "gamma_code", "gather", "select", "sort", "permutation", "matmul", "qr", "lstsq",
-    "walsh_hadamard", "bucket_copy", "numel", "calls",
+    "walsh_hadamard", "bucket_copy", "numel", "calls", "ANS_ENCODE_OPS", "ANS_DECODE_OPS", "ans_gaussian",
+    "ANS_TABLE_ENCODE_OPS", "ANS_TABLE_DECODE_OPS", "ans_table",
 ]
 
 FLOAT = 4.0   # bytes of a float32
@@ -40,6 +41,19 @@ PACK_OPS = 4.0
 # Operations per Elias-gamma code word: count leading zeros, two shifts, or into the bit
 # buffer, advance, overflow check, and the branch on its length; the same to decode.
 GAMMA_OPS = 8.0
+# Operations per symbol of an ANS coder under a quantized Gaussian model with a mean per symbol
+# (constriction's QuantizedGaussian): calibrated, not derived. The coder is serial scalar code
+# (each symbol's CDFs, fixed-point quantization and state update depend on the last), so it
+# runs far below a vector peak: on one core of the benchmark host (docs/benchmarks.md, 2^16 to
+# 2^22 symbols, 2026-12-02) it took 104-151 ns per symbol to encode and 290-306 ns to decode.
+# These counts are the operations that reproduce those times at that core's measured fp32 peak
+# (42 GFLOP/s) and the CPU codec efficiency 0.57, so a device prices the coder as this host ran it.
+ANS_ENCODE_OPS = 3200.0
+ANS_DECODE_OPS = 7200.0
+# The same for a categorical model (one table for all symbols), calibrated the same way: 12 ns
+# per symbol to encode and 17 ns to decode (2^20 symbols of 4 letters, one core, 2026-12-02).
+ANS_TABLE_ENCODE_OPS = 290.0
+ANS_TABLE_DECODE_OPS = 400.0
 SECTOR = 32.0  # bytes a random access moves (a DRAM sector of NVIDIA GPUs; CPUs move 64-byte lines)
 
 
@@ -179,6 +193,20 @@ def walsh_hadamard(rows: float, n: int) -> Work:
     stages = int(math.log2(n))
     passes = max(1, math.ceil(stages / 8))
     return Work(rows * n * stages, 2 * FLOAT * rows * n * passes)
+
+
+def ans_gaussian(count: float, alphabet: float, decode: bool) -> Work:
+    """ANS-code (or decode) ``count`` int32 symbols, each with its float64 model mean, into a
+    stream of about log2(``alphabet``) bits per symbol (``alphabet``: 2^rate)."""
+    ops = ANS_DECODE_OPS if decode else ANS_ENCODE_OPS
+    return Work(ops * count, count * (4.0 + 8.0 + math.log2(alphabet) / 8))
+
+
+def ans_table(count: float, alphabet: float, decode: bool, width: float = 1.0) -> Work:
+    """ANS-code (or decode) ``count`` symbols held in ``width``-byte containers under one
+    categorical table, into at most log2(``alphabet``) bits each (the counts' pass included)."""
+    ops = ANS_TABLE_DECODE_OPS if decode else ANS_TABLE_ENCODE_OPS
+    return Work(ops * count, count * (width + math.log2(alphabet) / 8))
 
 
 def bucket_copy(n: int, size: int) -> tuple[int, Work]:

@@ -6,8 +6,9 @@ scheme (``ideal``, ``digital``, ``baa``, ``cotaf``, ``rlc``, ``adsgd``) over the
 :mod:`simulator.network.wireless`, and every round reports airtime, energy and accuracy.
 """
 
+from .power import InfeasibleTarget, ManagedPower, PowerManager, RoundPlan
 from .rounds import FederatedRun, FLConfig, FLResult, FLRow, run_federated
 from .schemes import AGGREGATORS, Aggregator, RandomLinearCode, aggregator
 
-__all__ = ["AGGREGATORS", "Aggregator", "FLConfig", "FLResult", "FLRow", "FederatedRun", "RandomLinearCode",
-           "aggregator", "run_federated"]
+__all__ = ["AGGREGATORS", "Aggregator", "FLConfig", "FLResult", "FLRow", "FederatedRun", "InfeasibleTarget",
+           "ManagedPower", "PowerManager", "RandomLinearCode", "RoundPlan", "aggregator", "run_federated"]

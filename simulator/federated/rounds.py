@@ -16,12 +16,20 @@ while sending. The server (the access point) is mains powered and not charged.
 Rows hold per-round quantities (``airtime_round_s``, ``energy_round_j``, ``tx_energy_round_j``;
 ``airtime_s``, ``energy_j`` and ``tx_energy_j`` are the same per-round values under their older
 names) and cumulative ones (``sim_time_s``, ``airtime_total_s``, ``energy_total_j``,
-``tx_energy_total_j``).
+``tx_energy_total_j``). Rows also give the round's transmit power (mean and largest over the
+devices that sent) and, with ``power: {policy: managed}`` (:mod:`.power`), the chosen threshold and
+the predicted MSE bound; the chosen channel uses are ``channel_uses`` (m plus the side-information use).
+
+A run whose local updates or global model become non-finite stops in that round with status
+``diverged`` (``summary["status"]``, ``diverged_round``) and a warning naming the round: its airtime and energy are those spent up to then
+(finite), its accuracy is null (JSON has no NaN: :meth:`FLResult.to_dict` writes null for every
+non-finite number).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
@@ -45,6 +53,7 @@ from simulator.network.media import WirelessHardware
 from simulator.network.wireless import Transmission, create_mac
 from simulator.taskgraph import TaskGraph
 
+from .power import ManagedPower, PowerManager
 from .schemes import AGGREGATORS, aggregator
 
 __all__ = ["FLConfig", "FLRow", "FLResult", "FederatedRun", "run_federated"]
@@ -59,7 +68,8 @@ def _int(name: str, value: Any, low: int) -> None:
 class FLConfig:
     """A federated run. ``scheme_params`` go to the scheme (e.g. ``compressor``, ``channel_uses``,
     ``threshold``, ``policy``, ``policy_params``); ``mac_params`` to the MAC (``access``,
-    ``rate_bits_per_use``, ``max_attempts``)."""
+    ``rate_bits_per_use``, ``max_attempts``); ``power`` (empty: the scheme's fixed settings) is
+    ``{policy: managed, target_mse, energy_budget_j, objective, min_active}`` (:class:`ManagedPower`)."""
 
     model: str = "mlp"
     data: str = "digits"
@@ -79,6 +89,7 @@ class FLConfig:
     scheme_params: dict[str, Any] = field(default_factory=dict)
     mac_params: dict[str, Any] = field(default_factory=dict)
     target_accuracy: Optional[float] = None
+    power: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, low in (("clients", 1), ("local_steps", 1), ("batch_size", 1), ("rounds", 1), ("eval_every", 0), ("seed", 0)):
@@ -96,9 +107,15 @@ class FLConfig:
         t = self.target_accuracy
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
             raise SpecError(f"fl: target_accuracy must be a test accuracy in (0, 1], got {t!r}")
-        for name in ("model_params", "data_params", "scheme_params", "mac_params"):
+        for name in ("model_params", "data_params", "scheme_params", "mac_params", "power"):
             if not isinstance(getattr(self, name), dict):
                 raise SpecError(f"fl: {name} must be a mapping, got {getattr(self, name)!r}")
+        ManagedPower.from_spec(self.power, self.scheme, self.scheme_params)
+
+    @property
+    def managed(self) -> Optional[ManagedPower]:
+        """The power manager's settings (None: the scheme's fixed settings)."""
+        return ManagedPower.from_spec(self.power, self.scheme, self.scheme_params)
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,21 @@ class FLRow:
     energy_total_j: float
     tx_energy_round_j: float
     tx_energy_total_j: float
+    tx_power_mean_W: float = 0.0
+    tx_power_max_W: float = 0.0
+    threshold: Optional[float] = None
+    predicted_mse: Optional[float] = None
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON null), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 @dataclass
@@ -129,7 +161,8 @@ class FLResult:
     summary: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "rows": [asdict(r) for r in self.rows]}
+        """Summary and rows as plain data, non-finite numbers as None."""
+        return _finite({"summary": self.summary, "rows": [asdict(r) for r in self.rows]})
 
 
 class FederatedRun:
@@ -154,6 +187,8 @@ class FederatedRun:
         # models with buffers (batch norm) train client by client, sharing the buffers; others vmapped
         self.buffered = any(True for _ in self.model.buffers())
         self.scheme = aggregator(cfg.scheme, self.d, cfg.seed, **cfg.scheme_params)
+        if cfg.managed is not None:
+            self.scheme.manager = PowerManager(cfg.managed, cfg.scheme, self.d)
         kind = self.scheme.mac_kind
         mac_name = {"digital": cfg.mac_params.get("access", "tdma"), "analog": "analog"}.get(kind)
         mac_params = {k: v for k, v in cfg.mac_params.items() if k != "access"}
@@ -230,14 +265,29 @@ class FederatedRun:
         breakdown: dict[str, float] = {}
         sim_time = airtime_total = tx_total = energy_total = bits_total = 0.0
         acc = float("nan")
+        diverged: Optional[int] = None
+        uses_log: list[float] = []
+        power_log: list[tuple[float, float]] = []
         curve: list[tuple[float, float, float, float]] = []   # (accuracy, time, energy, bits) per evaluation
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             for r in range(cfg.rounds):
                 clients = np.sort(self.sim.rng(7, r).choice(cfg.clients, n_part, replace=False))
                 updates = self.local_updates(clients)
-                estimate, tx = self.scheme.aggregate(updates, clients, r, self.mac)
-                self.theta = self.theta + cfg.server_lr * estimate.to(self.theta.dtype)
+                plan = None
+                if torch.isfinite(updates).all():
+                    self.scheme.last_plan = None
+                    estimate, tx = self.scheme.aggregate(updates, clients, r, self.mac)
+                    plan = self.scheme.last_plan
+                    self.theta = self.theta + cfg.server_lr * estimate.to(self.theta.dtype)
+                    what = "global model"
+                else:   # garbage is not sent: the round ends after local training
+                    tx, what = None, "local updates"
+                if not torch.isfinite(self.theta).all() or what == "local updates":
+                    diverged = r + 1
+                    warnings.warn(f"fl: the run diverged in round {diverged} (non-finite {what}); it stops there "
+                                  f"with status diverged (transmit power too low for the noise, or lr too large?)",
+                                  RuntimeWarning, stacklevel=2)
                 res = executor.run(self.round_graph(r, clients, tx), self.cluster, seed=cfg.seed,
                                    trace=self.sim.trace.enabled)
                 for span in res.timeline.spans:   # the run's trace, on the run's clock
@@ -248,6 +298,10 @@ class FederatedRun:
                 for kind, joules in res.energy_breakdown_j.items():
                     breakdown[kind] = breakdown.get(kind, 0.0) + joules
                 airtime, uses = (tx.airtime_s, tx.channel_uses) if tx is not None else (0.0, 0.0)
+                sending = tx.tx_power_W[tx.tx_time_s > 0] if tx is not None else np.zeros(0)
+                p_mean, p_max = (float(sending.mean()), float(sending.max())) if len(sending) else (0.0, 0.0)
+                uses_log.append(uses)
+                power_log.append((p_mean, p_max))
                 tx_j = res.energy_breakdown_j["radio"]
                 sim_time += res.makespan_s
                 airtime_total += airtime
@@ -255,21 +309,32 @@ class FederatedRun:
                 energy_total += res.energy_j
                 bits_total += res.air_bits
                 done = r + 1
-                if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.rounds:
-                    self._set_model()
-                    acc = accuracy(self.model, self.data.x_test, self.data.y_test)
-                    curve.append((acc, sim_time, energy_total, bits_total))
+                if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.rounds or diverged:
+                    if diverged:   # a non-finite model has no accuracy to speak of
+                        acc = math.nan
+                    else:
+                        self._set_model()
+                        acc = accuracy(self.model, self.data.x_test, self.data.y_test)
+                        curve.append((acc, sim_time, energy_total, bits_total))
                     per_dev = float(np.mean([res.energy_per_worker_j[self.clients[k]] for k in clients.tolist()]))
                     rows.append(FLRow(done, sim_time, airtime, res.energy_j, per_dev, tx_j, uses, n_part, acc,
-                                      airtime, airtime_total, res.energy_j, energy_total, tx_j, tx_total))
+                                      airtime, airtime_total, res.energy_j, energy_total, tx_j, tx_total,
+                                      p_mean, p_max, None if plan is None else plan.threshold,
+                                      None if plan is None else plan.predicted_mse))
                 if on_round is not None:
                     on_round(done, cfg.rounds)
+                if diverged:
+                    break
         summary = {
             "scheme": cfg.scheme, "clients": cfg.clients, "rounds": cfg.rounds, "parameters": self.d,
             "final_test_accuracy": acc, "sim_time_s": sim_time, "airtime_s": airtime_total,
             "energy_j": float(energy_dev.sum()), "energy_breakdown_j": breakdown, "tx_energy_j": tx_total,
             "air_bits_total": bits_total, "compute_s_per_round": self.compute_s,
             "energy_j_per_device": energy_dev.tolist(), **to_target(curve, cfg.target_accuracy),
+            "status": "diverged" if diverged else "ok", "diverged_round": diverged,
+            "channel_uses_mean": float(np.mean(uses_log)), "channel_uses_min": float(np.min(uses_log)),
+            "channel_uses_max": float(np.max(uses_log)), "tx_power_mean_W": float(np.mean([p for p, _ in power_log])),
+            "tx_power_max_W": float(max(p for _, p in power_log)),
         }
         return FLResult(rows, summary)
 

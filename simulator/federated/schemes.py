@@ -49,6 +49,8 @@ class Aggregator:
             raise SpecError(f"scheme {self.name!r}: unknown parameter(s) {', '.join(sorted(params))}")
         self.d, self.seed = dimension, seed
         self.policy, self.policy_params = policy, dict(policy_params or {})
+        self.manager: Any = None        # a PowerManager choosing m, threshold and eta per round (power: managed)
+        self.last_plan: Any = None      # the manager's latest RoundPlan
 
     def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int,
                   mac: Any) -> tuple[torch.Tensor, Transmission | None]:
@@ -56,13 +58,27 @@ class Aggregator:
         round's transmission (None when nothing crosses the air)."""
         raise NotImplementedError
 
-    def _over_the_air(self, x: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC, noise: bool = True):
-        """Send the participants' rows ``x`` (n x m) over the air; silent rows for the others."""
+    def _plan(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC) -> Any:
+        """The manager's plan for this round's participants (None with fixed settings)."""
+        if self.manager is None:
+            return None
+        norms = (updates.double() ** 2).sum(1).numpy()
+        self.last_plan = self.manager.plan(norms, mac.path_gain[clients], mac, round_)
+        return self.last_plan
+
+    def _over_the_air(self, x: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC, noise: bool = True,
+                      plan: Any = None):
+        """Send the participants' rows ``x`` (n x m) over the air; silent rows for the others.
+        With a manager's ``plan``: truncated inversion at its eta and threshold (policy ``planned``)."""
         full = torch.zeros(mac.devices, x.shape[1], dtype=x.dtype)
         full[torch.from_numpy(clients)] = x
         senders = np.zeros(mac.devices, dtype=bool)
         senders[clients] = True
-        tx = mac.superpose(full, round_, self.policy, extra_uses=1, noise=noise, senders=senders, **self.policy_params)
+        policy, params = self.policy, self.policy_params
+        if plan is not None:
+            policy, params = "planned", {"eta": plan.eta, "threshold": plan.threshold,
+                                         "energy_budget_j": plan.energy_budget_j}
+        tx = mac.superpose(full, round_, policy, extra_uses=1, noise=noise, senders=senders, **params)
         count = int(tx.plan.active[clients].sum())
         return tx, count
 
@@ -140,7 +156,8 @@ class BAA(Aggregator):
         super().__init__(dimension, seed, policy_params=pp, **params)
 
     def aggregate(self, updates, clients, round_, mac, noise=True):
-        tx, count = self._over_the_air(updates, clients, round_, mac, noise)
+        plan = self._plan(updates, clients, round_, mac)
+        tx, count = self._over_the_air(updates, clients, round_, mac, noise, plan)
         if count == 0:
             return torch.zeros(self.d), tx
         return (tx.received.real / self._divisor(tx, count)).float(), tx
@@ -194,8 +211,9 @@ class RLC(Aggregator):
         self.m = m
 
     def aggregate(self, updates, clients, round_, mac, noise=True):
-        code = RandomLinearCode(self.d, self.m, self.seed, round_)
-        tx, count = self._over_the_air(code.encode(updates), clients, round_, mac, noise)
+        plan = self._plan(updates, clients, round_, mac)
+        code = RandomLinearCode(self.d, self.m if plan is None else plan.m, self.seed, round_)
+        tx, count = self._over_the_air(code.encode(updates), clients, round_, mac, noise, plan)
         if count == 0:
             return torch.zeros(self.d), tx
         return code.decode(tx.received.real / self._divisor(tx, count)).float(), tx

@@ -12,11 +12,9 @@ schemes (ISGQ) need real activations and are refused.
 
 from __future__ import annotations
 
-import torch
-
 from hwmodels import ENERGY_KINDS, SpecError
 from simulator.cluster import Cluster
-from simulator.compression import State
+from simulator.memory import check_fits, probe_compressor, step_memory
 from simulator.models import build
 
 from .config import TrainConfig
@@ -29,16 +27,6 @@ __all__ = ["price_only", "DEFAULT_CLASSES"]
 
 # Classes of a price-only run when the spec gives none: ImageNet, a 2-way classifier, GPT-2's vocabulary.
 DEFAULT_CLASSES = {"resnet50": 1000, "bert-base": 2, "gpt2-small": 50257}
-
-
-def _payload_bits(exchange: GradientExchange, seed: int) -> list[int]:
-    """Bits of one worker's payload per tensor: a seeded Gaussian gradient of each parameter's shape."""
-    gen = torch.Generator().manual_seed(seed)
-    bits = []
-    for i, p in enumerate(exchange.params):
-        g = torch.randn(tuple(p.shape), generator=gen) * 1e-3
-        bits.append(int(exchange.compressor.compress(g, State(seed, 0, 0, i)).nbits))
-    return bits
 
 
 def price_only(config: TrainConfig, cluster: Cluster) -> TrainResult:
@@ -62,7 +50,11 @@ def price_only(config: TrainConfig, cluster: Cluster) -> TrainResult:
     workers = tuple(hosts[:cfg.workers])
     servers = tuple(hosts[cfg.workers:cfg.hosts]) if sync == "ps" else ()
     step = StepModel(cfg, model, cfg.input_shape, exchange, workers, servers, sync)
-    bits = _payload_bits(exchange, cfg.seed)
+    # one worker's payload bits per tensor (a seeded Gaussian gradient of each parameter's shape)
+    # and what the compressor keeps between steps
+    bits, state_B = probe_compressor(exchange.compressor, [tuple(p.shape) for p in exchange.params], cfg.seed)
+    memory = step_memory(step, bits, state_B)
+    check_fits({h: memory for h in workers}, {h: cluster.device(h).mem_capacity_B for h in workers}, "train")
     cost = StepCoster(cluster, cfg.mode, cfg.seed).cost(step.plan([bits] * cfg.workers))
     steps = cfg.steps or 1
     n = exchange.elements
@@ -78,5 +70,6 @@ def price_only(config: TrainConfig, cluster: Cluster) -> TrainResult:
         "wire_bits_per_worker": steps * sum(wire) / len(wire), "sync": sync, "overlap": cfg.overlap,
         "buckets": len(step.buckets), "compressor": cfg.compressor, "workers": cfg.workers,
         "forward_flops_per_sample": step.costs.forward_flops, "final_test_accuracy": None,
+        "peak_memory_B_per_worker": memory.total_B, "memory_B": memory.parts(),
     }
     return TrainResult([], summary, [[int(per_worker)] * cfg.workers] * steps, [cost.makespan_s] * steps)

@@ -34,6 +34,7 @@ class StepModel:
                  workers: tuple[str, ...], servers: tuple[str, ...], sync: str) -> None:
         self.config, self.model, self.exchange = config, model, exchange
         self.workers, self.servers, self.sync = workers, servers, sync
+        self.input_shape = tuple(input_shape)
         self.costs = model_cost(model, tuple(input_shape), backward_factor=config.backward_factor)
         self._tensor_work: list[CodecWork] | None = None
         self._layout()

@@ -23,6 +23,7 @@ from hwmodels import ENERGY_KINDS, SpecError
 from simulator.cluster import Cluster
 from simulator.compression import CodecWork
 from simulator.data import Dataset, load, split
+from simulator.memory import MemoryNeed, check_fits, probe_compressor, step_memory
 from simulator.metrics import to_target
 from simulator.models import accuracy, build
 
@@ -103,7 +104,22 @@ class Trainer:
         self.step = StepModel(cfg, self.model, self.data.input_shape, self.exchange, self.workers, self.servers,
                               self.sync)
         self.costs = self.step.costs
+        self.memory = self._memory()
         self.last_plan: StepPlan | None = None
+
+    def _memory(self) -> MemoryNeed:
+        """A worker's memory (:mod:`simulator.memory`), refused before training if it does not fit.
+        Payloads and compressor state from one probe on seeded gradients; a factors scheme (ISGQ)
+        compresses activations, so its payload is bounded by the raw gradient and its state not counted."""
+        shapes = [tuple(p.shape) for p in self.exchange.params]
+        if self.exchange.factors:
+            bits, state_B = [32 * p.numel() for p in self.exchange.params], 0.0
+        else:
+            bits, state_B = probe_compressor(self.exchange.compressor, shapes, self.config.seed)
+        need = step_memory(self.step, bits, state_B)
+        check_fits({h: need for h in self.workers}, {h: self.cluster.device(h).mem_capacity_B for h in self.workers},
+                   "train")
+        return need
 
     @property
     def codec(self) -> CodecWork:
@@ -194,7 +210,8 @@ class Trainer:
                            "encode_calls": codec.encode.calls, "decode_flops": codec.decode.flops,
                            "decode_bytes": codec.decode.bytes, "decode_calls": codec.decode.calls},
             "energy_per_host_j": energy_host, "step_graphs_simulated": self.coster.simulated,
-            "forward_flops_per_sample": self.costs.forward_flops, **to_target(curve, cfg.target_accuracy),
+            "forward_flops_per_sample": self.costs.forward_flops,
+            "peak_memory_B_per_worker": self.memory.total_B, "memory_B": self.memory.parts(), **to_target(curve, cfg.target_accuracy),
         }
         return TrainResult(rows, summary, step_bits, step_time)
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from hwmodels import SpecError
 
-from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude,
+from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
                      refit_layer, select_support)
 from .layers import LayerSpec, apply, coupled_groups, expand_mask, extract, preact
 from .nettrim import nettrim_layer
@@ -121,7 +121,7 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
         mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
         u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
         for _ in range(0 if last or coupled else alternate):
-            cap = capacities(w.shape[0], ctx.workers, share)
+            cap = capacities(w.shape[0], ctx.workers, share, memory_slots(ctx, w.shape[0], w0, b0))
             owner = assign(_residuals(spec, x_hat, z, mask, owner, ctx.workers, tuple(w.shape[2:])), cap)
             mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
             u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)

@@ -17,7 +17,7 @@ from hwmodels import SpecError
 
 from .layers import LayerSpec, unfold
 
-__all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities",
+__all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities", "memory_slots",
            "destinations", "one_thread", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
 
 
@@ -28,7 +28,9 @@ class PartitionContext:
     workers: number of workers K; input_owner: owner of every (flattened) input feature;
     calibration: inputs on which refits are fitted (samples first); fusion: the worker that
     gathers the outputs; seed: for any randomness; input_shape: one input without the batch
-    dimension (default: the calibration's).
+    dimension (default: the calibration's); memory_B: each worker's memory in bytes (None:
+    unlimited), which bounds the neurons the assigning partitioners give it
+    (:func:`memory_slots`).
     """
 
     workers: int
@@ -37,6 +39,7 @@ class PartitionContext:
     fusion: int = 0
     seed: int = 0
     input_shape: tuple[int, ...] = ()
+    memory_B: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
@@ -55,6 +58,11 @@ class PartitionContext:
             raise SpecError(f"input ownership names workers outside 0..{self.workers - 1}")
         if not 0 <= self.fusion < self.workers:
             raise SpecError(f"fusion worker {self.fusion} is not in 0..{self.workers - 1}")
+        if self.memory_B is not None:
+            mem = np.asarray(self.memory_B, dtype=float)
+            if mem.shape != (self.workers,) or not np.all(np.isfinite(mem)) or np.any(mem <= 0):
+                raise SpecError(f"memory_B: give one positive number of bytes per worker ({self.workers})")
+            self.memory_B = [float(m) for m in mem]
 
 
 def _grid(k: int) -> tuple[int, int]:
@@ -120,15 +128,41 @@ def magnitude(weight: torch.Tensor) -> torch.Tensor:
     return weight.double().reshape(weight.shape[0], weight.shape[1], -1).norm(dim=2)
 
 
-def capacities(n: int, workers: int, share: Sequence[float] | None = None) -> np.ndarray:
-    """Neurons each worker may own: ceil of its share of ``n`` (equal shares by default)."""
+def capacities(n: int, workers: int, share: Sequence[float] | None = None,
+               slots: Sequence[int] | None = None) -> np.ndarray:
+    """Neurons each worker may own: ceil of its share of ``n`` (equal shares by default), at most
+    its memory ``slots`` (:func:`memory_slots`); what memory takes from a worker's share goes to
+    the workers with the most memory left."""
     w = np.ones(workers) if share is None else np.asarray(share, dtype=float)
     if w.shape != (workers,) or np.any(w < 0) or w.sum() <= 0:
         raise SpecError(f"capacity: give one non-negative share per worker ({workers}), not all zero")
     cap = np.ceil(n * w / w.sum() - 1e-9).astype(np.int64)
+    if slots is not None:
+        room = np.asarray(slots, dtype=np.int64)
+        cap = np.minimum(cap, room)
+        if room.sum() < n:
+            from simulator.memory import DoesNotFit  # noqa: PLC0415
+
+            raise DoesNotFit(f"capacity: the workers' memory holds {int(room.sum())} of the layer's {n} neurons "
+                            f"(memory_B); use more workers or a smaller model")
+        while cap.sum() < n:
+            cap[int(np.argmax(room - cap))] += 1
     if cap.sum() < n:
         raise SpecError(f"capacity: the workers can hold {cap.sum()} neurons but the layer has {n}")
     return cap
+
+
+def memory_slots(ctx: PartitionContext, rows: int, weights: Sequence[torch.Tensor],
+                 biases: Sequence[torch.Tensor]) -> np.ndarray | None:
+    """Neurons of a layer of ``rows`` each worker's memory (``ctx.memory_B``) holds when every
+    worker keeps at most the fraction memory / (the model's fp32 weights) of every layer
+    (:func:`simulator.memory.neuron_slots`); None without ``memory_B``."""
+    if ctx.memory_B is None:
+        return None
+    from simulator.memory import neuron_slots  # noqa: PLC0415
+
+    total = 4.0 * sum(w.numel() + b.numel() for w, b in zip(weights, biases))
+    return neuron_slots(rows, total, ctx.memory_B)
 
 
 def assign(cost: np.ndarray, cap: np.ndarray) -> np.ndarray:

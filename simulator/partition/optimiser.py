@@ -30,10 +30,19 @@ The search (all deterministic):
 
 The chosen plan is picked among all candidates, so the per-layer search can only improve on the
 grid's choice.
+
+Memory: the optimiser gives the context each worker's ``mem_capacity_B`` (unless it has
+``memory_B``), so RePurpose's assignment gives no worker more neurons than its memory holds
+(:func:`.common.memory_slots`); a candidate whose plan still needs more than a worker has on the
+batch (:func:`simulator.memory.plan_memory`: weights and peak activations) is ``infeasible``: scored
+for accuracy, not priced (latency and energy NaN), left out of the Pareto front, the choice and the
+per-layer search, and counted in ``OptimiseResult.infeasible`` by reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +56,7 @@ from hwmodels import SpecError
 
 from ..cluster import Cluster
 from ..executor import run
+from ..memory import DoesNotFit, check_fits, plan_memory
 from ..models import accuracy as model_accuracy
 from .common import PartitionContext, layer_budgets
 from .linkcost import compute_share, link_cost as derive_link_cost
@@ -85,10 +95,17 @@ class Evaluation:
     plan: PartitionPlan | None = field(default=None, repr=False)
     air_bits_per_sample: float | None = None  # over a wireless channel: bits on air (broadcast uplinks + relays)
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)   # compute, idle, link, radio per batch
+    peak_memory_B_per_worker: list[float] = field(default_factory=list)  # weights + peak activations on the batch
+    feasibility: str = "ok"         # or "infeasible: <why>" (not priced: latency and energy are NaN)
+
+    @property
+    def feasible(self) -> bool:
+        return self.feasibility == "ok"
 
     def row(self) -> dict[str, Any]:
-        """Plain values (no plan; bits on air only over a wireless channel), for tables and JSON."""
-        return {k: v for k, v in self.__dict__.items()
+        """Plain values (no plan; bits on air only over a wireless channel; an unpriced plan's
+        latency and energy None), for tables and JSON."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()
                 if k != "plan" and not (k == "air_bits_per_sample" and v is None)}
 
 
@@ -123,6 +140,7 @@ class OptimiseResult:
     pareto: list[Evaluation]
     chosen: Evaluation
     wall_s: float
+    infeasible: dict[str, int] = field(default_factory=dict)   # candidates left out, by reason
 
     def table(self) -> list[dict[str, Any]]:
         """One row per candidate, with ``pareto`` and ``chosen`` flags."""
@@ -132,12 +150,27 @@ class OptimiseResult:
 
 def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Tensor, *, batch: int = 1,
              activation_bits: int = 32, mode: str = "des", params: dict[str, Any] | None = None,
-             wireless: WirelessHardware | None = None) -> Evaluation:
+             wireless: WirelessHardware | None = None, infeasible: str = "raise") -> Evaluation:
     """Accuracy of ``plan`` on (x, y) and the cost of one ``batch`` on the first ``plan.workers`` hosts
-    (with ``wireless``, transfers go over that shared channel instead: :func:`wireless_cost`)."""
+    (with ``wireless``, transfers go over that shared channel instead: :func:`wireless_cost`).
+    A plan a worker's memory does not hold raises :class:`~simulator.memory.DoesNotFit`, or with
+    ``infeasible="mark"`` is returned unpriced with ``feasibility`` saying why."""
     hosts = cluster.hosts
     if len(hosts) < plan.workers:
         raise SpecError(f"plan needs {plan.workers} workers but the cluster has {len(hosts)} hosts")
+    needs = dict(zip(hosts, plan_memory(plan, batch)))
+    peak = [n.total_B for n in needs.values()]
+    s = plan.summary()
+    try:
+        check_fits(needs, {h: cluster.device(h).mem_capacity_B for h in needs}, f"plan {plan.name or 'plan'}")
+    except DoesNotFit as exc:
+        if infeasible != "mark":
+            raise
+        return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y),
+                          math.nan, math.nan, float(s["values_per_sample"] * activation_bits),
+                          s["transfers_per_sample"], s["values_per_sample"], s["transfers_per_layer"],
+                          [2.0 * m for m in s["macs_per_worker"]], {}, s["weights_kept_fraction"], plan,
+                          peak_memory_B_per_worker=peak, feasibility=f"infeasible: {str(exc).split(' (mem', 1)[0]}")
     if wireless is not None:
         res = wireless_cost(plan, cluster, wireless, batch=batch, activation_bits=activation_bits)
     else:
@@ -145,16 +178,16 @@ def evaluate(plan: PartitionPlan, cluster: Cluster, x: torch.Tensor, y: torch.Te
                   mode=mode, trace=False)
     air = res.air_bits / batch if wireless is not None or cluster.medium is not None else None
     latency, energy, busy = res.makespan_s, res.energy_j, res.busy_s
-    s = plan.summary()
     return Evaluation(plan.name, dict(params or {}), model_accuracy(plan.to_torch(activation_bits), x, y), latency, energy,
                       float(s["values_per_sample"] * activation_bits), s["transfers_per_sample"],
                       s["values_per_sample"], s["transfers_per_layer"], [2.0 * m for m in s["macs_per_worker"]],
                       {h: busy.get(h, 0.0) for h in hosts[:plan.workers]}, s["weights_kept_fraction"], plan, air,
-                      dict(res.energy_breakdown_j))
+                      dict(res.energy_breakdown_j), peak)
 
 
 def pareto_front(evals: Sequence[Evaluation]) -> list[Evaluation]:
-    """Candidates no other beats on accuracy (higher), latency and energy (lower) at once."""
+    """Feasible candidates no other beats on accuracy (higher), latency and energy (lower) at once."""
+    evals = [e for e in evals if e.feasible]
     pts = np.array([[-e.accuracy, e.latency_s, e.energy_j] for e in evals])
     keep = []
     for i, p in enumerate(pts):
@@ -187,6 +220,10 @@ def _objective(e: Evaluation, target: Target, original: float) -> tuple:
 
 
 def _choose(evals: Sequence[Evaluation], target: Target, original: float) -> Evaluation:
+    evals = [e for e in evals if e.feasible]
+    if not evals:
+        raise DoesNotFit("optimiser: no candidate fits the workers' memory; use more workers, a smaller model "
+                         "or batch, or devices with more memory")
     best = min(evals, key=lambda e: _objective(e, target, original))
     if _objective(best, target, original)[0] == 0:
         return best
@@ -276,6 +313,8 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
     keeps = layer_budgets(list(keeps), len(keeps))  # the partitioners' own check and message
     spread, refine = _count(spread, "spread"), _count(refine, "refine")
     start = time.perf_counter()
+    if ctx.memory_B is None:   # the assignment gives no worker more neurons than its memory holds
+        ctx = dataclasses.replace(ctx, memory_B=[cluster.device(h).mem_capacity_B for h in cluster.hosts[:ctx.workers]])
     original = model_accuracy(model, x, y)
     configs = _configs(ctx, cluster, lam_c, compute_workers, share, batch, activation_bits, wireless)
     base = {"refit": refit, "alternate": alternate, **({"finetune": finetune} if finetune else {})}
@@ -293,23 +332,31 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
             jobs.append((b, {}, {}))
 
     def run_job(name: str, kwargs: dict[str, Any], shown: dict[str, Any]) -> Evaluation:
-        plan = partition(name, model, ctx, **kwargs)
+        try:
+            plan = partition(name, model, ctx, **kwargs)
+        except DoesNotFit as exc:   # no assignment fits the workers' memory: nothing to score or price
+            nan = math.nan
+            return Evaluation(name, shown, nan, nan, nan, nan, 0, nan, [], [], {}, nan, feasibility=f"infeasible: {exc}")
         return evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=shown,
-                        wireless=wireless)
+                        wireless=wireless, infeasible="mark")
 
     evals = [run_job(*j) for j in jobs]
     cfg_of = {id(e): j // len(keeps) for j, e in enumerate(evals[:len(configs) * len(keeps)])}
     if refine:
         evals += _per_layer(evals, cfg_of, keeps, refine, target, original, lambda kv, c: run_job(*job(kv, c, "per-layer")))
     chosen = _choose(evals, target, original)
-    return OptimiseResult(original, evals, pareto_front(evals), chosen, time.perf_counter() - start)
+    reasons: dict[str, int] = {}
+    for e in evals:
+        if not e.feasible:
+            reasons["memory"] = reasons.get("memory", 0) + 1
+    return OptimiseResult(original, evals, pareto_front(evals), chosen, time.perf_counter() - start, reasons)
 
 
 def _per_layer(evals: list[Evaluation], cfg_of: dict[int, int], keeps: list[float], cap: int, target: Target,
                original: float, build: Any) -> list[Evaluation]:
     """Coordinate descent over per-layer budgets from the best RePurpose candidates (module doc)."""
     score = lambda e: _objective(e, target, original)  # noqa: E731
-    grid = [e for e in evals if id(e) in cfg_of]
+    grid = [e for e in evals if id(e) in cfg_of and e.feasible]
     if not grid:
         return []
     front = {id(e) for e in pareto_front(evals)}
@@ -346,7 +393,7 @@ def _per_layer(evals: list[Evaluation], cfg_of: dict[int, int], keeps: list[floa
                 ev = build(new, cfg)
                 cfg_of[id(ev)] = cfg
                 out.append(ev)
-                if score(ev) < score(cur):
+                if ev.feasible and score(ev) < score(cur):
                     cur, vec, improved = ev, new, True
                     break
                 if len(out) >= cap:

@@ -34,7 +34,7 @@ from torch import nn
 from hwmodels import SpecError
 
 from .cascade import restructure
-from .common import PartitionContext, affinity, assign, capacities, check_width
+from .common import PartitionContext, affinity, assign, capacities, check_width, memory_slots
 from .finetune import kd_finetune
 from .layers import apply, extract
 from .plan import PartitionPlan
@@ -144,7 +144,7 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
                             f"diagonal (see simulator.partition.linkcost.link_cost)")
     elif lam_c > 0:
         raise SpecError("lam_c > 0 needs link_cost (simulator.partition.linkcost.link_cost(cluster, workers))")
-    specs, w0, b0 = extract(model, ctx.input_shape) if spread else (None, None, None)
+    specs, w0, b0 = extract(model, ctx.input_shape) if spread or ctx.memory_B is not None else (None, None, None)
 
     def assignment_cost(w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray) -> np.ndarray:
         return (affinity(w, x_hat) @ torch.as_tensor(link_penalty(in_owner, k_all, c, lam_c))).numpy()
@@ -153,7 +153,7 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
         check_width(w.shape[0], k_all, f"layer {l}")
         # coupled layers (a residual add) share this assignment: their costs add up channel by channel
         cost = assignment_cost(w, x_hat, in_owner) + sum(assignment_cost(*p) for p in partners)
-        cap = capacities(w.shape[0], k_all, share)
+        cap = capacities(w.shape[0], k_all, share, None if w0 is None else memory_slots(ctx, w.shape[0], w0, b0))
         demand = export_demand(specs, w0, b0, l, x_hat) if spread and l < len(specs) else None
         if demand is None:
             return _assign(cost, cap)

@@ -39,7 +39,8 @@ def test_json_rows_and_summary(tmp_path, scheme, params):
     assert set(out["rows"][0]) == {"round", "sim_time_s", "airtime_s", "energy_j", "energy_j_per_device", "tx_energy_j",
                                    "channel_uses", "participating", "test_accuracy", "airtime_round_s",
                                    "airtime_total_s", "energy_round_j", "energy_total_j", "tx_energy_round_j",
-                                   "tx_energy_total_j"}
+                                   "tx_energy_total_j", "tx_power_mean_W", "tx_power_max_W", "threshold",
+                                   "predicted_mse"}
     last = out["rows"][-1]
     assert last["energy_total_j"] == pytest.approx(out["summary"]["energy_j"])
     assert last["airtime_total_s"] == pytest.approx(out["summary"]["airtime_s"])
@@ -75,6 +76,9 @@ def test_human_output_and_shipped_specs_validate(tmp_path):
     ({"participation": 1.5}, "participation"),
     ({"scheme_params": [1]}, "scheme_params"),
     ({"rounds_": 3}, "unknown field"),
+    ({"power": {"policy": "managed", "target_mse": 0.1, "energy_budget": 1}}, "power: unknown field"),
+    ({"power": {"policy": "managed", "target_mse": 1e-6, "energy_budget_j": 0.005}},
+     "target_mse 1e-06 is not reachable in round 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, changes, words):
     result = runner.invoke(app, ["fl", str(spec_file(tmp_path, **changes))])

@@ -109,3 +109,21 @@ def test_infer_over_a_shared_wireless_channel_and_its_bad_specs(tmp_path):
         res = runner.invoke(app, ["infer", str(path)])
         assert res.exit_code == 2, (change, res.output)
         assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_sensor_example_refuses_central_and_runs_the_direct_split(tmp_path):
+    """A 340 KB model on 256 KiB nRF52840s: central does not fit (exit 2, the numbers); the direct
+    split does (the optimiser's side: tests/simulator/partition/test_memory_plans.py)."""
+    spec = yaml.safe_load((EXAMPLES / "infer_digits_sensors_zigbee.yaml").read_text())
+    spec.update(epochs=3, partitioner="central", params={})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res = runner.invoke(app, ["infer", str(path), "--json"])
+    assert res.exit_code == 2
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "worker h0 needs 356,392 B" in line and "weights 340,008" in line and "has 262,144 B" in line
+    spec.update(partitioner="direct")
+    path.write_text(yaml.safe_dump(spec))
+    out = json.loads(runner.invoke(app, ["infer", str(path), "--json"]).stdout)
+    assert out["feasibility"] == "ok" and max(out["peak_memory_B_per_worker"]) <= 262_144

@@ -133,3 +133,22 @@ def test_price_only_from_the_command_line(tmp_path):
     assert human.exit_code == 0 and "price only" in human.stdout and "per step" in human.stdout
     bad = runner.invoke(app, ["train", str(spec), "--gantt", str(tmp_path / "g.png")])
     assert bad.exit_code == 2 and "price_only" in bad.output
+
+
+def test_a_run_that_does_not_fit_the_device_is_refused_with_the_numbers(tmp_path):
+    # digits MLP (64-128-10: 9,610 parameters) with Adam at batch 16 on a 256 KiB nRF52840:
+    # 268,144 B in all (below)
+    spec = spec_file(tmp_path, device="nrf52840", optimizer="adam", compressor="none", link="eth-1g")
+    result = runner.invoke(app, ["train", str(spec)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "worker h0 needs" in line and "has 262,144 B (256.0 KiB)" in line
+    assert "needs 268,144 B" in line and "optimizer 76,880" in line    # Adam: two fp32 slots per parameter
+    priced = runner.invoke(app, ["train", str(spec_file(tmp_path, price_only=True, input_shape=[1, 8, 8], classes=10,
+                                                        optimizer="adam", compressor="none", steps=1)), "--json"])
+    s = json.loads(priced.stdout)["summary"]
+    n = 9_610
+    # weights, gradients, Adam's two slots, the bucket and one payload (fp32); activations by hand:
+    # batch 16 x (input 64 + node outputs 128 + 128 + 10, plus the two largest gradients 2 x 128) floats
+    assert s["peak_memory_B_per_worker"] == 4 * n * (1 + 1 + 2 + 1 + 1) + 16 * 4 * (64 + 128 + 128 + 10 + 2 * 128)
+    assert s["peak_memory_B_per_worker"] == 268_144

@@ -151,3 +151,13 @@ def test_a_dask_sweep_ends_without_error_logs_even_with_port_8787_taken(tmp_path
     assert "8 points (8 run" in proc.stdout
     for noise in ("Traceback", "ERROR", "Failed to communicate", "already in use", "Warning"):
         assert noise not in proc.stderr, proc.stderr
+
+
+def test_a_point_that_does_not_fit_its_device_is_infeasible_not_an_error():
+    base = {"model": "mlp", "data": "digits", "workers": 2, "batch_size": 16, "steps": 1, "device": "nrf52840",
+            "link": "eth-1g", "optimizer": "adam"}
+    points = expand(parse_experiment({"name": "fit", "workload": "train", "base": base,
+                                      "sweep": {"grid": {"optimizer": ["adam", "sgd"]}}}))
+    adam, sgd = (run_point(p) for p in points)
+    assert adam["status"] == "infeasible" and adam["rows"] == [] and "worker h0 needs 268,144 B" in adam["error"]
+    assert sgd["status"] == "ok" and sgd["rows"][0]["peak_memory_B_per_worker"] == 268_144 - 76_880

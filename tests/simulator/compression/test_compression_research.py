@@ -6,12 +6,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy import optimize
 
 from hwmodels import SpecError
 from simulator.compression import State, create
-from simulator.compression.bounds import LLOYD_MAX, ceo_sum_rate, ceo_sum_rate_equal, gaussian_distortion, lloyd_max, unbiased_bound
-from simulator.compression.evaluate import measure_factors, measure_workers
+from simulator.compression.bounds import LLOYD_MAX, ceo_distortion, ceo_sum_rate, ceo_sum_rate_equal, gaussian_distortion, lloyd_max, unbiased_bound
+from simulator.compression.evaluate import measure_factors, measure_workers, sample
 from simulator.compression.isgq import isgq_error
 
 
@@ -84,6 +86,33 @@ def test_isgq_lloyd_max_refit_beats_the_dithered_variant():
     assert not lloyd["unbiased"] and lloyd["relative_error"] < dithered["relative_error"]
 
 
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(1, 24), d_in=st.integers(1, 160), d_out=st.integers(1, 120), levels=st.integers(1, 9),
+       bucket=st.sampled_from([16, 512]), seed=st.integers(0, 2**16))
+def test_isgq_refit_never_increases_the_error(batch, d_in, d_out, levels, bucket, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x, delta = torch.relu(torch.randn(batch, d_in, generator=gen)), torch.randn(batch, d_out, generator=gen)
+    g = (x.T @ delta).double()
+    assume(float(g.square().sum()) > 0)
+    errors = []
+    for refit in (True, False):
+        c = create("isgq", variant="lloyd-max", levels=levels, bucket=bucket, refit=refit)
+        state = State(seed=seed)
+        payload = c.compress(x, delta, state)
+        errors.append(float((c.decompress(payload, state).double() - g).square().sum() / g.square().sum()))
+    assert errors[0] <= errors[1] * (1 + 1e-4) + 1e-9, errors
+
+
+def test_isgq_refit_helps_on_a_large_layer():
+    # ResNet-50's classifier layer at batch 32, 2 levels: the Lloyd-Max points alone give 0.148;
+    # the refit must improve on that (a float32 least squares over the d_in d_out basis gave 0.72)
+    refit = measure_factors("isgq", {"levels": 2, "variant": "lloyd-max"}, batch=32, d_in=2048, d_out=1000, trials=1)
+    plain = measure_factors("isgq", {"levels": 2, "variant": "lloyd-max", "refit": False}, batch=32, d_in=2048,
+                            d_out=1000, trials=1)
+    assert refit["relative_error"] < 0.97 * plain["relative_error"] < 0.97 * 0.16
+    assert refit["bits_per_element"] - plain["bits_per_element"] == pytest.approx(2 * 5 * 32 / (2048 * 1000))
+
+
 def test_lloyd_max_iteration_reproduces_the_published_table():
     for bits, distortion in LLOYD_MAX.items():
         assert lloyd_max(2**bits)[2] == pytest.approx(distortion, rel=2e-3)
@@ -96,6 +125,42 @@ def test_ceo_water_filling_equals_the_closed_form_for_equal_noise(distortion, wo
     total, rates = ceo_sum_rate(distortion, 1.0, [0.3] * workers)
     assert total == pytest.approx(ceo_sum_rate_equal(distortion, 1.0, 0.3, workers), rel=1e-9)
     assert rates == pytest.approx([rates[0]] * workers)
+
+
+@pytest.mark.parametrize(("rate", "var_x", "noise", "workers", "distortion"), [
+    # var 1, noise 1, L = 2, D = 1/2: 0.5 log2 2 - log2(1 - (1/2)(2 - 1)) = 0.5 + 1
+    (1.5, 1.0, 1.0, 2, 0.5),
+    # L = 4, noise 1/2, D = 1/4: 0.5 log2 4 - 2 log2(1 - (1/8) 3) = 1 - 2 log2(5/8)
+    (1 - 2 * math.log2(5 / 8), 1.0, 0.5, 4, 0.25),
+    # scaled source: var 4, noise 4, L = 2, D = 2: the first case times 4
+    (1.5, 4.0, 4.0, 2, 2.0),
+    (3.0, 1.0, 0.0, 3, 2.0**-6),  # no noise: one source at the sum rate, D(R) = 2^-2R
+    (0.0, 2.0, 1.0, 5, 2.0),
+])
+def test_ceo_distortion_inverts_the_closed_form_at_hand_computed_points(rate, var_x, noise, workers, distortion):
+    assert ceo_distortion(rate, var_x, noise, workers) == pytest.approx(distortion, rel=1e-9)
+
+
+def test_ceo_distortion_approaches_the_floor_at_high_rate():
+    floor = 1 / (1 + 4 / 0.1)  # 1/(1/var_x + L/noise)
+    # 10 bits per worker leave about 2^-20 of the excess over the floor
+    assert floor < ceo_distortion(40.0, 1.0, 0.1, 4) < floor * (1 + 1e-5)
+
+
+def test_workers_are_scored_against_the_source_with_the_ceo_bound():
+    var_x = float(sample("gaussian", (4096,), 0).square().mean())   # the source measure_workers draws
+    # lossless: the server gets the workers' exact mean, whose error against the source is the
+    # noise left after averaging, about noise^2 / L, not 0; at 32 bits the CEO bound is its floor
+    lossless = measure_workers("none", elements=4096, workers=4, noise=0.2, trials=1)
+    assert lossless["relative_error"] == pytest.approx(lossless["mean_error"], rel=1e-6)
+    assert lossless["mean_error"] == pytest.approx(0.04 / 4, rel=0.1)
+    floor = 1 / (1 / var_x + 4 / 0.04) / var_x
+    assert lossless["rd_bound"] == pytest.approx(floor, rel=1e-6) and floor < lossless["relative_error"]
+    for noise in (0.01, 0.3):
+        row = measure_workers("ndqsg", elements=4096, workers=4, noise=noise, trials=2)
+        expect = ceo_distortion(4 * row["bits_per_element"], var_x, noise**2, 4) / var_x
+        assert row["rd_bound"] == pytest.approx(expect, rel=1e-9)
+        assert row["mean_error"] < row["relative_error"] and row["rd_bound"] <= row["relative_error"]
 
 
 def test_ceo_unequal_noise_matches_a_numerical_minimum():

@@ -20,7 +20,8 @@ def _fixed_seed():
 # concentrates at 1 (over 2048 coordinates its spread is a few percent of 1).
 UNBIASED = [("none", {}), ("qsgd", {}), ("qsgd", {"levels": 1, "bucket": 64, "coding": "elias"}), ("terngrad", {"clip": 0}),
             ("randomk", {"ratio": 0.25}), ("natural", {}), ("qcs", {}), ("qcs", {"k": 64, "levels": 3}),
-            ("qcs", {"onebit": True}), ("qcs", {"bucket": 1024, "k": 512}), ("dqsg", {}), ("dqsg", {"levels": 4, "bucket": 64})]
+            ("qcs", {"onebit": True}), ("qcs", {"bucket": 1024, "k": 512}), ("dqsg", {}), ("dqsg", {"levels": 4, "bucket": 64}),
+            ("dithered-ec", {}), ("dithered-ec", {"step": 2.5, "bucket": 256})]
 
 
 @pytest.mark.parametrize(("name", "params"), UNBIASED)
@@ -32,7 +33,8 @@ def test_unbiased_schemes_bias_shrinks_like_one_over_trials(name, params):
             assert 0.6 < row["bias"] * trials / row["relative_error"] < 1.5, (trials, row)
 
 
-@pytest.mark.parametrize(("name", "params"), [("qcs", {"estimator": "mmse"}), ("fp16", {}), ("signsgd", {})])
+@pytest.mark.parametrize(("name", "params"), [("qcs", {"estimator": "mmse"}), ("fp16", {}), ("signsgd", {}),
+                                                  ("dithered-ec", {"estimator": "mmse", "step": 2.0})])
 def test_biased_schemes_fail_the_same_check(name, params):
     row = measure(name, params, elements=2048, trials=32, seed=3)
     assert not row["unbiased"]

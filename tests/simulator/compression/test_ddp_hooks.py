@@ -15,7 +15,7 @@ from simulator.models import build
 SEED = 7
 STEPS = 3
 SCHEMES = [("none", {}), ("fp16", {}), ("qsgd", {"levels": 4, "bucket": 64}), ("topk", {"ratio": 0.1}),
-           ("powersgd", {"rank": 1}), ("qcs", {"bucket": 64})]
+           ("powersgd", {"rank": 1}), ("qcs", {"bucket": 64}), ("dithered-ec", {"bucket": 64})]
 
 
 def _model() -> nn.Module:

@@ -142,7 +142,7 @@ def test_isgq_hooks_give_the_linear_layers_gradient():
         assert float((g - truth[i]).norm() / truth[i].norm()) < 1e-2   # 2^10 levels: about 1e-3
 
 
-@pytest.mark.parametrize("compressor", ["ndqsg", "signsgd", "powersgd", "dgc"])
+@pytest.mark.parametrize("compressor", ["ndqsg", "signsgd", "powersgd", "dgc", "dithered-ec"])
 def test_other_scheme_kinds_train(compressor):
     lr = 0.001 if compressor == "signsgd" else 0.1
     result = train(config(compressor=compressor, lr=lr, steps=3), cluster(4))
