@@ -266,7 +266,8 @@ def _node_calls(gm: fx.GraphModule, input_shape: Sequence[int], dtype: torch.dty
     """(forward, backward) operators of each node of ``gm``, on two samples in training mode."""
     twin = copy.deepcopy(gm).train()
     counter = _CallCounter(twin)
-    counter.run(torch.zeros(2, *input_shape, dtype=dtype, device=device))
+    with torch.enable_grad():   # a caller's no_grad would hide every backward
+        counter.run(torch.zeros(2, *input_shape, dtype=dtype, device=device))
     return counter.calls
 
 

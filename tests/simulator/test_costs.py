@@ -70,6 +70,13 @@ def test_layer_calls_add_up_to_the_operators_a_training_step_dispatches(name, sh
     assert sum(cost.backward_segment_calls()) == cost.backward_calls
 
 
+def test_calls_are_counted_under_a_callers_no_grad_too():
+    net = build("mlp", (1, 8, 8), 10)
+    with torch.no_grad():
+        quiet = model_cost(net, (1, 8, 8))
+    assert quiet.backward_calls == model_cost(net, (1, 8, 8)).backward_calls == 20   # the whole step's count (the test above)
+
+
 def test_counting_calls_leaves_the_model_alone():
     net = build("resnet8", (1, 8, 8), 10)
     before = {k: v.clone() for k, v in net.state_dict().items()}
