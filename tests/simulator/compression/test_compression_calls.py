@@ -3,21 +3,9 @@ operators its ``compress`` and ``decompress`` really dispatch, counted with a To
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from simulator.compression import State, create, schemes
-
-
-class _Count(TorchDispatchMode):
-    """Counts every aten operator dispatched under it (views and allocations included)."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.calls += 1
-        return func(*args, **(kwargs or {}))
+from simulator.dispatch import DispatchCounter
 
 
 def counted(compressor, shape):
@@ -25,9 +13,9 @@ def counted(compressor, shape):
     gradient = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     state = State(seed=1)
     compressor.compress(gradient, state)
-    with _Count() as encode:
+    with DispatchCounter() as encode:
         payload = compressor.compress(gradient, state)
-    with _Count() as decode:
+    with DispatchCounter() as decode:
         compressor.decompress(payload, State(seed=1))
     return encode.calls, decode.calls
 
