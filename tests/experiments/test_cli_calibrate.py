@@ -95,7 +95,7 @@ def test_calibrate_rejects_a_bad_out_before_measuring(tmp_path, out, match):
 
 
 def test_calibrate_end_to_end_on_a_tiny_plan(tmp_path, monkeypatch):
-    tiny = Settings({"fp32": (64, 128)}, (1 << 16, 1 << 17), (("qsgd", {}),), (64, 64), (2,), (4096, 1 << 21), 2, 0.01, (100, 400))
+    tiny = Settings({"fp32": (64, 128)}, (1 << 16, 1 << 17), (("qsgd", {}),), (64, 64), (2,), (4096, 1 << 23), 2, 0.01, (100, 400))
     monkeypatch.setitem(SETTINGS, "quick", tiny)
     path = tmp_path / "host.yaml"
     result = runner.invoke(app, ["calibrate", "--quick", "--out", str(path), "--json"])
