@@ -38,7 +38,7 @@ from .spec import ExperimentSpec, set_path
 from .workloads import get_workload
 
 __all__ = ["Point", "SweepResult", "expand", "run_point", "run_sweep", "open_client", "config_hash", "canonical",
-           "default_workers", "SCHEDULER_ENV"]
+           "default_workers", "check_workers", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 10
@@ -145,6 +145,12 @@ def run_point(point: Point) -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
+def check_workers(workers: int | None) -> None:
+    """SpecError for a worker count no cluster can have (a negative one would wait forever for workers)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise SpecError(f"--workers must be 0 (run in this process) or a number of worker processes, got {workers!r}")
+
+
 def default_workers() -> int:
     """Local worker processes by default: the machine's cores."""
     return max(1, os.cpu_count() or 1)
@@ -155,6 +161,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     """A Dask client: the remote ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``), else a LocalCluster
     of ``workers`` single-threaded processes; ``None`` (run in process) when ``workers == 0`` and no
     scheduler is given. An unreachable scheduler is a SpecError within ``CONNECT_TIMEOUT_S``."""
+    check_workers(workers)
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if scheduler is None and workers == 0:
         yield None
@@ -299,6 +306,7 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, workers: int | None = No
     ``client``: an open Dask client to reuse (else one is opened from ``workers`` and
     ``scheduler`` for this sweep; ``workers=0`` runs in this process).
     """
+    check_workers(workers)
     points = expand(spec)                       # validates everything before anything is written
     store = ResultStore(out).open(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), fresh=fresh)
     finished = store.done()

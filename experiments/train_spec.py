@@ -106,7 +106,11 @@ class TrainSpec(BaseModel):
                 fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
-        return TrainConfig(**fields)
+        config = TrainConfig(**fields)
+        from .limits import HOST_B, check_fits  # noqa: PLC0415
+
+        check_fits(f"workers {config.workers}", HOST_B * config.hosts, "use fewer workers")
+        return config
 
     def cluster(self, catalog: Catalog) -> Cluster:
         """Workers and shards on the topology, each with its catalog device; or the workers on a
