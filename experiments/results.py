@@ -90,21 +90,32 @@ def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A results table from a sweep directory, a ``.parquet`` or a ``.csv`` file."""
+    """A results table from a sweep directory, a ``.parquet`` or a ``.csv`` file; SpecError (one
+    line naming the file and the fix) when the file is damaged."""
     path = Path(path)
     if path.is_dir():
         if (path / "results.parquet").exists():
-            return pd.read_parquet(path / "results.parquet")
+            return _read(path / "results.parquet", pd.read_parquet)
         if (path / "points").is_dir():
             return ResultStore(path).table()
         raise SpecError(f"{path}: not a sweep directory (no results.parquet, no points/)")
     if not path.exists():
         raise SpecError(f"{path}: no such file or directory")
     if path.suffix == ".csv":
-        return pd.read_csv(path)
+        return _read(path, pd.read_csv)
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        return _read(path, pd.read_parquet)
     raise SpecError(f"{path}: give a sweep directory, a .parquet or a .csv file")
+
+
+def _read(path: Path, reader: Any) -> pd.DataFrame:
+    """``reader(path)``; a damaged file (pyarrow's and pandas' errors are ValueErrors) is a SpecError."""
+    try:
+        return reader(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        fix = "rerun the sweep into its folder to rebuild it" if path.name.startswith("results.") else "check the file"
+        first = " ".join(str(exc).split())[:200]
+        raise SpecError(f"{path}: not a readable {path.suffix.lstrip('.')} table ({first}); {fix}") from None
 
 
 class ResultStore:
@@ -138,7 +149,7 @@ class ResultStore:
             try:
                 if json.loads(path.read_text(encoding="utf-8"))["status"] == "ok":
                     out.add(path.stem)
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
         return out
 
@@ -150,7 +161,20 @@ class ResultStore:
         """The stored point records (only ``hashes`` if given)."""
         paths = ([self.points_dir / f"{h}.json" for h in hashes] if hashes is not None
                  else sorted(self.points_dir.glob("*.json")))
-        return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
+        return [self._load(p) for p in paths if p.exists()]
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any]:
+        """One point record; a damaged one (cut short, edited) is a SpecError naming it and the fix."""
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{path}: damaged point record ({exc}); delete it or rerun the sweep, "
+                            "which recomputes it") from None
+        if not isinstance(record, dict) or not {"hash", "status", "config", "rows"} <= set(record):
+            raise SpecError(f"{path}: not a point record (a JSON object with hash, status, config and rows); "
+                            "delete it or rerun the sweep, which recomputes it")
+        return record
 
     def table(self, hashes: Iterable[str] | None = None) -> pd.DataFrame:
         """The tidy table of the stored points."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -187,8 +188,15 @@ def _validate_compress(config: dict[str, Any]) -> None:
     scheme.resolve(dict(config.get("params") or {}))
     from .cli.compress import check_size  # noqa: PLC0415
 
-    from simulator.compression.evaluate import DISTRIBUTIONS  # noqa: PLC0415
+    from simulator.compression.evaluate import DISTRIBUTIONS, measure, measure_factors, measure_workers  # noqa: PLC0415
 
+    how = measure_factors if scheme.kind == "factors" else \
+        measure_workers if scheme.kind == "workers" or "workers" in config else measure
+    taken = set(inspect.signature(how).parameters) - {"scheme", "params", "seed"}
+    extra = sorted(set(config) - taken - {"scheme", "params"})
+    if extra:
+        raise SpecError(f"{extra[0]}: does not apply to {scheme.name} measured by {how.__name__} "
+                        f"(its fields: {', '.join(sorted(taken))})")
     counts = {k: config[k] for k in ("elements", "workers", "batch", "d_in", "d_out", "rows", "trials") if k in config}
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -12,7 +12,7 @@ import typer
 
 from hwmodels import LinkSpec, SpecError, units
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, output_path, user_errors
 
 if TYPE_CHECKING:
     from simulator.collectives import NetParams
@@ -79,6 +79,7 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
             gammas[rank] *= factor
     gamma_max = float(np.max(gammas)) if hosts else gamma
     figure_path(gantt, "--gantt")
+    output_path(trace, "--trace")
     for flag, value in (("--trace", trace), ("--gantt", gantt)):
         if value is not None and mode != "des":
             raise SpecError(f"{flag} needs --mode des (the analytic mode has no events to trace)")

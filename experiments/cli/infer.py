@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from .app import app, catalog, echo_json, user_errors
+from .app import app, catalog, echo_json, output_path, user_errors
 
 __all__ = ["infer", "infer_result", "restructure", "restructure_result", "savings"]
 
@@ -123,6 +123,7 @@ def restructure(
     out: Optional[Path] = typer.Option(None, "--out", help="Write pareto.csv, plan.pt, summary.json and tradeoff.png here."),
 ) -> None:
     """Search restructuring budgets on the simulated hardware; print the Pareto front and the chosen plan."""
+    output_path(out, "--out", folder=True)
     r = restructure_result(spec, out)
     if as_json:
         echo_json(r)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .app import StepProgress, app, catalog_env, user_errors
+from .app import StepProgress, app, catalog_env, output_path, user_errors
 
 if TYPE_CHECKING:
     from ..sweep import SweepResult
@@ -56,10 +56,11 @@ def sweep(
     from ..sweep import run_sweep  # noqa: PLC0415
 
     experiment = load_experiment(spec)
+    out = output_path(out or DEFAULT_ROOT / experiment.name, "--out", folder=True)
     bar = sweep_progress(experiment.name)
     try:
         with catalog_env():
-            result = run_sweep(experiment, out or DEFAULT_ROOT / experiment.name, workers=workers, scheduler=scheduler,
+            result = run_sweep(experiment, out, workers=workers, scheduler=scheduler,
                                fresh=fresh, csv=csv, on_point=bar)
     finally:
         bar.stop()

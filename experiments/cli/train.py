@@ -13,7 +13,7 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, output_path, user_errors
 
 __all__ = ["train", "train_result"]
 
@@ -106,6 +106,8 @@ def train(
 ) -> None:
     """Train a real model data-parallel on a simulated cluster: accuracy real, time, energy and bits simulated."""
     figure_path(gantt, "--gantt")
+    output_path(trace, "--trace")
+    output_path(out, "--out", folder=True)
     result = train_result(spec, progress=sys.stderr.isatty(), trace=trace, gantt=gantt)
     if out is not None:
         _write(result, out)

@@ -146,7 +146,7 @@ def test_unwritable_output(spec, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = invoke("sweep", spec, "--out", blocker / "out", "--workers", "0")
-    assert res.exit_code == 2 and "cannot write" in res.stderr
+    assert res.exit_code == 2 and "is a file, not a folder" in res.stderr
     assert blocker.read_text() == "x"
 
 

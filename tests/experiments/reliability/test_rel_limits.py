@@ -75,7 +75,7 @@ def test_check_fits_compares_with_available_memory():
 def test_negative_worker_processes_are_an_error_not_a_hang(run, user_error, tmp_path, command):
     spec = tmp_path / "s.yaml"
     spec.write_text("name: s\nworkload: compress\nbase: {scheme: none, elements: 64, trials: 1}\n"
-                    "sweep: {grid: {noise: [0.1]}}\n")
+                    "sweep: {grid: {distribution: [laplace]}}\n")
     args = ["sweep", spec] if command == "sweep" else ["demo"]
     result = run(*args, "--workers", "-1", "--out", tmp_path / "out")
     user_error(result, "--workers must be 0", "-1")
