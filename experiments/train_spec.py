@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwmodels import Catalog, SpecError, units
+from hwmodels.errors import parse_error_text
 
 if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
     from simulator.cluster import Cluster
@@ -166,12 +167,14 @@ def validate_spec(model: type[BaseModel], data: Any, where: str, what: str) -> A
 
 
 def read_spec_file(path: str | Path) -> Any:
-    """The data of a YAML/JSON file (``yaml.safe_load``); SpecError when it is not valid YAML."""
+    """The data of a YAML/JSON file (``yaml.safe_load``: JSON is YAML); SpecError with the line and
+    column when it does not parse."""
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise SpecError(f"{path}: not valid {kind}: {parse_error_text(exc)}") from None
 
 
 def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
