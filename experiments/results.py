@@ -6,9 +6,13 @@ Layout of a sweep directory::
     points/<hash>.json   one finished point (written to a temporary file, then renamed: atomic)
     results.parquet      the consolidated table (results.csv on request)
     plots/               the spec's plot recipes
+    .lock                held by the sweep writing the directory
 
 A point's hash covers its normalised config, workload, repeat, seed and the package version, so a
 rerun skips what is done and an interrupted sweep (Ctrl-C, kill -9) resumes with every point once.
+One sweep writes a directory at a time (a second one exits with a SpecError naming the lock), and
+a directory belongs to the spec whose name and workload its spec.yaml records: another spec is
+refused unless ``fresh`` empties it first. Files get the user's umask.
 The table has one row per point and metrics row (a training curve gives several): ``sweep``,
 ``point``, ``hash``, ``repeat``, ``seed``, ``status``, ``error``, ``wall_s``, the flattened config
 (dotted paths), then the metrics.
@@ -49,9 +53,23 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read without changing it where Linux shows it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; a plain open() would honour the umask
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -119,28 +137,89 @@ def _read(path: Path, reader: Any) -> pd.DataFrame:
 
 
 class ResultStore:
-    """The directory of one sweep. ``open()`` checks it is writable before anything runs."""
+    """The directory of one sweep. ``open()`` locks it, checks it belongs to the spec and is
+    writable before anything runs; ``close()`` (or leaving a ``with`` block) unlocks it."""
+
+    LOCK = ".lock"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.points_dir = self.root / "points"
+        self._lock: Any = None
 
     def open(self, spec_yaml: str, *, fresh: bool = False) -> "ResultStore":
-        """Create (or, ``fresh``, empty) the directory and record the spec; SpecError if unwritable."""
+        """Lock the directory, check its owner, create (or, ``fresh``, empty) it and record the
+        spec; SpecError if another sweep holds it, it belongs to another spec, or is unwritable."""
+        from filelock import FileLock, Timeout  # noqa: PLC0415
+
         if self.root.exists() and not self.root.is_dir():
             raise SpecError(f"{self.root}: exists and is not a directory")
         try:
-            if fresh and self.points_dir.exists():
-                shutil.rmtree(self.points_dir)
-                for name in ("results.parquet", "results.csv"):
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.root / self.LOCK, timeout=0)
+            lock.acquire()
+        except Timeout:
+            raise SpecError(f"{self.root}: another sweep is writing this folder (it holds {self.LOCK}); wait for it "
+                            "to finish or give another --out") from None
+        except OSError as exc:
+            raise SpecError(f"{self.root}: cannot write the results here ({exc.strerror or exc})") from None
+        self._lock = lock
+        try:
+            self._check_owner(spec_yaml, fresh)
+            if fresh:
+                shutil.rmtree(self.points_dir, ignore_errors=True)
+                shutil.rmtree(self.root / "plots", ignore_errors=True)
+                for name in ("results.parquet", "results.csv", "spec.yaml"):
                     (self.root / name).unlink(missing_ok=True)
             self.points_dir.mkdir(parents=True, exist_ok=True)
             _atomic_write(self.root / "spec.yaml", spec_yaml)
+            for stale in [*self.points_dir.glob(".*.tmp"), *self.root.glob(".*.tmp")]:   # writes cut short by kill -9
+                stale.unlink(missing_ok=True)
         except OSError as exc:
+            self.close()
             raise SpecError(f"{self.root}: cannot write the results here ({exc.strerror or exc})") from None
-        for stale in self.points_dir.glob(".*.tmp"):   # a write cut short by kill -9
-            stale.unlink(missing_ok=True)
+        except BaseException:
+            self.close()
+            raise
         return self
+
+    def _check_owner(self, spec_yaml: str, fresh: bool) -> None:
+        """SpecError unless the directory is new, empty, or holds a sweep of the same spec (name and
+        workload: an edited or extended spec resumes) or ``fresh`` replaces another spec's sweep."""
+        import yaml  # noqa: PLC0415
+
+        spec_file = self.root / "spec.yaml"
+        if not spec_file.exists():
+            others = [p.name for p in self.root.iterdir() if p.name != self.LOCK]
+            if others:
+                raise SpecError(f"{self.root}: holds files ({', '.join(sorted(others)[:3])}) but no spec.yaml, so it "
+                                "is not a sweep folder; give a new or empty folder with --out")
+            return
+        if fresh:
+            return
+        mine = yaml.safe_load(spec_yaml)
+        try:
+            theirs = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            theirs = None
+        ident = ("name", "workload")
+        if not isinstance(theirs, dict) or [theirs.get(k) for k in ident] != [mine.get(k) for k in ident]:
+            who = (f"sweep {theirs.get('name')!r} (workload {theirs.get('workload')})" if isinstance(theirs, dict)
+                   else "an unreadable spec.yaml")
+            raise SpecError(f"{self.root}: holds the results of {who}, not of {mine.get('name')!r} "
+                            f"(workload {mine.get('workload')}); give another --out, or --fresh to replace them")
+
+    def close(self) -> None:
+        """Unlock the directory (idempotent)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def done(self) -> set[str]:
         """Hashes of the points finished without error."""
@@ -191,4 +270,6 @@ class ResultStore:
         if csv:
             _atomic_write(self.root / "results.csv", table.to_csv(index=False))
             written.append(self.root / "results.csv")
+        else:   # a csv of an earlier run would disagree with this table
+            (self.root / "results.csv").unlink(missing_ok=True)
         return written

@@ -308,7 +308,14 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, workers: int | None = No
     """
     check_workers(workers)
     points = expand(spec)                       # validates everything before anything is written
-    store = ResultStore(out).open(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), fresh=fresh)
+    with ResultStore(out).open(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), fresh=fresh) as store:
+        return _run_locked(spec, points, store, workers=workers, scheduler=scheduler, csv=csv, plots=plots,
+                           client=client, on_point=on_point)
+
+
+def _run_locked(spec: ExperimentSpec, points: list[Point], store: ResultStore, *, workers: int | None,
+                scheduler: str | None, csv: bool, plots: bool, client: Any, on_point: Progress | None) -> SweepResult:
+    """:func:`run_sweep`'s work while it holds the directory's lock."""
     finished = store.done()
     todo = [p for p in points if p.hash not in finished]
     skipped = len(points) - len(todo)
