@@ -32,6 +32,8 @@ import pandas as pd
 
 from hwmodels import SpecError
 
+from .finite import json_ready
+
 __all__ = ["ResultStore", "flatten", "records_table", "read_table", "ID_COLUMNS"]
 
 ID_COLUMNS = ("sweep", "workload", "point", "hash", "repeat", "seed", "status", "error", "wall_s", "row", "last")
@@ -222,11 +224,12 @@ class ResultStore:
         self.close()
 
     def done(self) -> set[str]:
-        """Hashes of the points finished without error."""
+        """Hashes of the points finished without error (a diverged run is finished: seeded, it
+        would diverge again)."""
         out = set()
         for path in self.points_dir.glob("*.json"):
             try:
-                if json.loads(path.read_text(encoding="utf-8"))["status"] == "ok":
+                if json.loads(path.read_text(encoding="utf-8"))["status"] in ("ok", "diverged"):
                     out.add(path.stem)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
@@ -234,7 +237,8 @@ class ResultStore:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Store one finished point atomically (a rerun of the same hash replaces it)."""
-        _atomic_write(self.points_dir / f"{record['hash']}.json", json.dumps(record, sort_keys=True, default=str))
+        _atomic_write(self.points_dir / f"{record['hash']}.json",
+                      json.dumps(json_ready(record), sort_keys=True, default=str, allow_nan=False))
 
     def records(self, hashes: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The stored point records (only ``hashes`` if given)."""

@@ -1,8 +1,8 @@
 """Sweep runner: expand a spec into points, run them (in process or on Dask), store every one.
 
 A :class:`Point` is a pure, picklable value; :func:`run_point` turns it into a record
-(status ``ok`` or ``error`` with the message, metrics rows, wall time) and never raises for a
-workload's failure. :func:`run_sweep` skips points already stored, runs the rest sequentially
+(status ``ok``, ``diverged`` when a metric is NaN or inf, or ``error``, with the message, metrics
+rows, wall time) and never raises for a workload's failure. :func:`run_sweep` skips points already stored, runs the rest sequentially
 (``workers=0``) or on Dask (a LocalCluster with ``workers`` processes, or the scheduler at
 ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``), writes each record as it arrives, then the table and
 the spec's plots. Seeds come from the spec (root seed and repeat; with ``seeding: independent`` also the
@@ -32,6 +32,7 @@ import yaml
 from hwmodels import SpecError
 
 from . import package_version
+from .finite import first_nonfinite
 from .metrics import flatten_breakdown
 from .results import ResultStore
 from .spec import ExperimentSpec, set_path
@@ -136,6 +137,11 @@ def run_point(point: Point) -> dict[str, Any]:
         with _alarm(point.timeout_s):
             out = get_workload(point.workload, point.module).run(dict(point.config), point.seed)
         rows = [flatten_breakdown(r) for r in (out if isinstance(out, list) else [out])]
+        bad = first_nonfinite(rows)
+        if bad is not None:   # numbers that are not numbers: say where, never report them as ok
+            row, key = bad
+            where = f"step {rows[row]['step']}" if "step" in rows[row] else f"row {row}"
+            return _record(point, "diverged", rows, f"{key} is not finite from {where}", time.perf_counter() - t0)
         return _record(point, "ok", rows, None, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)

@@ -272,8 +272,10 @@ def figure_path(value: Any, option: str) -> Path | None:
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on stdout."""
-    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
+    """Print ``data`` as indented, strictly valid JSON on stdout (null for NaN and inf)."""
+    from ..finite import json_ready  # noqa: PLC0415
+
+    typer.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False))
 
 
 def _json_default(value: Any) -> Any:

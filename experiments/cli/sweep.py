@@ -23,7 +23,13 @@ def sweep_progress(label: str) -> StepProgress:
 
 
 def exit_on_failures(results: list[SweepResult]) -> None:
-    """Exit with code 1 when some point failed (everything is written by then), so scripts notice."""
+    """Warn of diverged points (metrics NaN or inf) on stderr; exit with code 1 when some point
+    failed (everything is written by then), so scripts notice."""
+    for r in results:
+        if len(r.table) and "status" in r.table:
+            for row in r.table[r.table["status"] == "diverged"].drop_duplicates("hash").itertuples():
+                typer.echo(f"warning: {row.sweep} point {row.point} (repeat {row.repeat}) diverged: {row.error}",
+                           err=True)
     failed = sum(r.errors for r in results)
     if failed:
         typer.echo(f"{failed} point(s) failed: their rows have status 'error'", err=True)
