@@ -119,6 +119,8 @@ class Catalog:
     def get(self, name: str, kind: str | None = None) -> Record:
         """The record called ``name`` (or one of its aliases); suggests close names if unknown."""
         kinds = [self._check_kind(kind)] if kind else list(KINDS)
+        if not isinstance(name, str):
+            raise SpecError(f"a {kind or 'catalog'} name is text (see `ddlsim hw list`), got {name!r}")
         for k in kinds:
             if name in self.records[k]:
                 return self.records[k][name]

@@ -1,13 +1,15 @@
-"""Fuzzing every spec-driven command: random keys, types, values and nesting mutate a small valid
-spec; each run must exit 0 with strictly valid, finite JSON or exit 2 with one line on stderr, no
-traceback and no file left behind. In process (typer's CliRunner), so hundreds of examples fit in
-seconds; runs that pass validation are kept cheap (one step, one round, tiny tensors)."""
+"""Fuzzing the spec-driven commands (train, netsim, sweep of collective and compress points): random
+keys, types, values and nesting mutate a small valid spec; each run must exit 0 with strictly
+valid, finite JSON or exit 2 with one line on stderr, no traceback and no file left behind. In
+process (typer's CliRunner); runs that pass validation are kept cheap (one step, tiny tensors).
+``DDLSIM_FUZZ_EXAMPLES`` sets the examples per command (more with HYPOTHESIS_PROFILE=explore)."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,10 @@ VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) |
                       st.dictionaries(st.text(max_size=5) | st.sampled_from(["name", "kind", "id"]), inner,
                                       max_size=3), max_leaves=6)
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("DDLSIM_FUZZ_EXAMPLES", "60")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_EXAMPLES = int(os.environ.get("DDLSIM_FUZZ_EXAMPLES", "60"))
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+FUZZ = settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=_HEALTH)      # runs that may train
+FUZZ_CHEAP = settings(max_examples=4 * _EXAMPLES, deadline=None, suppress_health_check=_HEALTH)   # milliseconds each
 
 
 @st.composite
@@ -79,7 +83,7 @@ def check(command: list[str], spec: Any, *, out_option: str | None = None, json_
         folder = Path(tmp)
         path = folder / f"spec{suffix}"
         path.write_text(yaml.safe_dump(spec, allow_unicode=True) if suffix == ".yaml" else json.dumps(spec))
-        args = [*command, str(path)] + (["--json"] if json_out else [])
+        args = [*command[:1], str(path), *command[1:]] + (["--json"] if json_out else [])
         if out_option is not None:
             args += [out_option, str(folder / "out")]
         result = runner.invoke(app, args)
@@ -110,18 +114,6 @@ def test_fuzz_train(spec: Any) -> None:
     check(["train"], spec, out_option="--out")
 
 
-FL = {"model": "mlp", "data": "digits", "clients": 3, "local_steps": 1, "batch_size": 8, "lr": 0.05,
-      "scheme": "digital", "scheme_params": {"compressor": "qsgd"}, "mac_params": {"access": "tdma"},
-      "device": "raspberry-pi-4b-4gb", "radio": "lte-20mhz-ue", "channel": {"path_loss": "umi-nlos"},
-      "placement": {"kind": "disc", "radius_m": 200, "min_distance_m": 10}, "seed": 0}
-
-
-@FUZZ
-@given(mutated(FL, sorted(set(FL) | {"alpha", "name"}), {"rounds": 1, "eval_every": 1}))
-def test_fuzz_fl(spec: Any) -> None:
-    check(["fl"], spec)
-
-
 SCENARIO = {"nodes": [{"id": "h0"}, {"id": "h1"}, {"id": "s0", "kind": "switch"}],
             "links": [{"a": "h0", "b": "s0", "bandwidth": "10Gbps", "latency": "1us"},
                       {"a": "h1", "b": "s0", "bandwidth": "10Gbps"}],
@@ -129,7 +121,7 @@ SCENARIO = {"nodes": [{"id": "h0"}, {"id": "h1"}, {"id": "s0", "kind": "switch"}
                       {"id": "B", "src": "h1", "dst": "h0", "bytes": "2MB", "start": "1ms", "rate_cap": "1Gbps"}]}
 
 
-@FUZZ
+@FUZZ_CHEAP
 @given(mutated(SCENARIO, ["nodes", "links", "flows"], {}), st.sampled_from([".yaml", ".json"]))
 def test_fuzz_netsim(spec: Any, suffix: str) -> None:
     try:
@@ -156,7 +148,31 @@ def sweep_specs(draw: Any) -> Any:
     return draw(mutated(spec, ["name", "workload", "base", "sweep", "repeats", "seed", "plots", "seeding"], {}))
 
 
-@FUZZ
+@FUZZ_CHEAP
 @given(sweep_specs())
 def test_fuzz_sweep(spec: Any) -> None:
-    check(["sweep"], spec, json_out=False, out_option="--out")
+    check(["sweep", "--workers", "0"], spec, json_out=False, out_option="--out")
+
+
+TEXT = st.sampled_from(["", "x", "1MiB", "0B", "1e30GiB", "-1MB", "10Gbps", "0bps", "5us", "-1s", "nan", "inf",
+                        "ring", "direct", "halving-doubling", "binomial-tree", "allreduce", "broadcast", "alltoall",
+                        "switch", "torus2d", "leaf-spine", "ring", "fully-connected", "analytic", "des"])
+COUNTS = st.sampled_from([-1, 0, 1, 2, 3, 6, 8, 1000, 10**9, 10**15])
+
+
+@FUZZ_CHEAP
+@given(st.fixed_dictionaries({"--op": TEXT, "--algorithm": TEXT, "--size": TEXT, "--bandwidth": TEXT,
+                              "--latency": TEXT, "--topology": TEXT, "--workers": COUNTS},
+                             optional={"--chunks": COUNTS, "--shards": COUNTS, "--root": COUNTS}))
+def test_fuzz_collective_options(options: dict[str, Any]) -> None:
+    options = {**options, "--mode": "analytic"} if options["--workers"] > 64 else options   # DES only when small
+    args = ["collective", "--json", *[str(x) for kv in options.items() for x in kv]]
+    result = runner.invoke(app, args)
+    where = f"ddlsim {' '.join(args)}\nstdout: {result.stdout[-1000:]}\nstderr: {result.stderr[-1000:]}"
+    if result.exit_code == 0:
+        out = _strict_json(result.stdout)
+        assert out["time_s"] is not None and out["time_s"] >= 0, where
+        return
+    assert result.exit_code == 2, f"exit {result.exit_code} ({result.exception!r})\n{where}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), where
