@@ -95,6 +95,9 @@ def parse_fl_spec(data: Any, where: str = "spec") -> FLSpec:
         run = _build(FLConfig, fields, where)
     except SpecError as exc:
         raise SpecError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    from .limits import HOST_B, check_fits  # noqa: PLC0415
+
+    check_fits(f"{where}: clients {run.clients}", HOST_B * run.clients, "use fewer clients")
     return FLSpec(name, run, hardware)
 
 

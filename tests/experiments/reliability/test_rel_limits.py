@@ -80,3 +80,9 @@ def test_negative_worker_processes_are_an_error_not_a_hang(run, user_error, tmp_
     result = run(*args, "--workers", "-1", "--out", tmp_path / "out")
     user_error(result, "--workers must be 0", "-1")
     assert not (tmp_path / "out").exists()
+
+
+def test_fl_clients_beyond_memory(run, user_error, tmp_path):
+    spec = tmp_path / "fl.yaml"
+    spec.write_text("clients: 1000000000000\nrounds: 1\n")
+    user_error(run("fl", spec), "clients 1000000000000", "GiB of memory", "fewer clients")
