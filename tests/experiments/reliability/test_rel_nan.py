@@ -2,16 +2,14 @@
 compressors that refuse non-finite input unless told to pass it through."""
 
 import json
-import re
 import math
+import re
 
 import pytest
 import torch
 
 from experiments.finite import first_nonfinite, json_ready
 from experiments.results import ResultStore
-from experiments.spec import parse_experiment
-from experiments.sweep import run_sweep
 from hwmodels import SpecError
 from simulator.compression import allow_nonfinite, create, schemes
 from simulator.compression.base import State
