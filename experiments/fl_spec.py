@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import yaml
 
 from hwmodels import Catalog, Device, Radio, SpecError
 from hwmodels.channel import Channel
 from hwmodels.placement import place
 from hwmodels.record import from_entry
 from simulator.federated import FLConfig
+
+from .train_spec import read_spec_file
 
 __all__ = ["FLSpec", "HARDWARE_FIELDS", "load_fl_spec", "parse_fl_spec"]
 
@@ -95,14 +96,12 @@ def parse_fl_spec(data: Any, where: str = "spec") -> FLSpec:
         run = _build(FLConfig, fields, where)
     except SpecError as exc:
         raise SpecError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    from .limits import HOST_B, check_fits  # noqa: PLC0415
+
+    check_fits(f"{where}: clients {run.clients}", HOST_B * run.clients, "use fewer clients")
     return FLSpec(name, run, hardware)
 
 
 def load_fl_spec(path: str | Path) -> FLSpec:
     """Read and validate a YAML/JSON FL spec."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_fl_spec(data, str(path))
+    return parse_fl_spec(read_spec_file(path), str(path))

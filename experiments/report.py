@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from hwmodels import Catalog, SpecError
 
@@ -27,6 +26,7 @@ from . import metrics, package_version
 from .catalog_view import headline, origin
 from .results import ID_COLUMNS, flatten, read_table
 from .spec import ExperimentSpec, parse_experiment
+from .train_spec import read_spec_file
 
 __all__ = ["report_html", "write_report", "HARDWARE_COLUMNS", "LIBRARIES"]
 
@@ -181,7 +181,7 @@ def report_html(folder: str | Path, catalog: Catalog | None = None) -> str:
     if not spec_file.is_file():
         raise SpecError(f"{folder}: not a sweep directory (no spec.yaml)")
     spec_text = spec_file.read_text(encoding="utf-8")
-    spec = parse_experiment(yaml.safe_load(spec_text), str(spec_file))
+    spec = parse_experiment(read_spec_file(spec_file), str(spec_file))
     table = read_table(folder)
     catalog = catalog if catalog is not None else Catalog.load()
     results, legend = _results_section(spec, table)

@@ -1,8 +1,8 @@
 """Sweep runner: expand a spec into points, run them (in process or on Dask), store every one.
 
 A :class:`Point` is a pure, picklable value; :func:`run_point` turns it into a record
-(status ``ok``, ``error`` with the message, or ``infeasible``: a worker's memory does not hold it;
-metrics rows, wall time) and never raises for a
+(status ``ok``, ``diverged`` when a metric is NaN or inf, ``infeasible`` when a worker's memory does
+not hold it, or ``error``, with the message; metrics rows, wall time) and never raises for a
 workload's failure. :func:`run_sweep` skips points already stored, runs the rest sequentially
 (``workers=0``) or on Dask (a LocalCluster with ``workers`` processes, or the scheduler at
 ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``), writes each record as it arrives, then the table and
@@ -33,13 +33,14 @@ import yaml
 from hwmodels import SpecError
 
 from . import package_version
+from .finite import first_nonfinite
 from .metrics import flatten_breakdown
 from .results import ResultStore
 from .spec import ExperimentSpec, set_path
 from .workloads import get_workload
 
 __all__ = ["Point", "SweepResult", "expand", "run_point", "run_sweep", "open_client", "config_hash", "canonical",
-           "default_workers", "SCHEDULER_ENV"]
+           "default_workers", "check_workers", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 10
@@ -137,6 +138,11 @@ def run_point(point: Point) -> dict[str, Any]:
         with _alarm(point.timeout_s):
             out = get_workload(point.workload, point.module).run(dict(point.config), point.seed)
         rows = [flatten_breakdown(r) for r in (out if isinstance(out, list) else [out])]
+        bad = first_nonfinite(rows)
+        if bad is not None:   # numbers that are not numbers: say where, never report them as ok
+            row, key = bad
+            where = f"step {rows[row]['step']}" if "step" in rows[row] else f"row {row}"
+            return _record(point, "diverged", rows, f"{key} is not finite from {where}", time.perf_counter() - t0)
         return _record(point, "ok", rows, None, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)
@@ -149,6 +155,12 @@ def run_point(point: Point) -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
+def check_workers(workers: int | None) -> None:
+    """SpecError for a worker count no cluster can have (a negative one would wait forever for workers)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise SpecError(f"--workers must be 0 (run in this process) or a number of worker processes, got {workers!r}")
+
+
 def default_workers() -> int:
     """Local worker processes by default: the machine's cores."""
     return max(1, os.cpu_count() or 1)
@@ -159,6 +171,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     """A Dask client: the remote ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``), else a LocalCluster
     of ``workers`` single-threaded processes; ``None`` (run in process) when ``workers == 0`` and no
     scheduler is given. An unreachable scheduler is a SpecError within ``CONNECT_TIMEOUT_S``."""
+    check_workers(workers)
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if scheduler is None and workers == 0:
         yield None
@@ -303,8 +316,16 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, workers: int | None = No
     ``client``: an open Dask client to reuse (else one is opened from ``workers`` and
     ``scheduler`` for this sweep; ``workers=0`` runs in this process).
     """
+    check_workers(workers)
     points = expand(spec)                       # validates everything before anything is written
-    store = ResultStore(out).open(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), fresh=fresh)
+    with ResultStore(out).open(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), fresh=fresh) as store:
+        return _run_locked(spec, points, store, workers=workers, scheduler=scheduler, csv=csv, plots=plots,
+                           client=client, on_point=on_point)
+
+
+def _run_locked(spec: ExperimentSpec, points: list[Point], store: ResultStore, *, workers: int | None,
+                scheduler: str | None, csv: bool, plots: bool, client: Any, on_point: Progress | None) -> SweepResult:
+    """:func:`run_sweep`'s work while it holds the directory's lock."""
     finished = store.done()
     todo = [p for p in points if p.hash not in finished]
     skipped = len(points) - len(todo)

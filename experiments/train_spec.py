@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwmodels import Catalog, SpecError, units
+from hwmodels.errors import parse_error_text
 
 if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
     from simulator.cluster import Cluster
@@ -106,7 +107,11 @@ class TrainSpec(BaseModel):
                 fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
-        return TrainConfig(**fields)
+        config = TrainConfig(**fields)
+        from .limits import HOST_B, check_fits  # noqa: PLC0415
+
+        check_fits(f"workers {config.workers}", HOST_B * config.hosts, "use fewer workers")
+        return config
 
     def cluster(self, catalog: Catalog) -> Cluster:
         """Workers and shards on the topology, each with its catalog device; or the workers on a
@@ -162,12 +167,14 @@ def validate_spec(model: type[BaseModel], data: Any, where: str, what: str) -> A
 
 
 def read_spec_file(path: str | Path) -> Any:
-    """The data of a YAML/JSON file (``yaml.safe_load``); SpecError when it is not valid YAML."""
+    """The data of a YAML/JSON file (``yaml.safe_load``: JSON is YAML); SpecError with the line and
+    column when it does not parse."""
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise SpecError(f"{path}: not valid {kind}: {parse_error_text(exc)}") from None
 
 
 def parse_spec(data: Any, where: str = "spec") -> TrainSpec:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -114,12 +115,19 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
         cfg["device"] = cat.get(cfg["device"], "device")
     cfg.setdefault("topology", "switch")
     cfg.setdefault("latency", 0.0)
-    cfg["workers"] = int(cfg["workers"])
+    workers = cfg["workers"]
+    if isinstance(workers, float) and workers.is_integer():
+        workers = int(workers)
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise SpecError(f"workers: must be an integer, got {workers!r}")
+    cfg["workers"] = workers
     return cfg
 
 
 def _validate_collective(config: dict[str, Any]) -> None:
     from hwmodels import units  # noqa: PLC0415
+
+    from .cli.collective import collective_result  # noqa: PLC0415
 
     cfg = _collective_args(config)
     for key, dimension in (("size", "size"), ("bandwidth", "rate"), ("latency", "time")):
@@ -128,6 +136,9 @@ def _validate_collective(config: dict[str, Any]) -> None:
                 units.parse(cfg[key], dimension)
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
+    # everything the run itself checks (counts, algorithm options, memory), without running it
+    collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
+                      cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True)
 
 
 def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -174,7 +185,28 @@ def _validate_compress(config: dict[str, Any]) -> None:
 
     if "scheme" not in config:
         raise SpecError("scheme: required field of a compress workload")
-    get(config["scheme"]).resolve(dict(config.get("params") or {}))
+    scheme = get(config["scheme"])
+    scheme.resolve(dict(config.get("params") or {}))
+    from .cli.compress import check_size  # noqa: PLC0415
+
+    from simulator.compression.evaluate import DISTRIBUTIONS, measure, measure_factors, measure_workers  # noqa: PLC0415
+
+    how = measure_factors if scheme.kind == "factors" else \
+        measure_workers if scheme.kind == "workers" or "workers" in config else measure
+    taken = set(inspect.signature(how).parameters) - {"scheme", "params", "seed"}
+    extra = sorted(set(config) - taken - {"scheme", "params"})
+    if extra:
+        raise SpecError(f"{extra[0]}: does not apply to {scheme.name} measured by {how.__name__} "
+                        f"(its fields: {', '.join(sorted(taken))})")
+    counts = {k: config[k] for k in ("elements", "workers", "batch", "d_in", "d_out", "rows", "trials") if k in config}
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"{key}: must be an integer >= 1, got {value!r}")
+    if config.get("elements", 4096) % config.get("rows", 1):
+        raise SpecError(f"rows: must divide elements ({config.get('elements', 4096)}), got {config['rows']}")
+    if config.get("distribution", "gaussian") not in DISTRIBUTIONS:
+        raise SpecError(f"distribution: one of {', '.join(DISTRIBUTIONS)}, got {config['distribution']!r}")
+    check_size(scheme.kind, **{k: v for k, v in counts.items() if k not in ("rows", "trials")})
 
 
 def run_compress(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -296,7 +328,7 @@ register_workload("compress", run_compress, summary="a gradient compressor on sy
                   fields=_COMPRESS_FIELDS, validate=_validate_compress, volatile=("encode_s", "decode_s"),
                   headline="relative_error")
 register_workload("train", run_train, summary="data-parallel training of a real model",
-                  fields=_train_fields, validate=lambda c: _train_spec(c) and None, hardware=("device", "link"),
+                  fields=_train_fields, validate=lambda c: _train_spec(c).config() and None, hardware=("device", "link"),
                   headline="sim_time_s")
 register_workload("infer", run_infer, summary="a trained model partitioned over workers",
                   fields=_infer_fields, validate=lambda c: _infer_spec(c) and None, hardware=("device", "link"),

@@ -68,7 +68,7 @@ def _register(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dat
 
 def load(name: str, seed: int = 0, **params: Any) -> Dataset:
     """The data set ``name`` (see the module table); SpecError for unknown names or parameters."""
-    builder = DATASETS.get(name)
+    builder = DATASETS.get(name) if isinstance(name, str) else None
     if builder is None:
         raise SpecError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
     try:

@@ -51,7 +51,7 @@ _register = registrar(MODELS, "model")
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0, **params: Any) -> nn.Module:
     """The model ``name`` for inputs of ``input_shape`` (no batch dim) and ``num_classes``."""
-    builder = MODELS.get(name)
+    builder = MODELS.get(name) if isinstance(name, str) else None
     if builder is None:
         raise SpecError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
     with torch.random.fork_rng(devices=[]):

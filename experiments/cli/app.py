@@ -31,11 +31,13 @@ from hwmodels.catalog import ENV_VAR
 from .. import package_version
 
 __all__ = ["app", "user_errors", "catalog", "catalog_env", "link_option", "StepProgress", "echo_json", "package_version",
-           "USER_ERRORS", "EXIT_USER_ERROR", "run"]
+           "USER_ERRORS", "EXIT_USER_ERROR", "run", "output_path", "figure_path"]
 
 EXIT_USER_ERROR = 2
-# Exceptions that mean "the user's input is wrong", never a bug of ours.
-USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, FileNotFoundError, IsADirectoryError, PermissionError)
+# Exceptions that mean "the user's input or environment is wrong", never a bug of ours: a bad spec
+# (SpecError, also raised for corrupt data files), any file-system failure (a missing file, a path
+# through a regular file, no permission, a full disk) and a spec file that is not text.
+USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, OSError, UnicodeDecodeError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,14 +149,50 @@ def user_errors(func: F) -> F:
         except USER_ERRORS as exc:
             if _state()["debug"]:
                 raise
-            message = str(exc) if isinstance(exc, SpecError) else f"{exc.filename or ''}: {exc.strerror or exc}"
-            typer.echo(f"error: {message}", err=True)
+            typer.echo(f"error: {_one_line(exc)}", err=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     signature = inspect.signature(func, eval_str=True)
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), _CATALOG_PARAM])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**func.__annotations__, "catalog_paths": Optional[list[Path]]}
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    """The user error's message on one line: a file-system error names its file and the reason."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        text = f"{names}: {exc.strerror}" if names else exc.strerror
+    elif isinstance(exc, UnicodeDecodeError):
+        text = f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def output_path(value: Any, option: str, *, folder: bool = False) -> Path | None:
+    """``value`` as a path an output can be written to (a file, or a ``folder``), checked before
+    any work and without creating anything: the nearest existing parent must be a writable folder
+    and the path itself, if it exists, of the right kind. None stays None."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise SpecError(f"{option} {path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise SpecError(f"{option} {path}: is a folder; give a file name")
+        if not os.access(path, os.W_OK):
+            raise SpecError(f"{option} {path}: not writable (permission denied)")
+        return path
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SpecError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"{option} {path}: cannot create it in {parent} (permission denied)")
+    return path
 
 
 class StepProgress:
@@ -224,18 +262,20 @@ class StepProgress:
 
 
 def figure_path(value: Any, option: str) -> Path | None:
-    """A figure file option (.png, .svg or .pdf), checked before anything runs."""
+    """A figure file option (.png, .svg or .pdf) that can be written, checked before anything runs."""
     if value is None:
         return None
     from ..plots import figure_format  # noqa: PLC0415  (matplotlib only when a figure is asked for)
 
     figure_format(value, option)
-    return Path(value)
+    return output_path(value, option)
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on stdout."""
-    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
+    """Print ``data`` as indented, strictly valid JSON on stdout (null for NaN and inf)."""
+    from ..finite import json_ready  # noqa: PLC0415
+
+    typer.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False))
 
 
 def _json_default(value: Any) -> Any:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import StepProgress, app, echo_json, package_version, user_errors
+from .app import StepProgress, app, echo_json, output_path, package_version, user_errors
 
 __all__ = ["calibrate"]
 
@@ -28,7 +28,7 @@ def calibrate(
 
     from ..measure.calibrate import PLACEHOLDER_POWER_W, calibrate as run, catalog_path, write_catalog  # noqa: PLC0415
 
-    catalog_path(out)   # a bad --out fails now, not after the measurements
+    catalog_path(output_path(out, "--out"))   # a bad --out fails now, not after the measurements
     power = units.parse(active_power, "power") if active_power is not None else None
     bar = StepProgress("calibrating", "tasks")
     try:

@@ -12,7 +12,7 @@ import typer
 
 from hwmodels import LinkSpec, SpecError, units
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, output_path, user_errors
 
 if TYPE_CHECKING:
     from simulator.collectives import NetParams
@@ -33,8 +33,9 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
                       latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
                       root: int | None = None, device: Any = None, paths: str = "worst", trace: str | None = None,
                       progress: bool = False, gantt: str | None = None,
-                      slowdown: Any = None, energy_per_bit_J: float = 0.0) -> dict[str, Any]:
-    """What ``ddlsim collective`` computes, as the dict it prints with ``--json``.
+                      slowdown: Any = None, energy_per_bit_J: float = 0.0, check_only: bool = False) -> dict[str, Any]:
+    """What ``ddlsim collective`` computes, as the dict it prints with ``--json``; ``check_only``:
+    validate everything (names, counts, sizes against memory) and return before any work.
 
     ``energy_breakdown_j`` and ``energy_j`` follow the executor's rule: the ranks' devices (with
     ``device``) idle over the collective and add their dynamic power while reducing; the links
@@ -64,16 +65,21 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         flags = ", ".join(alg.params) or "none"
         raise SpecError(f"--{given[0]} does not apply to {op}/{algorithm} (its options: {flags})")
     hosts = ranks_needed(op, algorithm, workers, **params)
+    _check_size(mode, topology, alg, hosts)
     gamma = reduction_gamma(device) if device is not None else 0.0
     slow = _slowdowns(slowdown, hosts)
     if slow and device is None:
         raise SpecError("--slowdown multiplies a rank's reduction time, and reductions are free without --device: "
                         "give --device")
-    gammas = np.full(hosts, gamma)
-    for rank, factor in slow.items():
-        gammas[rank] *= factor
-    gamma_max = float(gammas.max()) if hosts else gamma
+    # one gamma for all ranks unless some are slowed (no per-rank array for a million ranks)
+    gammas: Any = gamma
+    if slow:
+        gammas = np.full(hosts, gamma)
+        for rank, factor in slow.items():
+            gammas[rank] *= factor
+    gamma_max = float(np.max(gammas)) if hosts else gamma
     figure_path(gantt, "--gantt")
+    output_path(trace, "--trace")
     for flag, value in (("--trace", trace), ("--gantt", gantt)):
         if value is not None and mode != "des":
             raise SpecError(f"{flag} needs --mode des (the analytic mode has no events to trace)")
@@ -88,6 +94,8 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         out["gamma_s_per_B"] = gamma
     if slow:
         out["slowdown"] = {str(rank): factor for rank, factor in sorted(slow.items())}
+    if check_only:
+        return out
 
     if mode == "analytic":
         steps, messages, sent = totals(op, algorithm, workers, size_B, **params)
@@ -101,7 +109,8 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         reduced = (workers - 1) * size_B if op in ("allreduce", "reducescatter", "reduce") else 0.0
         link_j = _analytic_link_energy(op, algorithm, workers, size_B, topology, hosts, link, params, sent)
         _with_bandwidth(out, op, workers)
-        return _with_energy(out, device, hosts, out["time_s"], reduced / hosts * gammas, link_j)
+        busy = reduced / hosts * gammas if slow else reduced * gamma   # summed over the ranks
+        return _with_energy(out, device, hosts, out["time_s"], busy, link_j)
 
     topo = build_topology(topology, hosts, link)
     program = build_program(op, algorithm, workers, size_B, **params)
@@ -125,6 +134,24 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         save_timeline(result.timeline, gantt, title=f"{op}/{algorithm}: {workers} workers on {topology}")
         out["gantt"] = gantt
     return out
+
+
+def _check_size(mode: str, topology: str, alg: Any, hosts: int) -> None:
+    """SpecError before any work when the run cannot fit in memory: the DES (and the analytic mode
+    on a built topology, or of an algorithm without closed-form counts) holds per-rank arrays; the
+    closed form on a uniform topology holds none and answers any worker count."""
+    from ..limits import COLLECTIVE_B_PER_RANK_STEP, HOST_B, check_fits  # noqa: PLC0415
+
+    program = alg.totals is None or mode == "des"
+    built = mode == "des" or topology not in _UNIFORM
+    if not (program or built):
+        return
+    per_rank = COLLECTIVE_B_PER_RANK_STEP * max(1.0, math.log2(max(hosts, 2))) * program + HOST_B * built
+    check_fits(f"--workers {hosts}" if mode == "des" else f"--workers {hosts} on {topology}",
+               per_rank * hosts, "use fewer workers" + (" or --mode analytic" if mode == "des" else
+                                                        " or an algorithm with closed-form counts (ring, direct)"
+                                                        if alg.totals is None else "")
+               + ("" if topology in _UNIFORM else " or a switch topology"))
 
 
 def _slowdowns(value: Any, hosts: int) -> dict[int, float]:

@@ -10,7 +10,7 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, catalog_env, user_errors
+from .app import app, catalog_env, output_path, user_errors
 from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 if TYPE_CHECKING:
@@ -102,10 +102,11 @@ def compare_hw(
     metric = metric or get_workload(experiment.workload).headline
     entry = known_metric(experiment.workload, metric)       # before anything runs
     keys = ["device", "link"] if "link" in experiment.sweep.zip[-1] else ["device"]
+    out = output_path(out or DEFAULT_ROOT / experiment.name, "--out", folder=True)
     bar = sweep_progress(experiment.name)
     try:
         with catalog_env():
-            result = run_sweep(experiment, out or DEFAULT_ROOT / experiment.name, workers=workers, scheduler=scheduler,
+            result = run_sweep(experiment, out, workers=workers, scheduler=scheduler,
                                csv=csv, on_point=bar)
     finally:
         bar.stop()

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, catalog_env, user_errors
+from .app import app, catalog_env, output_path, user_errors
 from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["demo"]
@@ -27,6 +27,7 @@ def demo(
     """Run the bundled sweeps: compressors in training, collectives against scale, a hardware comparison."""
     from ..demo import run_demo  # noqa: PLC0415  (heavy imports only when the command runs)
 
+    output_path(out, "--out", folder=True)
     bar = sweep_progress("demo")
     t0 = time.perf_counter()
     try:

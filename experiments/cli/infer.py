@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from .app import app, catalog, echo_json, user_errors
+from .app import app, catalog, echo_json, output_path, user_errors
 
 __all__ = ["infer", "infer_result", "restructure", "restructure_result", "savings"]
 
@@ -27,6 +27,8 @@ def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[s
     """What ``ddlsim restructure --json`` prints; with ``out``, also writes the table, plan and plot."""
     from ..infer_spec import load_spec, run_restructure_spec  # noqa: PLC0415  (torch only when the command runs)
 
+    from ..finite import json_ready  # noqa: PLC0415
+
     spec = load_spec(spec_path)
     res = run_restructure_spec(spec, catalog())
     table = res.table()
@@ -38,7 +40,8 @@ def restructure_result(spec_path: str | Path, out: Path | None = None) -> dict[s
         out.mkdir(parents=True, exist_ok=True)
         _write_table(table, out / "pareto.csv")
         res.chosen.plan.save(out / "plan.pt")
-        (out / "summary.json").write_text(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2),
+        (out / "summary.json").write_text(json.dumps(json_ready({k: v for k, v in result.items() if k != "rows"}),
+                                                     indent=2, allow_nan=False),
                                           encoding="utf-8")
         from ..plots_infer import tradeoff_figure  # noqa: PLC0415  (matplotlib only when plotting)
 
@@ -125,6 +128,7 @@ def restructure(
     out: Optional[Path] = typer.Option(None, "--out", help="Write pareto.csv, plan.pt, summary.json and tradeoff.png here."),
 ) -> None:
     """Search restructuring budgets on the simulated hardware; print the Pareto front and the chosen plan."""
+    output_path(out, "--out", folder=True)
     r = restructure_result(spec, out)
     if as_json:
         echo_json(r)

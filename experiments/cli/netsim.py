@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hwmodels import units
 
-from .app import app, echo_json, figure_path, link_option, user_errors
+from .app import app, echo_json, figure_path, link_option, output_path, user_errors
 
 if TYPE_CHECKING:
     from simulator.network.scenario import Scenario, ScenarioResult
@@ -57,6 +57,7 @@ def netsim(
     from simulator.network.scenario import load_scenario, run_scenario  # noqa: PLC0415  (scipy only when it runs)
 
     figure_path(gantt, "--gantt")
+    output_path(trace, "--trace")
     scenario = load_scenario(file, default_link=link_option(link, bandwidth, latency, required=False))
     result = run_scenario(scenario, record_flows=trace is not None or gantt is not None)
     if trace is not None:

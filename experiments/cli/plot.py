@@ -9,7 +9,7 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, user_errors
+from .app import app, figure_path, user_errors
 
 __all__ = ["plot"]
 
@@ -50,6 +50,7 @@ def plot(
     if kind not in ("tradeoff", "bars", "stacked", "compression"):
         raise SpecError(f"--kind must be tradeoff, bars, stacked or compression, got {kind!r}")
     plots.check_legend(legend)
+    figure_path(out, "--out")
     table = read_table(source)
     filters = _where(where)
     for name, value in filters.items():

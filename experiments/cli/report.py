@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, catalog, user_errors
+from .app import app, catalog, output_path, user_errors
 
 __all__ = ["report"]
 
@@ -21,4 +21,5 @@ def report(
     """Write one static HTML page for a sweep: spec, environment, results with units, figures, failures."""
     from ..report import write_report  # noqa: PLC0415  (pandas only when the command runs)
 
+    output_path(out, "--out")
     typer.echo(str(write_report(folder, out, catalog())))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .app import StepProgress, app, catalog_env, user_errors
+from .app import StepProgress, app, catalog_env, output_path, user_errors
 
 if TYPE_CHECKING:
     from ..sweep import SweepResult
@@ -23,7 +23,13 @@ def sweep_progress(label: str) -> StepProgress:
 
 
 def exit_on_failures(results: list[SweepResult]) -> None:
-    """Exit with code 1 when some point failed (everything is written by then), so scripts notice."""
+    """Warn of diverged points (metrics NaN or inf) on stderr; exit with code 1 when some point
+    failed (everything is written by then), so scripts notice."""
+    for r in results:
+        if len(r.table) and "status" in r.table:
+            for row in r.table[r.table["status"] == "diverged"].drop_duplicates("hash").itertuples():
+                typer.echo(f"warning: {row.sweep} point {row.point} (repeat {row.repeat}) diverged: {row.error}",
+                           err=True)
     failed = sum(r.errors for r in results)
     if failed:
         typer.echo(f"{failed} point(s) failed: their rows have status 'error'", err=True)
@@ -56,10 +62,11 @@ def sweep(
     from ..sweep import run_sweep  # noqa: PLC0415
 
     experiment = load_experiment(spec)
+    out = output_path(out or DEFAULT_ROOT / experiment.name, "--out", folder=True)
     bar = sweep_progress(experiment.name)
     try:
         with catalog_env():
-            result = run_sweep(experiment, out or DEFAULT_ROOT / experiment.name, workers=workers, scheduler=scheduler,
+            result = run_sweep(experiment, out, workers=workers, scheduler=scheduler,
                                fresh=fresh, csv=csv, on_point=bar)
     finally:
         bar.stop()

@@ -13,7 +13,7 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, user_errors
+from .app import StepProgress, app, catalog, echo_json, figure_path, output_path, user_errors
 
 __all__ = ["train", "train_result"]
 
@@ -57,13 +57,16 @@ def train_result(spec_path: str | Path, *, progress: bool = False, trace: Option
 def _write(out: dict[str, Any], folder: Path) -> None:
     from simulator.learning import EvalRow  # noqa: PLC0415
 
+    from ..finite import json_ready  # noqa: PLC0415
+
     folder.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in fields(EvalRow)]
     with open(folder / "rows.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
         writer.writerows(out["rows"])
-    (folder / "summary.json").write_text(json.dumps({"name": out["name"], **out["summary"]}, indent=2), encoding="utf-8")
+    summary = json_ready({"name": out["name"], **out["summary"]})
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
 
 
 def _print_human(out: dict[str, Any]) -> None:
@@ -106,7 +109,12 @@ def train(
 ) -> None:
     """Train a real model data-parallel on a simulated cluster: accuracy real, time, energy and bits simulated."""
     figure_path(gantt, "--gantt")
+    output_path(trace, "--trace")
+    output_path(out, "--out", folder=True)
     result = train_result(spec, progress=sys.stderr.isatty(), trace=trace, gantt=gantt)
+    if result["summary"].get("status") == "diverged":
+        typer.echo(f"warning: training diverged at step {result['summary']['diverged_at_step']}: the training loss "
+                   "is not finite from there on (status diverged); a lower lr may help", err=True)
     if out is not None:
         _write(result, out)
     if as_json:

@@ -19,7 +19,7 @@ from typing import Any, Union
 import yaml
 
 from ..device import Device
-from ..errors import SpecError
+from ..errors import SpecError, parse_error_text
 from ..link import LinkSpec
 from ..radio import Radio
 from ..record import from_entry
@@ -36,7 +36,10 @@ _SECTIONS = {section: kind for kind, (section, _) in KINDS.items()}
 
 def _yaml_files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        if not files:
+            raise SpecError(f"{path}: catalog folder holds no .yaml or .yml file (check --catalog or ${ENV_VAR})")
+        return files
     if not path.exists():
         raise SpecError(f"{path}: catalog file not found (check --catalog or ${ENV_VAR})")
     return [path]
@@ -46,18 +49,15 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{path}:{line} not valid YAML: {problem}") from None
+        raise SpecError(f"{path}: not valid YAML: {parse_error_text(exc)}") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read catalog file: {exc.strerror}") from None
 
 
 def _entries_of(path: Path) -> Iterable[tuple[str, Record]]:
     data = _read_yaml(path)
-    if data is None:
-        return
+    if data is None or data == {}:   # a file that adds nothing is a mistake (a wrong path, a failed write)
+        raise SpecError(f"{path}: empty catalog file; give sections {', '.join(_SECTIONS)} with entries")
     if not isinstance(data, Mapping):
         raise SpecError(f"{path}: a catalog file is a mapping with sections {', '.join(_SECTIONS)}")
     for section, items in data.items():
@@ -119,6 +119,8 @@ class Catalog:
     def get(self, name: str, kind: str | None = None) -> Record:
         """The record called ``name`` (or one of its aliases); suggests close names if unknown."""
         kinds = [self._check_kind(kind)] if kind else list(KINDS)
+        if not isinstance(name, str):
+            raise SpecError(f"a {kind or 'catalog'} name is text (see `ddlsim hw list`), got {name!r}")
         for k in kinds:
             if name in self.records[k]:
                 return self.records[k][name]

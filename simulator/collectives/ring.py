@@ -12,6 +12,8 @@ Rank r sends to r+1 (mod p) in every step, so one pattern serves all steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .analytic import NetParams
@@ -42,18 +44,29 @@ def _ag_time(p: int, n: float, net: NetParams) -> float:
     return (p - 1) * net.step(n / p)
 
 
-@register("reducescatter", "ring", time=_rs_time, summary="p-1 neighbour steps of n/p, reduced")
+def _totals(phases: int) -> Callable[[int, float], tuple[int, int, float]]:
+    """(steps, messages, bytes sent) of ``phases`` rounds of p-1 ring steps, each rank sending n/p:
+    O(1), so the closed form answers any p without building the program."""
+    def totals(p: int, n: float) -> tuple[int, int, float]:
+        if p == 1:
+            return 0, 0, 0.0
+        return phases * (p - 1), phases * p * (p - 1), phases * (p - 1) * float(n)
+    return totals
+
+
+@register("reducescatter", "ring", time=_rs_time, summary="p-1 neighbour steps of n/p, reduced",
+          totals=_totals(1))
 def ring_reducescatter(p: int, n: float) -> StepProgram:
     return _ring_program("reducescatter", p, n, True, p - 1)
 
 
-@register("allgather", "ring", time=_ag_time, summary="p-1 neighbour steps of n/p")
+@register("allgather", "ring", time=_ag_time, summary="p-1 neighbour steps of n/p", totals=_totals(1))
 def ring_allgather(p: int, n: float) -> StepProgram:
     return _ring_program("allgather", p, n, False, p - 1)
 
 
 @register("allreduce", "ring", time=lambda p, n, net: _rs_time(p, n, net) + _ag_time(p, n, net),
-          summary="ring reduce-scatter then ring all-gather")
+          summary="ring reduce-scatter then ring all-gather", totals=_totals(2))
 def ring_allreduce(p: int, n: float) -> StepProgram:
     if p == 1:
         return _ring_program("allreduce", p, n, True, 0)

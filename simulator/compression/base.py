@@ -6,8 +6,10 @@ momentum, warm starts) lives in the caller's :class:`State`, one per (worker, te
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,7 @@ from hwmodels import SpecError
 from .payload import Payload
 from .work import CodecWork
 
-__all__ = ["SHARED", "PRIVATE", "State", "Compressor", "check_tensor"]
+__all__ = ["SHARED", "PRIVATE", "State", "Compressor", "check_tensor", "allow_nonfinite"]
 
 SHARED = 0  # stream the receiver regenerates from the seed: costs 0 bits
 PRIVATE = 1  # stream only the sender uses (stochastic rounding)
@@ -51,11 +53,30 @@ class State:
         return torch.Generator().manual_seed(int(words[0]) & ((1 << 63) - 1))
 
 
+_NONFINITE_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("nonfinite_ok", default=False)
+
+
+@contextlib.contextmanager
+def allow_nonfinite() -> Iterator[None]:
+    """Let compressors pass NaN/inf input through inside the block (a caller that detects and
+    reports divergence itself, like the trainer); outside it such input is a SpecError."""
+    token = _NONFINITE_OK.set(True)
+    try:
+        yield
+    finally:
+        _NONFINITE_OK.reset(token)
+
+
 def check_tensor(tensor: Any, scheme: str) -> torch.Tensor:
-    """The tensor if it is a floating-point torch tensor, else SpecError."""
+    """The tensor if it is a floating-point torch tensor with finite entries, else SpecError
+    (NaN or inf would come out as silently wrong numbers; see :func:`allow_nonfinite`)."""
     if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
         kind = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise SpecError(f"{scheme}: input must be a floating-point tensor (float16/32/64), got {kind}")
+    if not _NONFINITE_OK.get() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise SpecError(f"{scheme}: input has {bad} non-finite entries (NaN or inf) of {tensor.numel()}; a diverged "
+                        "run? lower the learning rate, or compress inside allow_nonfinite() to pass them through")
     return tensor.detach()
 
 

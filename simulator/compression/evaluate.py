@@ -34,8 +34,11 @@ def _heavy(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
 
 
 def _laplace(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
-    u = torch.rand(shape, generator=gen) - 0.5
-    return -torch.sign(u) * torch.log1p(-2 * u.abs())
+    # inverse CDF on u in [eps - 1, 1) (as torch.distributions.Laplace): |u| < 1, so log1p(-|u|)
+    # stays finite (u = rand - 1/2 reached |2u| = 1, -inf, whenever rand gave exactly 0)
+    eps = torch.finfo(torch.float32).eps
+    u = torch.empty(shape).uniform_(eps - 1, 1, generator=gen)
+    return -torch.sign(u) * torch.log1p(-u.abs())
 
 
 DISTRIBUTIONS: dict[str, Callable[[tuple[int, ...], torch.Generator], torch.Tensor]] = {

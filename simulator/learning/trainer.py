@@ -21,7 +21,7 @@ from torch import nn
 
 from hwmodels import ENERGY_KINDS, SpecError
 from simulator.cluster import Cluster
-from simulator.compression import CodecWork
+from simulator.compression import CodecWork, allow_nonfinite
 from simulator.data import Dataset, load, split
 from simulator.memory import MemoryNeed, check_fits, probe_compressor, step_memory
 from simulator.metrics import to_target
@@ -147,7 +147,9 @@ class Trainer:
         energy_host = {h: 0.0 for h in self.workers + self.servers}
         wire_host = {h: 0.0 for h in self.workers + self.servers}
         curve: list[tuple[float, float, float, float]] = []
-        with torch.random.fork_rng(devices=[]):
+        diverged_at: int | None = None   # the first step whose training loss is NaN or inf
+        # a diverged model's NaN gradients go on through the compressors: the run reports the step
+        with torch.random.fork_rng(devices=[]), allow_nonfinite():
             torch.manual_seed(cfg.seed)
             self.model.train()
             for step in range(self.total_steps):
@@ -158,6 +160,8 @@ class Trainer:
                     payloads.append(p)
                     bits.append([x.nbits for x in p])
                     losses.append(loss)
+                    if diverged_at is None and not np.isfinite(loss):
+                        diverged_at = step + 1
                 grads = self.exchange.aggregate(payloads)
                 for param, g in zip(self.exchange.params, grads):
                     param.grad = g
@@ -212,6 +216,7 @@ class Trainer:
             "energy_per_host_j": energy_host, "step_graphs_simulated": self.coster.simulated,
             "forward_flops_per_sample": self.costs.forward_flops,
             "peak_memory_B_per_worker": self.memory.total_B, "memory_B": self.memory.parts(), **to_target(curve, cfg.target_accuracy),
+            "status": "ok" if diverged_at is None else "diverged", "diverged_at_step": diverged_at,
         }
         return TrainResult(rows, summary, step_bits, step_time)
 

@@ -27,6 +27,7 @@ import networkx as nx
 import yaml
 
 from hwmodels import LinkSpec, SpecError, units
+from hwmodels.errors import parse_error_text
 
 from ..engine import Simulation
 from ..timeline import Timeline
@@ -86,8 +87,7 @@ def load_scenario(path: str | Path, default_link: LinkSpec | None = None) -> Sce
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError(f"{path.name}: cannot parse the file: {first}") from None
+        raise SpecError(f"{path.name}: cannot parse the file: {parse_error_text(exc)}") from None
     try:
         return parse_scenario(data, source=str(path), default_link=default_link)
     except SpecError as exc:
@@ -162,6 +162,8 @@ def parse_scenario(data: Any, source: str = "scenario", default_link: LinkSpec |
             if graph.nodes[node]["kind"] != HOST:
                 raise SpecError(f"{where}.{key}: {node!r} is a switch; flows start and end at hosts")
             ends.append(node)
+        if ends[0] == ends[1]:   # it would cross no link and finish at once: surely a typo
+            raise SpecError(f"{where}.dst: {ends[1]!r} is the flow's own src; a flow goes from one host to another")
         try:
             topology.path(ends[0], ends[1])
         except SpecError as exc:

@@ -146,7 +146,7 @@ def test_unwritable_output(spec, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = invoke("sweep", spec, "--out", blocker / "out", "--workers", "0")
-    assert res.exit_code == 2 and "cannot write" in res.stderr
+    assert res.exit_code == 2 and "is a file, not a folder" in res.stderr
     assert blocker.read_text() == "x"
 
 
@@ -177,9 +177,10 @@ def test_catalog_option_reaches_sweep_points(tmp_path, monkeypatch):
 
 def test_a_failed_point_is_written_and_exits_1(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text("name: half-bad\nworkload: collective\n"
-                    "base: {op: allreduce, size: 1MB, link: eth-1g, mode: analytic, workers: 4}\n"
-                    "sweep: {grid: {algorithm: [ring, no-such-algorithm]}}\n")
+    # a failure found only by running (here a timeout; invalid configs are refused before any point runs)
+    spec.write_text("name: half-bad\nworkload: collective\ntimeout_s: 0.5\n"
+                    "base: {op: allreduce, size: 1MB, link: eth-1g, mode: des, algorithm: direct, topology: torus2d}\n"
+                    "sweep: {grid: {workers: [4, 400]}}\n")
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), "--workers", "0"])
     assert result.exit_code == 1

@@ -14,6 +14,7 @@ import pytest
 from experiments.results import ResultStore
 from experiments.spec import parse_experiment
 from experiments.sweep import config_hash, expand, open_client, run_point, run_sweep
+from hwmodels import SpecError
 
 ANALYTIC = {"op": "allreduce", "size": "1MiB", "bandwidth": "10Gbps", "latency": "5us", "mode": "analytic"}
 
@@ -49,14 +50,13 @@ def test_dask_gives_the_sequential_table(client, tmp_path):
                                   _stable(run_sweep(coll, tmp_path / "c2", client=client).table))
 
 
-def test_failing_point_is_a_row_and_the_rest_finish(client, tmp_path):
+def test_invalid_point_stops_the_sweep_before_any_point_runs(tmp_path):
+    # a point's own config is validated like the run would (the algorithm exists, counts, sizes);
+    # failures only found while running (timeouts, lost workers) are rows with status error, below
     spec = collective_spec(sweep={"grid": {"workers": [2, 4], "algorithm": ["ring", "no-such-algorithm"]}})
-    for result in (run_sweep(spec, tmp_path / "seq", workers=0), run_sweep(spec, tmp_path / "dask", client=client)):
-        table = result.table
-        assert len(table) == 4 and result.errors == 2
-        bad = table[table["algorithm"] == "no-such-algorithm"]
-        assert (bad["status"] == "error").all() and bad["error"].str.contains("no-such-algorithm").all()
-        assert (table[table["algorithm"] == "ring"]["status"] == "ok").all()
+    with pytest.raises(SpecError, match="sweep point 1 .*no-such-algorithm"):
+        run_sweep(spec, tmp_path / "seq", workers=0)
+    assert not (tmp_path / "seq").exists()
 
 
 def test_dask_timeout_marks_the_point(client, tmp_path):
