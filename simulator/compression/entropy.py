@@ -66,8 +66,10 @@ class DitheredEC(Compressor):
 
     @staticmethod
     def _live(rms: torch.Tensor, size: int, n: int) -> torch.Tensor:
-        """Mask of the n entries in buckets with a non-zero RMS (the ones that send a symbol)."""
-        return (rms > 0).expand(-1, size).reshape(-1)[:n]
+        """Mask of the n entries in buckets with a finite non-zero RMS (the ones that send a symbol)."""
+        # A bucket with NaN or inf (let through by allow_nonfinite) sends no symbols: its RMS
+        # alone carries the non-finite value, which decodes to NaN/inf over the bucket.
+        return (torch.isfinite(rms) & (rms > 0)).expand(-1, size).reshape(-1)[:n]
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
         n = tensor.numel()
@@ -133,7 +135,8 @@ class DitheredEC(Compressor):
         decode = (dither + elementwise(n, write=8) + ans_gaussian(n, alphabet, decode=True)
                   + elementwise(n, read=4) + elementwise(m, read=8) + elementwise(m)
                   + (Work() if self.unbiased else elementwise(n)))
-        return CodecWork(encode, decode) + calls(31, 28)
+        live = elementwise(rows) * 5   # the live mask: isfinite (four kernels) and > 0 over the bucket RMS
+        return CodecWork(encode + live, decode + live) + calls(36, 33)
 
 
 def categorical_encode(letters: np.ndarray, alphabet: int) -> tuple[np.ndarray, np.ndarray]:
