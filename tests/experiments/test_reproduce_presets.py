@@ -23,7 +23,8 @@ REPRODUCE = sorted(p.stem for p in PRESETS.glob("reproduce-*.yaml"))
 
 def test_the_reproductions_ship():
     assert REPRODUCE == ["reproduce-agarwal-mlsys22", "reproduce-ddp-vldb20", "reproduce-isgq-error",
-                         "reproduce-isgq-workers", "reproduce-nccl-busbw", "reproduce-rlc-power"]
+                         "reproduce-isgq-workers", "reproduce-nccl-busbw", "reproduce-qcs-stepsize",
+                         "reproduce-rlc-power"]
 
 
 @pytest.mark.parametrize("name", REPRODUCE)
@@ -32,9 +33,10 @@ def test_each_preset_is_a_valid_sweep(name):
     points = expand(spec)
     assert spec.name == name and spec.plots and points
     sizes = {"reproduce-nccl-busbw": 32, "reproduce-agarwal-mlsys22": 32, "reproduce-ddp-vldb20": 32,
-             "reproduce-isgq-workers": 14, "reproduce-isgq-error": 48, "reproduce-rlc-power": 14}
+             "reproduce-isgq-workers": 14, "reproduce-isgq-error": 48, "reproduce-rlc-power": 14,
+             "reproduce-qcs-stepsize": 16}
     assert len(points) == sizes[name]
-    if spec.workload == "train":   # priced, never trained: runs in minutes on 2 cores
+    if spec.workload == "train" and name != "reproduce-qcs-stepsize":   # priced, never trained
         assert all(p.config["price_only"] for p in points)
 
 
@@ -110,9 +112,22 @@ def test_isgq_workers_preset_keeps_the_total_batch():
 
 def test_research_presets_validate_every_point():
     """Every point of the research presets passes its workload's own checks (names, fields)."""
-    for name in ("reproduce-isgq-workers", "reproduce-isgq-error", "reproduce-rlc-power"):
+    for name in ("reproduce-isgq-workers", "reproduce-isgq-error", "reproduce-rlc-power",
+                 "reproduce-qcs-stepsize"):
         spec = preset(name)
         workload = get_workload(spec.workload)
         for i, point in enumerate(expand(spec)):
             workload.check(point.config, f"{name} point {i}")
 
+
+
+def test_qcs_stepsize_preset_differs_in_feedback_alone():
+    """Every scheme runs at every step size, and the error-feedback variant differs from plain QCS
+    in ``ef`` alone, so the preset isolates the feedback."""
+    points = expand(preset("reproduce-qcs-stepsize"))
+    lrs: dict[str, set[float]] = {}
+    for p in points:
+        lrs.setdefault(p.config["name"], set()).add(p.config["lr"])
+    assert len(lrs) == 4 and len({frozenset(v) for v in lrs.values()}) == 1
+    qcs = {p.config["name"]: p.config["compressor_params"] for p in points if p.config["compressor"] == "qcs"}
+    assert qcs["qcs-ef"] == {**qcs["qcs"], "ef": True} and "ef" not in qcs["qcs"]
