@@ -11,6 +11,7 @@ from experiments.demo import PRESETS, preset
 from experiments.plots import tradeoff
 from experiments.spec import parse_experiment
 from experiments.sweep import expand
+from experiments.workloads import get_workload
 from experiments.train_spec import parse_spec
 from hwmodels import SpecError, load_catalog
 from simulator.collectives.busbw import bus_bandwidth, bus_factor
@@ -20,8 +21,10 @@ CAT = load_catalog()
 REPRODUCE = sorted(p.stem for p in PRESETS.glob("reproduce-*.yaml"))
 
 
-def test_the_three_reproductions_ship():
-    assert REPRODUCE == ["reproduce-agarwal-mlsys22", "reproduce-ddp-vldb20", "reproduce-nccl-busbw"]
+def test_the_reproductions_ship():
+    assert REPRODUCE == ["reproduce-agarwal-mlsys22", "reproduce-ddp-vldb20", "reproduce-isgq-error",
+                         "reproduce-isgq-workers", "reproduce-nccl-busbw", "reproduce-qcs-stepsize",
+                         "reproduce-rlc-power"]
 
 
 @pytest.mark.parametrize("name", REPRODUCE)
@@ -29,9 +32,11 @@ def test_each_preset_is_a_valid_sweep(name):
     spec = preset(name)
     points = expand(spec)
     assert spec.name == name and spec.plots and points
-    sizes = {"reproduce-nccl-busbw": 32, "reproduce-agarwal-mlsys22": 32, "reproduce-ddp-vldb20": 32}
+    sizes = {"reproduce-nccl-busbw": 32, "reproduce-agarwal-mlsys22": 32, "reproduce-ddp-vldb20": 32,
+             "reproduce-isgq-workers": 14, "reproduce-isgq-error": 48, "reproduce-rlc-power": 14,
+             "reproduce-qcs-stepsize": 16}
     assert len(points) == sizes[name]
-    if spec.workload == "train":   # priced, never trained: runs in minutes on 2 cores
+    if spec.workload == "train" and name != "reproduce-qcs-stepsize":   # priced, never trained
         assert all(p.config["price_only"] for p in points)
 
 
@@ -97,3 +102,32 @@ def test_published_series_are_checked_and_drawn():
     assert ax.get_ylabel() == "bus bandwidth (GB/s)"      # one prefixed unit on a linear byte axis
     labels = {ax.xaxis.get_major_formatter()(v, None) for v in (1e3, 1e6, 1e9)}
     assert labels == {"1 kB", "1 MB", "1 GB"}              # each log tick carries its prefix
+
+
+def test_isgq_workers_preset_keeps_the_total_batch():
+    """Claim C9 is at a fixed total batch: the per-worker batches are 256 / W for W = 1 ... 64."""
+    batches = sorted({p.config["batch"] for p in expand(preset("reproduce-isgq-workers"))})
+    assert batches == [256 // w for w in (64, 32, 16, 8, 4, 2, 1)]
+
+
+def test_research_presets_validate_every_point():
+    """Every point of the research presets passes its workload's own checks (names, fields)."""
+    for name in ("reproduce-isgq-workers", "reproduce-isgq-error", "reproduce-rlc-power",
+                 "reproduce-qcs-stepsize"):
+        spec = preset(name)
+        workload = get_workload(spec.workload)
+        for i, point in enumerate(expand(spec)):
+            workload.check(point.config, f"{name} point {i}")
+
+
+
+def test_qcs_stepsize_preset_differs_in_feedback_alone():
+    """Every scheme runs at every step size, and the error-feedback variant differs from plain QCS
+    in ``ef`` alone, so the preset isolates the feedback."""
+    points = expand(preset("reproduce-qcs-stepsize"))
+    lrs: dict[str, set[float]] = {}
+    for p in points:
+        lrs.setdefault(p.config["name"], set()).add(p.config["lr"])
+    assert len(lrs) == 4 and len({frozenset(v) for v in lrs.values()}) == 1
+    qcs = {p.config["name"]: p.config["compressor_params"] for p in points if p.config["compressor"] == "qcs"}
+    assert qcs["qcs-ef"] == {**qcs["qcs"], "ef": True} and "ef" not in qcs["qcs"]
