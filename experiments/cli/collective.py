@@ -22,11 +22,19 @@ __all__ = ["collective", "collective_result"]
 _UNIFORM = ("switch", "fully-connected")
 
 
-def _quantity(value: str, dimension: str, option: str) -> float:
+def _quantity(value: Any, dimension: str, option: str) -> float:
+    """A human string ("10Gbps") or a plain number in SI units; anything else is a SpecError."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        raise SpecError(f"{option}: expected a number or a {dimension} such as {_EXAMPLE[dimension]!r}, got {value!r}")
     try:
         return units.parse(value, dimension)
     except SpecError as exc:
         raise SpecError(f"{option}: {exc}") from None
+
+
+_EXAMPLE = {"size": "64MiB", "rate": "10Gbps", "time": "5us"}
 
 
 def collective_result(op: str, algorithm: str, workers: int, size: str | float, topology: str, bandwidth: str | float,
@@ -52,11 +60,11 @@ def collective_result(op: str, algorithm: str, workers: int, size: str | float, 
         raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
     if topology not in TOPOLOGIES:
         raise SpecError(f"--topology: unknown topology {topology!r}; known: {', '.join(sorted(TOPOLOGIES))}")
-    size_B = _quantity(size, "size", "--size") if isinstance(size, str) else float(size)
+    size_B = _quantity(size, "size", "--size")
     if not size_B >= 0:
         raise SpecError(f"--size must be non-negative, got {size!r}")
-    bw = _quantity(bandwidth, "rate", "--bandwidth") if isinstance(bandwidth, str) else float(bandwidth)
-    lat = _quantity(latency, "time", "--latency") if isinstance(latency, str) else float(latency)
+    bw = _quantity(bandwidth, "rate", "--bandwidth")
+    lat = _quantity(latency, "time", "--latency")
     link = LinkSpec(name="cli-link", bandwidth_Bps=bw, latency_s=lat, energy_per_bit_J=energy_per_bit_J)
     params = {k: v for k, v in (("chunks", chunks), ("shards", shards), ("root", root)) if v is not None}
     alg = get(op, algorithm)

@@ -104,3 +104,21 @@ def test_a_point_record_holds_no_bare_nan(tmp_path):
     store.write(record)
     store.close()
     assert _strict((tmp_path / "r" / "points" / "h.json").read_text())["rows"] == [{"m": None}]
+
+
+def test_a_federated_run_that_stopped_on_non_finite_updates_is_a_diverged_point(monkeypatch):
+    # fl rows keep finite energy and a null accuracy after the run stops; the summary's round says so
+    from experiments import sweep
+
+    class Stopped:
+        def run(self, config, seed):
+            return [{"round": 1, "test_accuracy": 0.5, "energy_total_j": 1.0, "diverged_round": 2},
+                    {"round": 2, "test_accuracy": None, "energy_total_j": 2.0, "diverged_round": 2}]
+
+    monkeypatch.setattr(sweep, "get_workload", lambda name, module=None: Stopped())
+    point = sweep.Point("s", 0, "fl", "experiments.workloads", {}, 0, 0, "h")
+    record = sweep.run_point(point)
+    assert record["status"] == "diverged" and record["error"] == "updates not finite in round 2"
+    monkeypatch.setattr(sweep, "get_workload", lambda name, module=None: type("Fine", (), {
+        "run": lambda self, c, s: [{"round": 1, "test_accuracy": 0.5, "diverged_round": None}]})())
+    assert sweep.run_point(point)["status"] == "ok"
