@@ -1,4 +1,4 @@
-"""Fuzzing the spec-driven commands (train, netsim, sweep of collective and compress points): random
+"""Fuzzing the spec-driven commands (train, fl, infer, netsim, sweep of collective and compress points): random
 keys, types, values and nesting mutate a small valid spec; each run must exit 0 with strictly
 valid, finite JSON or exit 2 with one line on stderr, no traceback and no file left behind. In
 process (typer's CliRunner); runs that pass validation are kept cheap (one step, tiny tensors).
@@ -112,6 +112,32 @@ TRAIN_KEYS = sorted(set(TRAIN) | {"alpha", "sync", "shards", "momentum", "weight
 @given(mutated(TRAIN, TRAIN_KEYS, {"steps": 1, "eval_every": 1}))
 def test_fuzz_train(spec: Any) -> None:
     check(["train"], spec, out_option="--out")
+
+
+FUZZ_SLOW = settings(max_examples=max(1, _EXAMPLES // 4), deadline=None, suppress_health_check=_HEALTH)  # seconds each
+
+FL = {"clients": 4, "local_steps": 1, "batch_size": 8, "scheme": "baa", "radio": "lte-20mhz-ue", "data": "digits",
+      "model": "mlp", "alpha": 0.5, "participation": 1.0, "lr": 0.05, "seed": 0, "scheme_params": {},
+      "channel": {"path_loss": "umi-nlos"}, "placement": {"kind": "disc", "radius_m": 150, "min_distance_m": 10}}
+FL_KEYS = sorted(set(FL) | {"server_lr", "model_params", "data_params", "mac_params", "power", "target_accuracy",
+                            "device", "radio_overrides"})
+
+
+@FUZZ_SLOW
+@given(mutated(FL, FL_KEYS, {"rounds": 1, "eval_every": 1}))
+def test_fuzz_fl(spec: Any) -> None:
+    check(["fl"], spec)
+
+
+INFER = {"name": "fz", "model": "mlp", "model_params": {"hidden": [16]}, "data": "digits", "workers": 2,
+         "sensors": "quadrants", "partitioner": "repurpose", "params": {"keep": 0.1}, "device": "raspberry-pi-4b-4gb",
+         "topology": "switch", "link": "eth-1g"}
+
+
+@FUZZ_SLOW
+@given(mutated(INFER, sorted(INFER) + ["wireless", "batch", "seed", "epochs"], {}))
+def test_fuzz_infer(spec: Any) -> None:
+    check(["infer"], spec)
 
 
 SCENARIO = {"nodes": [{"id": "h0"}, {"id": "h1"}, {"id": "s0", "kind": "switch"}],
