@@ -9,7 +9,9 @@ The net and data come from ``bench_nettrim.py`` (seeded spirals, full-batch Adam
 layer's budget eps_l relative to ||Y_l||_F, and for the cascade the error the *original* weights
 make on the trimmed inputs (``propagated``, relative to ||Y_l||): the cascade's budget is
 max(eps ||Y_l||, sqrt(gamma) propagated), so ``budget / propagated`` is the slack left for pruning
-once the original weights have used most of it. ADMM at the library defaults (tol 1e-3).
+once the original weights have used most of it, and ``floor`` (relative) the least error any
+dense refit of the layer reaches on those inputs (per neuron least squares on its active
+samples): ``budget^2 - floor^2`` is the room the L1 minimisation has. ADMM at the library defaults (tol 1e-3).
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ def _outputs(net: torch.nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     return outs
 
 
+def _floor(x: torch.Tensor, y: torch.Tensor, act: torch.Tensor) -> float:
+    """The smallest active-set error any dense weights and bias reach on inputs ``x``: per output
+    neuron, least squares on its active samples (a lower bound on what the layer's program can reach)."""
+    xb = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)
+    total = 0.0
+    for j in range(y.shape[1]):
+        rows = act[:, j]
+        if bool(rows.any()):
+            sol = torch.linalg.lstsq(xb[rows], y[rows, j].double()[:, None], driver="gelsd").solution  # rank-deficient: dead units
+            total += float(((xb[rows] @ sol)[:, 0] - y[rows, j].double()).pow(2).sum())
+    return total ** 0.5
+
+
 def measure(net: torch.nn.Sequential, x_cal: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor, form: str,
             eps: float, gamma: float) -> dict:
     t0 = time.perf_counter()
@@ -59,6 +74,7 @@ def measure(net: torch.nn.Sequential, x_cal: torch.Tensor, xt: torch.Tensor, yt:
                 pre = lin(hats[l - 1])
             act = y > 0 if l < len(res) - 1 else torch.ones_like(y, dtype=torch.bool)
             row["propagated_rel"] = float(torch.linalg.norm(torch.where(act, pre - y, 0.0))) / norm_y
+            row["floor_rel"] = _floor(hats[l - 1], y, act) / norm_y
         layers.append(row)
     out_t, ref_t = trimmed(xt).detach(), net(xt).detach()
     return {"form": form, "eps": eps, "layers": layers, "nonzeros": [r["nonzeros"] for r in layers],
@@ -84,8 +100,9 @@ def main() -> None:
             for form in ("parallel", "cascade"):
                 row = {"seed": seed, "accuracy_before": acc, **measure(net, x[:1000], xt, yt, form, eps, args.gamma)}
                 out["runs"].append(row)
-                extra = [f"{r['budget_rel']:.4f}/{r.get('propagated_rel', float('nan')):.4f}" for r in row["layers"]]
-                print(f"seed {seed} eps {eps} {form:8s}: nonzeros {row['nonzeros']}, budget/propagated {extra}, "
+                extra = [f"{r['budget_rel']:.4f}/{r.get('propagated_rel', float('nan')):.4f}/"
+                         f"{r.get('floor_rel', float('nan')):.4f}" for r in row["layers"]]
+                print(f"seed {seed} eps {eps} {form:8s}: nonzeros {row['nonzeros']}, budget/propagated/floor {extra}, "
                       f"out disc {row['output_discrepancy_test']:.4f}, acc {row['accuracy_after']:.3f} "
                       f"(before {acc:.3f}), {row['wall_s']:.1f} s", flush=True)
     if args.json:

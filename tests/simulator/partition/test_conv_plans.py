@@ -80,7 +80,7 @@ def reference(plan, x):
 
 @pytest.mark.parametrize("name,params", [("central", {}), ("direct", {}), ("pipeline", {}), ("sparse", {"keep": 0.5}),
                                          ("graphcut", {"keep": 0.5}), ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.5, "alternate": 1}),
-                                         ("repurpose", {"keep": 0.25, "refit": "nettrim"})])
+                                         ("repurpose", {"keep": 0.25, "refit": "nettrim", "eps": 0.2})])
 def test_conv_plan_equals_per_worker_execution(setting, name, params):
     model, ctx, x = setting
     plan = partition(name, model, ctx, **params)
