@@ -273,3 +273,14 @@ def test_conv_channel_mask_drops_whole_input_channels():
     assert bool((res.weight[~mask] == 0).all()) and bool((res.weight[mask] != 0).any(1).all())
     out = torch.relu(conv(x, res.weight.double(), res.bias.double()))
     assert float(torch.linalg.norm(out - y)) <= 1.01 * eps
+
+
+def test_conv_rejects_mismatched_shapes():
+    from hwmodels import SpecError
+
+    x, w, b = conv_problem(0, 1)
+    y = torch.relu(conv(x, w, b))
+    with pytest.raises(SpecError, match="kernel"):
+        nettrim_conv(x, y, 1.0, (3, 3))  # a 2-D kernel on 1-D inputs
+    with pytest.raises(SpecError, match="stride and padding"):
+        nettrim_conv(x, y, 1.0, (3,), padding=0)  # outputs were computed with padding 1
