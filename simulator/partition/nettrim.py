@@ -41,7 +41,7 @@ sparser at equal eps (``benchmarks/bench_nettrim_order.py``, spirals 2-200-200-2
 training seeds, eps 0.01-0.04): the parallel form keeps 40-55 % fewer layer-2 weights on one net,
 the cascade 14-45 % fewer on the other two, and the cascade's output discrepancy is the lower one
 in 2 of 9 cases. The programs differ: the cascade fits the original outputs from the trimmed
-inputs with a budget 2.3-4.6x eps ||Y_l|| (a dense refit on those inputs reaches 0.2 % of ||Y_l||,
+inputs with a budget 2.3-4.6x eps ||Y_l|| (a dense refit on those inputs reaches at most 0.21 % of ||Y_l||,
 so the budget is mostly room for pruning), the parallel form fits them from the exact inputs
 within eps ||Y_l||; see docs/inference.md.
 """
