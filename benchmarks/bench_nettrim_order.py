@@ -52,7 +52,8 @@ def _floor(x: torch.Tensor, y: torch.Tensor, act: torch.Tensor) -> float:
     for j in range(y.shape[1]):
         rows = act[:, j]
         if bool(rows.any()):
-            sol = torch.linalg.lstsq(xb[rows], y[rows, j].double()[:, None], driver="gelsd").solution  # rank-deficient: dead units
+            # gelsd: dead units make xb rank-deficient, and the default driver then returns garbage here
+            sol = torch.linalg.lstsq(xb[rows], y[rows, j].double()[:, None], driver="gelsd").solution
             total += float(((xb[rows] @ sol)[:, 0] - y[rows, j].double()).pow(2).sum())
     return total ** 0.5
 

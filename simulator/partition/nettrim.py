@@ -41,9 +41,9 @@ sparser at equal eps (``benchmarks/bench_nettrim_order.py``, spirals 2-200-200-2
 training seeds, eps 0.01-0.04): the parallel form keeps 40-55 % fewer layer-2 weights on one net,
 the cascade 14-45 % fewer on the other two, and the cascade's output discrepancy is the lower one
 in 2 of 9 cases. The programs differ: the cascade fits the original outputs from the trimmed
-inputs with a budget 2.3-4.6x eps ||Y_l|| (a dense refit on those inputs reaches at most 0.21 % of ||Y_l||,
-so the budget is mostly room for pruning), the parallel form fits them from the exact inputs
-within eps ||Y_l||; see docs/inference.md.
+inputs (layer 2 there: budget 2.3-4.6x eps ||Y_2||, while a dense refit on those inputs reaches
+at most 0.21 % of ||Y_2||, so the budget is mostly room for pruning), the parallel form fits them
+from the exact inputs within eps ||Y_l||; see docs/inference.md.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def nettrim_layer(x: torch.Tensor, y: torch.Tensor, eps: float, *, relu: bool = 
 
 
 def nettrim_conv(x: torch.Tensor, y: torch.Tensor, eps: float, kernel: tuple[int, ...], *, stride: int = 1,
-                 padding: int = 0, relu: bool = True, mask: torch.Tensor | None = None, **kw) -> NetTrimResult:  # noqa: ANN003
+                 padding: int = 0, relu: bool = True, mask: torch.Tensor | None = None,
+                 **kw) -> NetTrimResult:  # noqa: ANN003
     """Net-Trim of a convolution: ``x`` (batch, in_channels, *spatial) its inputs, ``y`` (batch,
     out_channels, *output positions) the outputs to keep within ``eps`` (Frobenius over every
     sample, channel and position; after the activation, before any pool); ``kernel`` its size
