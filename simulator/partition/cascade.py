@@ -8,7 +8,8 @@ Per layer, in cascade order (the restructured output of layer l-1 is layer l's i
 3. support: each worker keeps its local inputs and a shared set of ``keep`` of its foreign
    inputs, chosen greedily by summed score (the budget per destination);
 4. refit: least squares of the original pre-activations on the allowed inputs and a bias
-   (``refit="lstsq"``), Net-Trim's ADMM on that support (``"nettrim"``), or none;
+   (``refit="lstsq"``), Net-Trim's ADMM on that support (``"nettrim"``; a convolution on its
+   unfolded patches), or none;
 5. optionally ``alternate`` times: reassign each neuron to the worker whose allowed inputs fit
    it best (least-squares residual, Munkres with the same capacities), then redo 3-4.
 
@@ -29,7 +30,7 @@ from hwmodels import SpecError
 from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
                      refit_layer, select_support)
 from .layers import LayerSpec, apply, coupled_groups, expand_mask, extract, preact
-from .nettrim import nettrim_layer
+from .nettrim import nettrim_conv, nettrim_layer
 from .plan import PartitionPlan
 
 __all__ = ["restructure", "REFITS"]
@@ -46,10 +47,13 @@ def _fit(how: str, spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.T
     if how == "lstsq":
         return refit_layer(spec, x, z, mask, tuple(w.shape[2:]))
     if how == "nettrim":
-        if spec.conv:
-            raise SpecError("refit 'nettrim' supports dense layers only; use refit: lstsq for convolutions")
         y = torch.relu(z) if spec.act == "relu" else z
-        res = nettrim_layer(x.T, y.T, eps * float(torch.linalg.norm(y)), relu=spec.act == "relu", mask=mask.T)
+        budget, relu = eps * float(torch.linalg.norm(y)), spec.act == "relu"
+        if spec.conv:  # the same program on the unfolded patches; weights come back as (out, in, *kernel)
+            res = nettrim_conv(x.reshape(len(x), *spec.in_shape), y, budget, tuple(w.shape[2:]), stride=spec.stride,
+                               padding=spec.padding, relu=relu, mask=mask)
+            return res.weight, res.bias
+        res = nettrim_layer(x.reshape(len(x), -1).T, y.T, budget, relu=relu, mask=mask.T)  # x may be a feature map
         return res.weight.T.contiguous(), res.bias
     return w * expand_mask(spec, w, mask), b
 

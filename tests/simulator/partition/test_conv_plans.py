@@ -10,6 +10,7 @@ from torch import nn
 
 from hwmodels import SpecError
 from simulator.partition import PartitionContext, partition, sensor_owner
+from simulator.partition.layers import extract
 
 
 def tiny_cnn():
@@ -60,7 +61,10 @@ def reference(plan, x):
         for j in range(w.shape[0]):
             view = outs[int(own[j])]
             cols = torch.nonzero(m[j]).flatten()
-            if sp.conv:
+            if sp.conv and len(cols) == 0:  # a channel with no inputs left (Net-Trim can zero one): its bias
+                o = F.conv1d(torch.zeros_like(view[:, :1]), torch.zeros_like(w[j:j + 1, :1]), b[j:j + 1],
+                             stride=sp.stride, padding=sp.padding)[:, 0]
+            elif sp.conv:
                 o = F.conv1d(view[:, cols], w[j:j + 1, cols], b[j:j + 1], stride=sp.stride, padding=sp.padding)[:, 0]
             else:
                 o = view[:, cols] @ w[j, cols] + b[j]
@@ -75,7 +79,8 @@ def reference(plan, x):
 
 
 @pytest.mark.parametrize("name,params", [("central", {}), ("direct", {}), ("pipeline", {}), ("sparse", {"keep": 0.5}),
-                                         ("graphcut", {"keep": 0.5}), ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.5, "alternate": 1})])
+                                         ("graphcut", {"keep": 0.5}), ("repurpose", {"keep": 0.25}), ("repurpose", {"keep": 0.5, "alternate": 1}),
+                                         ("repurpose", {"keep": 0.25, "refit": "nettrim", "eps": 0.2})])
 def test_conv_plan_equals_per_worker_execution(setting, name, params):
     model, ctx, x = setting
     plan = partition(name, model, ctx, **params)
@@ -100,8 +105,24 @@ def test_direct_conv_plan_is_exact_and_counts_feature_maps(setting):
 
 def test_conv_errors(setting):
     model, ctx, _ = setting
-    with pytest.raises(SpecError, match="refit 'nettrim' supports dense layers only"):
-        partition("repurpose", model, ctx, refit="nettrim")
     res = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(56, 2))
     with pytest.raises(SpecError, match="got Sigmoid"):
         partition("direct", res, ctx)
+
+
+def test_nettrim_refit_keeps_the_first_conv_within_eps_and_prunes(setting):
+    """refit: nettrim on a CNN (BatchNorm folded, max-pool after): with every input kept, the first
+    convolution's trimmed weights, run through F.conv1d on the calibration inputs, stay within
+    eps ||Y|| of the original (folded) layer's ReLU outputs before the pool; every convolution
+    loses weights."""
+    model, ctx, x = setting
+    eps = 0.05
+    plan = partition("repurpose", model, ctx, keep=1.0, refit="nettrim", eps=eps)
+    specs, w0, b0 = extract(model, ctx.input_shape)
+    sp = specs[0]
+    y = F.relu(F.conv1d(x, w0[0], b0[0], stride=sp.stride, padding=sp.padding))
+    out = F.relu(F.conv1d(x, plan.weight[0], plan.bias[0], stride=sp.stride, padding=sp.padding))
+    assert float(torch.linalg.norm(out - y)) <= 1.01 * eps * float(torch.linalg.norm(y))
+    for sp, w, u in zip(specs, w0, plan.weight):
+        if sp.conv:
+            assert int((u != 0).sum()) < w.numel()

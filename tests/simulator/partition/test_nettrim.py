@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from simulator.partition import nettrim_cascade, nettrim_layer, nettrim_parallel
-from simulator.partition.nettrim import trimmed_model
+from simulator.partition.nettrim import nettrim_conv, trimmed_model
 
 cp = pytest.importorskip("cvxpy")
 
@@ -209,3 +209,78 @@ def test_polish_keeps_the_support_and_lowers_the_relu_response_error(seed):
     err = float(torch.linalg.norm(y - torch.relu(pol.weight.double().T @ x + pol.bias.double()[:, None])))
     assert err == pytest.approx(pol.discrepancy, rel=1e-9)
     assert err < 0.9 * plain.discrepancy and err <= eps
+
+
+def conv_problem(seed, dims, cin=3, cout=4, k=3, batch=12, size=8, sparse=0.0):
+    """Random inputs and a conv layer; ``sparse``: fraction of its weights made small (x 0.05), as
+    in a trained layer, so that larger eps can drop more of them."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, cin, *[size] * dims, generator=gen, dtype=torch.float64)
+    w = torch.randn(cout, cin, *[k] * dims, generator=gen, dtype=torch.float64)
+    w = torch.where(torch.rand(w.shape, generator=gen) < sparse, 0.05 * w, w)
+    b = 0.1 * torch.randn(cout, generator=gen, dtype=torch.float64)
+    return x, w, b
+
+
+def conv(x, w, b, padding=1, stride=1):
+    return (torch.nn.functional.conv1d if x.dim() == 3 else torch.nn.functional.conv2d)(
+        x, w, b, padding=padding, stride=stride)
+
+
+@pytest.mark.parametrize("dims,stride", [(1, 1), (2, 1), (2, 2)])
+def test_conv_refit_keeps_the_response_within_eps(dims, stride):
+    """The convex program's constraint checked independently: the trimmed weights, run through
+    F.conv1d/conv2d on the calibration inputs, stay within eps of the original ReLU outputs."""
+    x, w, b = conv_problem(dims, dims, sparse=0.5)
+    y = torch.relu(conv(x, w, b, stride=stride))
+    eps = 0.05 * float(torch.linalg.norm(y))
+    res = nettrim_conv(x, y, eps, tuple(w.shape[2:]), stride=stride, padding=1)
+    assert res.converged and res.weight.shape == w.shape
+    out = torch.relu(conv(x, res.weight.double(), res.bias.double(), stride=stride))
+    assert float(torch.linalg.norm(out - y)) <= 1.01 * eps
+    assert res.discrepancy == pytest.approx(float(torch.linalg.norm(out - y)), rel=1e-5)
+    assert int((res.weight != 0).sum()) < w.numel()
+
+
+def test_conv_sparsity_grows_with_eps():
+    x, w, b = conv_problem(3, 2, sparse=0.6)
+    y = torch.relu(conv(x, w, b))
+    kept = [int((nettrim_conv(x, y, e * float(torch.linalg.norm(y)), (3, 3), padding=1).weight != 0).sum())
+            for e in (0.01, 0.05, 0.2)]
+    assert kept[0] > kept[1] > kept[2] > 0
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_planted_sparse_kernel_is_recovered(relu):
+    """A 1-channel 3x3 conv with two planted weights (out = x shifted right minus half of x shifted
+    up-left, no bias): with a small eps the unique L1-minimal fit is the planted kernel itself."""
+    x = torch.randn(6, 1, 9, 9, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    w = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    w[0, 0, 1, 2], w[0, 0, 0, 0] = 1.0, -0.5
+    y = conv(x, w, None)
+    y = torch.relu(y) if relu else y
+    res = nettrim_conv(x, y, 1e-3 * float(torch.linalg.norm(y)), (3, 3), padding=1, relu=relu, tol=1e-6)
+    assert torch.equal(res.weight != 0, w != 0)
+    assert torch.allclose(res.weight.double(), w, atol=2e-3) and abs(float(res.bias)) < 2e-3
+
+
+def test_conv_channel_mask_drops_whole_input_channels():
+    x, w, b = conv_problem(5, 1, cin=3, cout=2)
+    mask = torch.tensor([[True, False, True], [False, True, True]])
+    y = torch.relu(conv(x, w * mask[:, :, None], b))  # reachable on the mask
+    eps = 0.05 * float(torch.linalg.norm(y))
+    res = nettrim_conv(x, y, eps, (3,), padding=1, mask=mask)
+    assert bool((res.weight[~mask] == 0).all()) and bool((res.weight[mask] != 0).any(1).all())
+    out = torch.relu(conv(x, res.weight.double(), res.bias.double()))
+    assert float(torch.linalg.norm(out - y)) <= 1.01 * eps
+
+
+def test_conv_rejects_mismatched_shapes():
+    from hwmodels import SpecError
+
+    x, w, b = conv_problem(0, 1)
+    y = torch.relu(conv(x, w, b))
+    with pytest.raises(SpecError, match="kernel"):
+        nettrim_conv(x, y, 1.0, (3, 3))  # a 2-D kernel on 1-D inputs
+    with pytest.raises(SpecError, match="stride and padding"):
+        nettrim_conv(x, y, 1.0, (3,), padding=0)  # outputs were computed with padding 1
