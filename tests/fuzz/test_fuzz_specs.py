@@ -1,4 +1,4 @@
-"""Fuzzing the spec-driven commands (train, fl, infer, netsim, sweep of collective and compress points): random
+"""Fuzzing the spec-driven commands (train, fl, infer, restructure, netsim, sweep of collective and compress points): random
 keys, types, values and nesting mutate a small valid spec; each run must exit 0 with strictly
 valid, finite JSON or exit 2 with one line on stderr, no traceback and no file left behind. In
 process (typer's CliRunner); runs that pass validation are kept cheap (one step, tiny tensors).
@@ -138,6 +138,17 @@ INFER = {"name": "fz", "model": "mlp", "model_params": {"hidden": [16]}, "data":
 @given(mutated(INFER, sorted(INFER) + ["wireless", "batch", "seed", "epochs"], {}))
 def test_fuzz_infer(spec: Any) -> None:
     check(["infer"], spec)
+
+
+RESTRUCTURE = {"name": "fz", "model": "mlp", "model_params": {"hidden": [16]}, "data": "digits", "workers": 2,
+               "sensors": "quadrants", "device": "raspberry-pi-4b-4gb", "topology": "switch", "link": "eth-1g",
+               "keeps": [1.0, 0.1], "baselines": ["central", "direct"], "target": {"max_accuracy_drop": 0.02}}
+
+
+@FUZZ_SLOW
+@given(mutated(RESTRUCTURE, sorted(RESTRUCTURE) + ["wireless", "seed", "epochs", "refit"], {"refine": 0}))
+def test_fuzz_restructure(spec: Any) -> None:
+    check(["restructure"], spec, out_option="--out")
 
 
 SCENARIO = {"nodes": [{"id": "h0"}, {"id": "h1"}, {"id": "s0", "kind": "switch"}],
