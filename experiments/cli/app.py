@@ -287,9 +287,25 @@ def _json_default(value: Any) -> Any:
 
 
 def run() -> None:
-    """Run the app on ``sys.argv`` (after :func:`experiments.cli.main` loaded the commands)."""
+    """Run the app on ``sys.argv`` (after :func:`experiments.cli.main` loaded the commands).
+    A malformed command line (unknown option, a value of the wrong type) is one line and exit 2,
+    like every other user error, instead of click's usage box."""
     try:
-        app()
+        code = app(standalone_mode=False)   # without standalone mode an Exit(code) comes back as the value
+    except typer.TyperException as exc:   # typer's parser: usage errors (exit 2) and the like
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and not exc.format_message():   # no arguments at all: the help, as before
+            typer.echo(ctx.get_help())
+            sys.exit(exc.exit_code)
+        path = ctx.command_path.split(" ", 1) if ctx is not None else []
+        hint = f" (see 'ddlsim {path[1]} --help')" if len(path) == 2 else " (see 'ddlsim --help')"
+        typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
