@@ -1,4 +1,4 @@
-"""Munkres with capacities against brute force; balanced pipeline stages against brute force."""
+"""Munkres with capacities (memory-bounded ones too) and balanced pipeline stages against brute force."""
 
 import itertools
 
@@ -8,6 +8,13 @@ import pytest
 from hwmodels import SpecError
 from simulator.partition.common import assign, capacities
 from simulator.partition.pipeline import balanced_stages
+
+
+def brute_force(cost: np.ndarray, cap: np.ndarray) -> float:
+    """The cheapest assignment of every row (neuron) to a column (worker) within the capacities."""
+    n, k = cost.shape
+    return min(cost[np.arange(n), list(a)].sum() for a in itertools.product(range(k), repeat=n)
+               if np.all(np.bincount(a, minlength=k) <= cap))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -20,9 +27,23 @@ def test_assignment_is_optimal_against_brute_force(seed):
         cap[rng.integers(k)] += 1
     owner = assign(cost, cap)
     assert np.all(np.bincount(owner, minlength=k) <= cap)
-    best = min(cost[np.arange(n), list(a)].sum() for a in itertools.product(range(k), repeat=n)
-               if np.all(np.bincount(a, minlength=k) <= cap))
-    assert cost[np.arange(n), owner].sum() == pytest.approx(best)
+    assert cost[np.arange(n), owner].sum() == pytest.approx(brute_force(cost, cap))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_capacities_with_memory_slots_never_exceeded_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(3, 7)), int(rng.integers(2, 4))
+    slots = rng.integers(0, n + 1, size=k)
+    while slots.sum() < n:
+        slots[rng.integers(k)] += 1
+    share = rng.random(k) + 0.1
+    cap = capacities(n, k, share, slots)
+    assert np.all(cap <= slots) and cap.sum() >= n
+    cost = rng.random((n, k))
+    owner = assign(cost, cap)
+    assert np.all(np.bincount(owner, minlength=k) <= slots)
+    assert cost[np.arange(n), owner].sum() == pytest.approx(brute_force(cost, cap))
 
 
 def test_assignment_rejects_too_small_capacities():

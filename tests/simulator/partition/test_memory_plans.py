@@ -14,25 +14,7 @@ from simulator.cluster import Cluster
 from simulator.memory import DoesNotFit, plan_memory
 from simulator.network import Topology
 from simulator.partition import PartitionContext, Target, evaluate, optimise, partition
-from simulator.partition.common import assign, capacities
-
-
-@pytest.mark.parametrize("seed", range(10))
-def test_capacities_with_memory_slots_never_exceeded_against_brute_force(seed):
-    rng = np.random.default_rng(seed)
-    n, k = int(rng.integers(3, 7)), int(rng.integers(2, 4))
-    slots = rng.integers(0, n + 1, size=k)
-    while slots.sum() < n:
-        slots[rng.integers(k)] += 1
-    share = rng.random(k) + 0.1
-    cap = capacities(n, k, share, slots)
-    assert np.all(cap <= slots) and cap.sum() >= n
-    cost = rng.random((n, k))
-    owner = assign(cost, cap)
-    assert np.all(np.bincount(owner, minlength=k) <= slots)
-    best = min(cost[np.arange(n), list(a)].sum() for a in itertools.product(range(k), repeat=n)
-               if np.all(np.bincount(a, minlength=k) <= cap))
-    assert cost[np.arange(n), owner].sum() == pytest.approx(best)
+from simulator.partition.common import capacities
 
 
 def test_memory_that_cannot_hold_a_layer_is_an_error():
