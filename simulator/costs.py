@@ -204,18 +204,19 @@ def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor:
             params = 0
         elif node.op == "get_attr":
             attr = _parameter(gm, node.target)
+            forward_calls, backward_calls = calls.get(node.name, (0, 0))
             layers.append(LayerCost(node.name, "parameter", 0.0, 0.0,
                                     float(attr.numel() * attr.element_size()) if attr is not None else 0.0, 0.0,
                                     (node.target,) if attr is not None and attr.requires_grad else (),
-                                    forward_calls=calls.get(node.name, (0, 0))[0],
-                                    backward_calls=calls.get(node.name, (0, 0))[1]))
+                                    forward_calls=forward_calls, backward_calls=backward_calls))
             continue
         else:
             continue
         act = float(_bytes(out)) if flops else 0.0
+        forward_calls, backward_calls = calls.get(node.name, (0, 0))
         layers.append(LayerCost(node.name, op, flops, flops * (backward_factor if matmul else 1.0), float(params), act,
                                 names, tuple(n.name for n in node.all_input_nodes),
-                                forward_calls=calls.get(node.name, (0, 0))[0], backward_calls=calls.get(node.name, (0, 0))[1]))
+                                forward_calls=forward_calls, backward_calls=backward_calls))
     return ModelCost(tuple(layers))
 
 

@@ -275,15 +275,7 @@ def echo_json(data: Any) -> None:
     """Print ``data`` as indented, strictly valid JSON on stdout (null for NaN and inf)."""
     from ..finite import json_ready  # noqa: PLC0415
 
-    typer.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    typer.echo(json.dumps(json_ready(data), indent=2, sort_keys=False, allow_nan=False))
 
 
 def run() -> None:
