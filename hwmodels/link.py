@@ -15,13 +15,20 @@ __all__ = ["LinkSpec"]
 @dataclass(frozen=True)
 class LinkSpec:
     """A wired link. ``bandwidth_Bps`` is per direction (bytes per second);
-    a full-duplex link has that bandwidth each way at once."""
+    a full-duplex link has that bandwidth each way at once.
+
+    A host's loopback (the ``loopback`` topology: processes of one host, every message sharing
+    ``bandwidth_Bps``, the host's copy capacity) also carries ``host_cores`` (the cores its
+    processes share; 0: not given) and ``oversubscription_latency_s`` (seconds added to each
+    message per process beyond those cores)."""
 
     name: str
     bandwidth_Bps: float = quantity("rate", stem="bandwidth", positive=True)
     latency_s: float = quantity("time", stem="latency", default=0.0)
     energy_per_bit_J: float = quantity("energy_per_bit", stem="energy_per_bit", default=0.0)
     duplex: bool = True
+    host_cores: int = 0
+    oversubscription_latency_s: float = quantity("time", stem="oversubscription_latency", default=0.0)
     category: str = "other"
     source: str = ""
     notes: str = ""
@@ -33,6 +40,9 @@ class LinkSpec:
         validate(self)
         if not isinstance(self.duplex, bool):
             raise SpecError(f"LinkSpec {self.name!r}: field 'duplex' must be true or false, got {self.duplex!r}")
+        if isinstance(self.host_cores, bool) or not isinstance(self.host_cores, int) or self.host_cores < 0:
+            raise SpecError(f"LinkSpec {self.name!r}: field 'host_cores' must be a non-negative integer "
+                            f"(0: not given), got {self.host_cores!r}")
 
     def transfer_time(self, nbytes: float) -> float:
         """Seconds to move ``nbytes`` alone on the link: latency plus serialisation."""

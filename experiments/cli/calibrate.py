@@ -45,8 +45,10 @@ def calibrate(
     typer.echo("\n".join([
         f"{device.name}: {flops}; memory {units.fmt(device.mem_bandwidth_Bps, 'rate', 4, bytes_per_s=True)}; "
         f"codecs at {device.codec_fraction:.3g} of that roofline",
-        f"{link.name}: {units.fmt(link.bandwidth_Bps, 'rate', 4, bytes_per_s=True)}, latency "
-        f"{units.fmt(link.latency_s, 'time', 4)} per link (switch topology); fit residuals median "
+        f"{link.name}: {units.fmt(link.bandwidth_Bps, 'rate', 4, bytes_per_s=True)} shared by every message, latency "
+        f"{units.fmt(link.latency_s, 'time', 4)} per hop (loopback topology: two per message), "
+        f"{units.fmt(link.oversubscription_latency_s, 'time', 4)} per process beyond {link.host_cores} cores; fit "
+        f"residuals median "
         f"{sorted(residuals)[len(residuals) // 2]:.1%}, max {max(residuals):.1%} over {len(residuals)} points",
         f"written to {out} ({result.source}); use it with: ddlsim --catalog {out} ...",
     ]))

@@ -61,8 +61,11 @@ def validate(
     h = result.host
     typer.echo(f"\n{h['host']} ({h['cores']} cores), measured in {h['measure_wall_s']:.0f} s; load average "
                f"{h['load_before'][0]:.2f} before, {h['load_after'][0]:.2f} after; training compute at "
-               f"{result.compute_efficiency:.3g} of this-host's roofline (fitted on the calibration steps); link "
-               f"{h['link_bandwidth_Bps'] / 1e6:.4g} MB/s, {h['link_latency_s'] * 1e6:.4g} us per link ({h['link']})")
+               f"{result.compute_efficiency:.3g} of this-host's roofline and framework overhead "
+               f"{result.framework_overhead_s * 1e3:.3g} ms per step (both fitted on the calibration steps); loopback "
+               f"{h['link_bandwidth_Bps'] / 1e6:.4g} MB/s shared, {h['link_latency_s'] * 1e6:.4g} us per hop, "
+               f"{h['link_oversubscription_latency_s'] * 1e6:.4g} us per process beyond {h['link_host_cores']} cores "
+               f"({h['link']})")
     for split, s in result.summary().items():
         typer.echo(f"{split}: median_abs_error {s['median_abs_error']:.1%}, max_abs_error {s['max_abs_error']:.1%}, "
                    f"cases {s['cases']} (the repeats' IQR is {s['median_rel_spread']:.0%} of their median, median "

@@ -11,9 +11,10 @@ microbenchmarks and real gloo timings (``ddlsim calibrate``).
   (``Compressor.work(shape)``), less its declared calls at that overhead, priced on the
   calibrated roofline at efficiency 1; the one efficiency that fits them best
   (:func:`~.fit.fit_efficiency`).
-* link: alpha and beta of one message fitted to p2p (2 processes) and all-reduce timings (2-4
-  processes) through ddlsim's closed forms, the all-reduce's reductions priced on the
-  calibrated device (:mod:`.link`); as a link of the ``switch`` topology.
+* link: the loopback's latency per message, its shared copy bandwidth and its latency per
+  process beyond the cores, fitted to p2p (2 processes) and all-reduce timings (2-4
+  processes) through ddlsim's ``loopback`` topology, the all-reduce's reductions priced on the
+  calibrated device (:mod:`.link`).
 
 :func:`calibrate` returns a :class:`Calibration`; :meth:`Calibration.catalog` is the YAML
 mapping, :func:`write_catalog` writes it (checked by loading it back first).
@@ -37,11 +38,12 @@ from hwmodels import Catalog, Device, LinkSpec, SpecError, units
 
 from . import host
 from .collectives import measure_collectives
-from .fit import AlphaBetaFit, EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate
-from .link import HOPS, fit_link
+from .fit import EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate
+from .link import HOPS, LoopbackFit, fit_link
 from .records import Measurement
 
-__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_host", "host_device", "write_catalog", "DEVICE", "LINK"]
+__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_host", "host_cores", "host_device",
+           "write_catalog", "DEVICE", "LINK"]
 
 DEVICE, LINK = "this-host", "this-host-loopback"
 PLACEHOLDER_POWER_W = 1.0
@@ -68,7 +70,7 @@ SETTINGS = {
                      (1 << 22, 1 << 23, 1 << 24), _CODECS, (1024, 1024), (2, 3, 4),
                      tuple(4096 * 4**i for i in range(8)), 5, 0.25),
     "quick": Settings({"fp32": (256, 512), "fp64": (256, 384), "bf16": (128, 256)}, (1 << 21, 1 << 23),
-                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.08, (500, 2000, 8000)),
+                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.3, (500, 2000, 8000)),
 }
 
 
@@ -83,8 +85,7 @@ class Calibration:
     cores: int
     gemm: dict[str, RateFit]
     triad: RateFit
-    link: AlphaBetaFit
-    per_world: dict[int, AlphaBetaFit]
+    link: LoopbackFit
     gamma_s_per_B: float
     codec: EfficiencyFit | None = None
     calls: RateFit | None = None
@@ -102,8 +103,9 @@ class Calibration:
                            notes=self._device_notes())
 
     def link_spec(self) -> LinkSpec:
-        """The calibrated ``this-host-loopback`` link (for the switch topology)."""
+        """The calibrated ``this-host-loopback`` link (for the ``loopback`` topology)."""
         return LinkSpec(name=LINK, bandwidth_Bps=self.link.bandwidth_Bps, latency_s=self.link.alpha_s / HOPS,
+                        host_cores=self.link.cores, oversubscription_latency_s=self.link.oversubscription_latency_s,
                         category="loopback", source=self.source, notes=self._link_notes())
 
     def codec_rates(self) -> dict[str, dict[str, float]]:
@@ -139,16 +141,17 @@ class Calibration:
                 f"{calls}{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
 
     def _link_notes(self) -> str:
-        worlds = ", ".join(f"{w} processes: alpha {units.fmt(f.alpha_s, 'time', 3)}, "
-                           f"{units.fmt(f.bandwidth_Bps, 'rate', 3, bytes_per_s=True)}" for w, f in self.per_world.items())
-        res = np.abs(self.link.residuals)
-        return (f"gloo over 127.0.0.1. One message costs alpha + n beta with alpha "
-                f"{units.fmt(self.link.alpha_s, 'time', 4)} and 1/beta "
-                f"{units.fmt(self.link.bandwidth_Bps, 'rate', 4, bytes_per_s=True)}, fitted (relative least squares) "
-                f"to p2p half ping-pongs at 2 processes and ring all-reduces at {', '.join(map(str, self.per_world))} "
-                f"processes (reductions at {self.gamma_s_per_B:.3g} s/B on this-host). As a switch-topology link "
-                f"a message crosses two links, so latency = alpha/2. Residuals: median |r| {np.median(res):.1%}, "
-                f"max |r| {res.max():.1%} over {res.size} points. Per world: {worlds}.")
+        f = self.link
+        worlds = sorted({int(m.config["world"]) for m in self.measurements if m.kind == "collective"})
+        res = np.abs(f.residuals)
+        return (f"gloo over 127.0.0.1, as the loopback topology: a message costs alpha "
+                f"{units.fmt(f.alpha_s, 'time', 4)} (two hops: latency = alpha/2), plus "
+                f"{units.fmt(f.oversubscription_latency_s, 'time', 4)} per process beyond the {f.cores} cores, and every "
+                f"message in flight shares {units.fmt(f.bandwidth_Bps, 'rate', 4, bytes_per_s=True)} (the host copies "
+                f"every byte). Fitted (relative least squares) to p2p half ping-pongs at 2 processes and ring "
+                f"all-reduces at {', '.join(map(str, worlds))} processes (reductions at {self.gamma_s_per_B:.3g} s/B on "
+                f"this-host), each rank pinned to a core. Residuals: median |r| {np.median(res):.1%}, max |r| "
+                f"{res.max():.1%} over {res.size} points.")
 
     def catalog(self) -> dict[str, Any]:
         """The catalog file's content: one device and one link, quantities with units."""
@@ -161,7 +164,9 @@ class Calibration:
                   **({"call_overhead": units.fmt(d.call_overhead_s, "time", 4)} if d.call_overhead_s else {}),
                   "source": d.source, "notes": d.notes}
         link = {"name": lk.name, "category": lk.category, "bandwidth": units.fmt(lk.bandwidth_Bps, "rate", 4, bytes_per_s=True),
-                "latency": units.fmt(lk.latency_s, "time", 4), "duplex": True, "source": lk.source, "notes": lk.notes}
+                "latency": units.fmt(lk.latency_s, "time", 4), "duplex": True, "host_cores": lk.host_cores,
+                "oversubscription_latency": units.fmt(lk.oversubscription_latency_s, "time", 4),
+                "source": lk.source, "notes": lk.notes}
         return {"devices": [device], "links": [link]}
 
     def summary(self) -> dict[str, Any]:
@@ -175,7 +180,7 @@ class Calibration:
             "codec_residuals": list(self.codec.residuals) if self.codec else [],
             "link_alpha_s": self.link.alpha_s, "link_bandwidth_Bps": self.link.bandwidth_Bps,
             "link_latency_s": self.link.alpha_s / HOPS, "gamma_s_per_B": self.gamma_s_per_B,
-            "per_world": {w: {"alpha_s": f.alpha_s, "bandwidth_Bps": f.bandwidth_Bps} for w, f in self.per_world.items()},
+            "host_cores": self.link.cores, "oversubscription_latency_s": self.link.oversubscription_latency_s,
             "link_points": [{**m.config, "measured_s": m.measured_s, "residual": r} for m, r in self.link_points()],
         }
 
@@ -198,6 +203,14 @@ def _max_abs(values: Any) -> float:
 def _memory_B() -> float:
     """Physical memory, to 3 significant digits (it prints as 24.7 GB rather than in KiB)."""
     return float(f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'):.3g}")
+
+
+def host_cores() -> int:
+    """The cores this process may run on (its affinity; the measured ranks are pinned to them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # no affinity call (macOS)
+        return os.cpu_count() or 1
 
 
 def _cpu_name() -> str:
@@ -284,18 +297,17 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     gemm, triad, codec, calls = fit_host(measurements)
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
+    cores = host_cores()
     link_points: list[Measurement] = []
-    per_world: dict[int, AlphaBetaFit] = {}
     for world in s.worlds:
         ops = ("p2p", "allreduce") if world == 2 else ("allreduce",)
         # fork: the ranks inherit this process's torch instead of importing it again (seconds each)
-        points = measure_collectives(world, ops, s.link_sizes_B, budget_s=s.budget_s, min_repeats=s.repeats,
-                                     max_repeats=10 * s.repeats, start_method="fork")
-        per_world[world] = fit_link(points, gamma)
+        points = measure_collectives(world, ops, s.link_sizes_B, budget_s=s.budget_s, min_repeats=5 * s.repeats,
+                                     max_repeats=40 * s.repeats, start_method="fork")
         link_points += points
         tick()
     return Calibration(socket.gethostname(), datetime.datetime.now(datetime.timezone.utc).date().isoformat(), version,
-                       _cpu_name(), os.cpu_count() or 1, gemm, triad, fit_link(link_points, gamma), per_world, gamma,
+                       _cpu_name(), cores, gemm, triad, fit_link(link_points, gamma, cores), gamma,
                        codec, calls, measurements + link_points, active_power_W)
 
 

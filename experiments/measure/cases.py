@@ -127,16 +127,20 @@ def measure_cases(cases: Sequence[Case], *, quick: bool = False, progress: Calla
     for case in cases:
         key = ("collective", case.world) if isinstance(case, CollectiveCase) else ("training", case.workers)
         groups.setdefault(key, []).append(case)
-    budget = 0.1 if quick else 0.3
+    # Loopback timings on a small VM are heavy-tailed (a late wake-up costs milliseconds): the
+    # median needs tens of repeats to settle to a few per cent, so even the quick set takes them.
+    budget, low = (0.3, 15) if quick else (0.6, 25)
     out: list[Measurement] = []
     for i, ((family, world), group) in enumerate(sorted(groups.items())):
         if family == "collective":
             ops, sizes = list(dict.fromkeys(c.op for c in group)), sorted({c.size_B for c in group})
             wanted = {(c.op, c.size_B) for c in group}
-            points = measure_collectives(world, ops, sizes, budget_s=budget, start_method=start_method)
+            points = measure_collectives(world, ops, sizes, budget_s=budget, min_repeats=low, max_repeats=8 * low,
+                                         start_method=start_method)
             out += [m for m, size in zip(points, [s for _ in ops for s in sizes]) if (m.config["op"], size) in wanted]
         else:
-            out += measure_training(group, budget_s=budget, start_method=start_method)
+            out += measure_training(group, budget_s=budget, min_repeats=low, max_repeats=8 * low,
+                                    start_method=start_method)
         if progress is not None:
             progress(i + 1, len(groups))
     return out

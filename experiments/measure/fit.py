@@ -8,9 +8,9 @@ point.
 * :func:`fit_rate`: ``t = overhead_s + work / rate`` (GEMM FLOP/s, triad bytes/s).
 * :func:`fit_call_overhead`: seconds per operator call, the slope of ``t = fixed_s + calls x
   call_s`` over loops of different lengths (the fixed part, the loop's own start, drops out).
-* :func:`fit_alpha_beta`: ``t = fixed_s + a alpha + b beta`` where (a, b) are each point's
-  latency and per-byte coefficients under the algorithm's closed form (one message: a = 1,
-  b = bytes).
+* :func:`fit_linear`: ``t = fixed_s + design @ x``, e.g. x = (alpha, beta) with each point's
+  latency and per-byte coefficients under the algorithm's closed form (one message: 1 and
+  its bytes).
 * :func:`fit_efficiency`: the efficiency e in (0, 1] with ``t = ideal_s(work) / e`` from
   (measured seconds, declared work) pairs, the median ratio (least absolute error of log
   time); ``ideal_s`` prices work at efficiency 1.
@@ -27,7 +27,7 @@ from scipy.optimize import nnls
 
 from hwmodels import SpecError
 
-__all__ = ["RateFit", "AlphaBetaFit", "EfficiencyFit", "fit_rate", "fit_alpha_beta", "fit_efficiency", "fit_call_overhead",
+__all__ = ["RateFit", "EfficiencyFit", "fit_rate", "fit_linear", "fit_efficiency", "fit_call_overhead",
            "relative_residuals"]
 
 
@@ -65,20 +65,6 @@ class RateFit:
 
 
 @dataclass(frozen=True)
-class AlphaBetaFit:
-    """``t = fixed_s + a alpha_s + b beta_s_per_B``."""
-
-    alpha_s: float
-    beta_s_per_B: float
-    residuals: tuple[float, ...]
-
-    @property
-    def bandwidth_Bps(self) -> float:
-        """1 / beta."""
-        return 1.0 / self.beta_s_per_B if self.beta_s_per_B > 0 else float("inf")
-
-
-@dataclass(frozen=True)
 class EfficiencyFit:
     """``t = ideal_s / efficiency``."""
 
@@ -108,24 +94,22 @@ def fit_call_overhead(calls: Sequence[float], seconds: Sequence[float]) -> RateF
     return fit_rate(calls, seconds, overhead=True)
 
 
-def fit_alpha_beta(a: Sequence[float], b: Sequence[float], seconds: Sequence[float],
-                   fixed_s: Sequence[float] | float = 0.0) -> AlphaBetaFit:
-    """Fit latency ``alpha_s`` and inverse bandwidth ``beta_s_per_B`` to
-    ``seconds = fixed_s + a alpha + b beta`` (``fixed_s``: known terms such as reductions)."""
-    a_ = np.asarray(a, dtype=float).reshape(-1)
-    b_ = np.asarray(b, dtype=float).reshape(-1)
-    t = _times(seconds, a_.size)
+def fit_linear(design: Any, seconds: Sequence[float], fixed_s: Sequence[float] | float = 0.0, *,
+               names: Sequence[str] = ("alpha", "beta")) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Non-negative coefficients x of ``seconds = fixed_s + design @ x`` (relative least squares;
+    ``fixed_s``: known terms such as reductions) and the residuals. The second column is the
+    per-byte one: it must come out positive (``names`` label the columns in errors)."""
+    d = np.asarray(design, dtype=float)
+    t = _times(seconds, d.shape[0] if d.ndim == 2 else -1)
     fixed = np.broadcast_to(np.asarray(fixed_s, dtype=float), t.shape)
-    if b_.size != a_.size:
-        raise SpecError(f"fit_alpha_beta: {a_.size} latency and {b_.size} bandwidth coefficients")
-    design = np.column_stack([a_, b_])
-    if np.linalg.matrix_rank(design) < 2:
-        raise SpecError("fit_alpha_beta: need points of at least two different sizes")
+    if np.linalg.matrix_rank(d) < d.shape[1]:
+        raise SpecError(f"fit: cannot tell {', '.join(names[:d.shape[1]])} apart: need points of at least two "
+                        f"different sizes (and, with an oversubscription term, process counts)")
     # Relative weighting on the full time; the known part moves to the left-hand side.
-    coef, _ = nnls(design / t[:, None], (t - fixed) / t)
+    coef, _ = nnls(d / t[:, None], (t - fixed) / t)
     if coef[1] <= 0:
-        raise SpecError("fit_alpha_beta: times do not grow with message size; measure larger messages")
-    return AlphaBetaFit(float(coef[0]), float(coef[1]), tuple(relative_residuals(fixed + design @ coef, t)))
+        raise SpecError("fit: times do not grow with message size; measure larger messages")
+    return coef, tuple(relative_residuals(fixed + d @ coef, t))
 
 
 def fit_efficiency(pairs: Sequence[tuple[float, Any]], ideal_s: Callable[[Any], float]) -> EfficiencyFit:

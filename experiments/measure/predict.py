@@ -1,7 +1,7 @@
 """Simulated counterparts of measured configurations that do not need a training step graph.
 
 * :func:`collective_s`: a :class:`~.cases.CollectiveCase` priced in closed form on the
-  ``switch`` topology of the calibrated link (what gloo runs: :data:`~.link.GLOO_ALGORITHMS`),
+  ``loopback`` topology of the calibrated link (what gloo runs: :data:`~.link.GLOO_ALGORITHMS`),
   reductions on the calibrated device.
 * :func:`compute_work`: the (FLOPs, bytes) of one training step of a
   :class:`~.training.TrainCase` on one worker (:func:`simulator.costs.model_cost`), which the
@@ -20,13 +20,15 @@ __all__ = ["collective_s", "compute_work"]
 
 
 def collective_s(case: CollectiveCase, device: Device, link: LinkSpec) -> float:
-    """Seconds of the collective (or one p2p message) of ``case`` on ``case.world`` hosts of a
-    switch built from ``link``, in closed form."""
+    """Seconds of the collective (or one p2p message) of ``case`` among ``case.world`` processes
+    on the ``loopback`` topology of ``link``, in closed form."""
     from simulator.collectives import NetParams, analytic_time, reduction_gamma  # noqa: PLC0415
+    from simulator.network import LoopbackTopology  # noqa: PLC0415
 
-    net = NetParams.for_builder("switch", case.world, link, gamma_s_per_B=reduction_gamma(device))
+    topology = LoopbackTopology(case.world, link)
     if case.op == "p2p":
-        return net.alpha_s + case.size_B * net.beta_s_per_B
+        return topology.path_latency_s(0, 1) + case.size_B / topology.bottleneck_Bps(0, 1)
+    net = NetParams.from_topology(topology, gamma_s_per_B=reduction_gamma(device))
     return analytic_time(case.op, GLOO_ALGORITHMS[case.op], case.world, case.size_B, net)
 
 

@@ -3,12 +3,13 @@
 Every measured configuration (collective, p2p message, DDP training step) is simulated on the
 catalog device ``this-host`` and link ``this-host-loopback`` (``ddlsim calibrate``):
 
-* a collective or p2p message: its closed form on the ``switch`` topology of the link
-  (:func:`~.predict.collective_s`, the algorithm gloo runs);
+* a collective or p2p message: its closed form on the ``loopback`` topology of the link
+  (:func:`~.predict.collective_s`, the algorithm gloo runs; every message in flight shares the
+  host's copy capacity, and waits for a core when the processes outnumber the cores);
 * a training step: ddlsim's own step (:func:`simulator.learning.price_only`: forward, per-layer
   backward, DDP's buckets at the measured run's cap, the compressor's codec work on the device,
   the ring all-reduce or all-gather of each bucket's exact payload on the link; analytic mode)
-  on ``workers`` hosts of ``this-host`` on a switch of ``this-host-loopback``.
+  on ``workers`` processes of ``this-host`` on the loopback topology of ``this-host-loopback``.
 
 The device's GEMM and triad peaks are far above what PyTorch reaches on these small models
 (a layer of a few kFLOPs costs tens of microseconds of framework dispatch, not nanoseconds), so
@@ -54,7 +55,7 @@ from .records import Measurement
 from .training import OVERLAP_BUCKETS, TrainCase
 
 __all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "bare_compute_s",
-           "fit_compute_efficiency", "compute_ratio", "refit_link", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
+           "fit_compute_efficiency", "fit_framework_overhead", "compute_ratio", "refit_link", "validation_table", "summary", "markdown", "plot", "label", "SPLITS"]
 
 SPLITS = ("held-out", "calibration")
 
@@ -78,12 +79,12 @@ def _grad_B(case: TrainCase) -> float:
 def train_step_s(case: TrainCase, device: Device, link: LinkSpec, *, workers: int | None = None,
                  compressor: str | None = None) -> float:
     """Simulated seconds of one DDP step of ``case`` (``workers``/``compressor`` override the
-    case's: one worker and ``none`` give the bare compute) on ``device`` hosts of a switch of
-    ``link``. The buckets are the measured run's: one bucket of the whole gradient (overlap off)
+    case's: one worker and ``none`` give the bare compute) on ``device`` processes on the
+    loopback topology of ``link``. The buckets are the measured run's: one bucket of the whole gradient (overlap off)
     or DDP's at a cap (and first bucket) of 1/:data:`~.training.OVERLAP_BUCKETS` of it."""
     from simulator.cluster import Cluster  # noqa: PLC0415
     from simulator.learning import TrainConfig, price_only  # noqa: PLC0415
-    from simulator.network import Topology  # noqa: PLC0415
+    from simulator.network import LoopbackTopology  # noqa: PLC0415
 
     k = case.workers if workers is None else workers
     name = case.compressor if compressor is None else compressor
@@ -93,7 +94,7 @@ def train_step_s(case: TrainCase, device: Device, link: LinkSpec, *, workers: in
                          optimizer="sgd", steps=1, mode="analytic", overlap="ddp" if case.overlap else "none",
                          bucket_cap_B=cap, first_bucket_B=cap, price_only=True, input_shape=case.input_shape,
                          classes=case.classes)
-    return float(price_only(config, Cluster(Topology.switch(max(k, 2), link), device)).summary["step_time_s"])
+    return float(price_only(config, Cluster(LoopbackTopology(max(k, 2), link), device)).summary["step_time_s"])
 
 
 def bare_compute_s(case: TrainCase, device: Device, link: LinkSpec, memo: dict[tuple[Any, ...], float] | None = None) -> float:
@@ -134,6 +135,17 @@ def fit_compute_efficiency(cases: Cases, measurements: Sequence[Measurement], de
     return min(1.0, float(np.median(ratios))) if ratios else 1.0
 
 
+def fit_framework_overhead(cases: Cases, measurements: Sequence[Measurement], device: Device, link: LinkSpec,
+                           compute_efficiency: float) -> float:
+    """Seconds per training step that the framework spends beyond ddlsim's step (DDP's Python
+    wrapper and reducer, autograd hooks, the bucket's future): the median over the calibration
+    training configurations of measured minus simulated step (device at ``compute_efficiency``),
+    at least 0; 0 when there is none."""
+    gaps = [m.measured_s - simulate(_train_case(cases, m), device, link, compute_efficiency)
+            for m in measurements if m.kind == "train-step" and split_of(cases, m) == "calibration"]
+    return max(0.0, float(np.median(gaps))) if gaps else 0.0
+
+
 def _key(m: Measurement) -> tuple[Any, ...]:
     """The training configuration of a record (its ``train-step`` and ``train-compute`` share it)."""
     return tuple(m.config[f.name] for f in dataclasses.fields(TrainCase))
@@ -172,13 +184,12 @@ def _size(size_B: float) -> str:
 
 
 def validation_table(cases: Cases, measurements: Sequence[Measurement], device: Device, link: LinkSpec, *,
-                     compute_efficiency: float = 1.0, world_links: Mapping[int, LinkSpec] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                     compute_efficiency: float = 1.0, framework_overhead_s: float = 0.0, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """One row per measured configuration (collectives, p2p messages and training steps; the
     bare-compute records only fit the efficiency): configuration, kind (the operation, or
     ``train``), split, measured_s, simulated_s, error = simulated / measured - 1, the spread of
-    the repeats and the configuration's fields. ``world_links``: the link to use at a process
-    count (``link`` for the others)."""
+    the repeats and the configuration's fields. Training steps add ``framework_overhead_s``
+    (:func:`fit_framework_overhead`)."""
     chosen = [m for m in measurements if m.kind in ("p2p", "collective", "train-step")]
     compute = {_key(m): m.measured_s for m in measurements if m.kind == "train-compute"}
     memo: dict[tuple[Any, ...], float] = {}
@@ -196,11 +207,11 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
             fields = {"kind": case.op, "model": None, "data": None, "workers": None, "batch_size": None,
                       "compressor": None, "compressor_params": None, "overlap": None, "world": case.world,
                       "op": case.op, "size_B": case.size_B}
-        lk = (world_links or {}).get(fields["world"], link)
-        simulated = given = simulate(case, device, lk, compute_efficiency)
+        extra = framework_overhead_s if m.kind == "train-step" else 0.0
+        simulated = given = simulate(case, device, link, compute_efficiency) + extra
         bare_s = compute.get(_key(m)) if m.kind == "train-step" else None
         if bare_s is not None:
-            given = simulate(case, device, lk, min(1.0, compute_ratio(case, device, link, bare_s, memo)))
+            given = simulate(case, device, link, min(1.0, compute_ratio(case, device, link, bare_s, memo))) + extra
         rows.append({"configuration": label(fields), "split": split, **fields, "measured_s": m.measured_s,
                      "simulated_s": simulated, "error": simulated / m.measured_s - 1.0, "spread_s": m.spread_s,
                      "repeats": m.repeats, "simulated_given_compute_s": given,
@@ -288,13 +299,15 @@ class Validation:
     rows: list[dict[str, Any]]
     compute_efficiency: float
     host: dict[str, Any]
+    framework_overhead_s: float = 0.0
 
     def summary(self) -> dict[str, dict[str, Any]]:
         return summary(self.rows)
 
     def report(self) -> dict[str, Any]:
         """The summary, the conditions and the rows (what ``--json`` prints; NaN as null)."""
-        return _finite({"summary": self.summary(), "compute_efficiency": self.compute_efficiency, "host": self.host,
+        return _finite({"summary": self.summary(), "compute_efficiency": self.compute_efficiency,
+                        "framework_overhead_s": self.framework_overhead_s, "host": self.host,
                         "summary_given_compute": summary(self.rows, "error_given_compute"), "rows": self.rows})
 
 
@@ -312,12 +325,11 @@ def _finite(value: Any) -> Any:
 
 
 def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device,
-               link: LinkSpec) -> tuple[LinkSpec, dict[int, LinkSpec]]:
-    """``link`` with its latency and bandwidth fitted as ``ddlsim calibrate`` fits them
-    (:func:`~.link.fit_link`, reductions on ``device``) to the p2p and collective measurements of
-    the *calibration* configurations only: all of them jointly, and per process count (the
-    link as ``p`` processes sharing this host's cores see it) where that count has points of two
-    sizes or more."""
+               link: LinkSpec) -> LinkSpec:
+    """``link`` with its latency, shared bandwidth and oversubscription latency fitted as
+    ``ddlsim calibrate`` fits them (:func:`~.link.fit_link`, reductions on ``device``, the link's
+    ``host_cores``) to the p2p and collective measurements of the *calibration*
+    configurations only."""
     from simulator.collectives import reduction_gamma  # noqa: PLC0415
 
     points = [m for m in measurements if m.kind in ("p2p", "collective") and split_of(cases, m) == "calibration"]
@@ -325,19 +337,12 @@ def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device
         raise SpecError("validate --refit-link: the configurations have no calibration collectives to fit the link to")
     gamma = reduction_gamma(device)
 
-    def fitted(chosen: list[Measurement], what: str) -> LinkSpec:
-        fit = fit_link(chosen, gamma)
-        residuals = np.abs(fit.residuals)
-        return dataclasses.replace(link, bandwidth_Bps=fit.bandwidth_Bps, latency_s=fit.alpha_s / HOPS,
-                                   source=f"refitted on this run's {len(chosen)} calibration collectives{what} "
-                                          f"(median |residual| {np.median(residuals):.0%}, max {residuals.max():.0%})")
-
-    per_world = {}
-    for world in sorted({int(m.config["world"]) for m in points}):
-        chosen = [m for m in points if m.config["world"] == world]
-        if len({m.config["size_B"] for m in chosen}) >= 2:
-            per_world[world] = fitted(chosen, f" at {world} processes")
-    return fitted(points, ""), per_world
+    fit = fit_link(points, gamma, link.host_cores)
+    residuals = np.abs(fit.residuals)
+    return dataclasses.replace(link, bandwidth_Bps=fit.bandwidth_Bps, latency_s=fit.alpha_s / HOPS,
+                               oversubscription_latency_s=fit.oversubscription_latency_s,
+                               source=f"refitted on this run's {len(points)} calibration collectives "
+                                      f"(median |residual| {np.median(residuals):.0%}, max {residuals.max():.0%})")
 
 
 def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False, refit: bool = False,
@@ -362,19 +367,18 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
             progress("measuring", i + 1, len(chunks))
     wall = (datetime.datetime.now(datetime.timezone.utc) - t0).total_seconds()
     after = os.getloadavg()
-    per_world: dict[int, LinkSpec] = {}
     if refit:
-        link, per_world = refit_link(cases, measurements, device, link)
+        link = refit_link(cases, measurements, device, link)
     efficiency = fit_compute_efficiency(cases, measurements, device, link)
-    rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency, world_links=per_world,
-                            progress=None if progress is None else lambda d, t: progress("simulating", d, t))
+    overhead = fit_framework_overhead(cases, measurements, device, link, efficiency)
+    rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency,
+                            framework_overhead_s=overhead, progress=None if progress is None else lambda d, t: progress("simulating", d, t))
     host = {"host": platform.node(), "cores": os.cpu_count(), "date": t0.isoformat(timespec="seconds"),
             "measure_wall_s": wall, "load_before": list(before), "load_after": list(after),
             "device": device.source or device.name, "link": link.source or link.name,
             "link_bandwidth_Bps": link.bandwidth_Bps, "link_latency_s": link.latency_s,
-            "link_per_world": {w: {"bandwidth_Bps": lk.bandwidth_Bps, "latency_s": lk.latency_s, "source": lk.source}
-                               for w, lk in per_world.items()}}
-    return Validation(rows, efficiency, host)
+            "link_host_cores": link.host_cores, "link_oversubscription_latency_s": link.oversubscription_latency_s}
+    return Validation(rows, efficiency, host, overhead)
 
 
 def write(result: Validation, folder: str | Path) -> list[Path]:

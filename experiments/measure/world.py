@@ -39,6 +39,11 @@ def _entry(rank: int, job: Callable[[int, int, Any], Any], world: int, port: int
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")   # keep gloo on the loopback interface
     torch.set_num_threads(threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    if hasattr(os, "sched_setaffinity"):
+        # Only this (the calling) thread: gloo's I/O and worker threads, started above, stay free
+        # to run on any core; pinned with the rank they would queue behind it.
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
     try:
         out = job(rank, world, arg)
         results.put((rank, pickle.dumps(out)))

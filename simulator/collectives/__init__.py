@@ -41,6 +41,7 @@ from .analytic import NetParams, reduction_gamma
 from .des import CollectiveResult, CollectiveRun
 from .registry import OPS, Algorithm, algorithms, get, pairs
 from .schedule import LazyPatterns, Pattern, StepProgram, concat
+from .shared import shared_time
 
 __all__ = ["OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
            "StepProgram", "algorithms", "analytic_time", "build_program", "concat", "get", "pairs",
@@ -83,13 +84,18 @@ def build_program(op: str, algorithm: str, workers: int, size_B: float, **params
 
 
 def analytic_time(op: str, algorithm: str, workers: int, size_B: float, net: NetParams, **params: Any) -> float:
-    """The closed-form time in seconds (O(1) or O(log p): no program is built)."""
+    """The closed-form time in seconds (O(1) or O(log p): no program is built). On a shared
+    capacity (``net.bus_beta_s_per_B``, a host's loopback) the program is built and priced
+    step by step (:func:`.shared.shared_time`)."""
     workers = _check_workers(workers)
     size = _check_size(size_B)
     alg = get(op, algorithm)
     resolved = alg.resolve(workers, params)
     if workers == 1 and alg.extra_ranks is None:
         return 0.0
+    if net.bus_beta_s_per_B is not None:
+        program = alg.build(workers, size, **resolved)
+        return shared_time(program, net)
     return float(alg.time(workers, size, net, **resolved))
 
 

@@ -12,6 +12,11 @@ inverse of the rank's total link bandwidth (a switch host has one link, so k flo
 k times as long, as max-min sharing gives; a fully connected host has p-1 links, so
 they do not). Reduction costs ``gamma`` seconds per byte received and reduced.
 
+On a topology whose messages all share one capacity (a host's loopback,
+:class:`simulator.network.LoopbackTopology`: ``bus_beta_s_per_B`` set) a step costs
+``alpha + max(m beta, (bytes of the whole step) bus_beta) + gamma (reduced bytes)``, priced
+step by step over the program (:mod:`.shared`).
+
 On a topology where every message of the collective sees the same path (switch, fully
 connected, and the ring topology for the ring algorithm) these are exact, and the DES
 equals them (tests hold it to 1e-9). Elsewhere (ring topology with non-neighbour
@@ -61,12 +66,14 @@ class NetParams:
     """Inputs of the closed forms: ``alpha_s`` (path latency of one message),
     ``beta_s_per_B`` (1/bottleneck bandwidth of one message), ``port_beta_s_per_B``
     (1/total link bandwidth of a rank; ``None`` = ``beta_s_per_B``, a one-link host),
-    ``gamma_s_per_B`` (reduction time per byte)."""
+    ``gamma_s_per_B`` (reduction time per byte), ``bus_beta_s_per_B`` (1/the capacity every
+    message in flight shares, a host's loopback; ``None``: no such sharing)."""
 
     alpha_s: float
     beta_s_per_B: float
     port_beta_s_per_B: float | None = None
     gamma_s_per_B: float = 0.0
+    bus_beta_s_per_B: float | None = None
 
     def __post_init__(self) -> None:
         _check("alpha_s", self.alpha_s)
@@ -74,6 +81,8 @@ class NetParams:
         _check("gamma_s_per_B", self.gamma_s_per_B)
         if self.port_beta_s_per_B is not None:
             _check("port_beta_s_per_B", self.port_beta_s_per_B)
+        if self.bus_beta_s_per_B is not None:
+            _check("bus_beta_s_per_B", self.bus_beta_s_per_B)
 
     @property
     def port_beta(self) -> float:
@@ -86,7 +95,7 @@ class NetParams:
         return self.alpha_s + m * max(self.beta_s_per_B, k * self.port_beta)
 
     def with_gamma(self, gamma_s_per_B: float) -> NetParams:
-        return NetParams(self.alpha_s, self.beta_s_per_B, self.port_beta_s_per_B, gamma_s_per_B)
+        return NetParams(self.alpha_s, self.beta_s_per_B, self.port_beta_s_per_B, gamma_s_per_B, self.bus_beta_s_per_B)
 
     # ----- constructors -----
     @classmethod
@@ -162,7 +171,9 @@ class NetParams:
         port_bw = np.array([_port_bandwidth(topology, hosts[h]) for h in used.tolist()])
         pick = np.max if how == "worst" else np.min
         port_beta = 1.0 / (port_bw.min() if how == "worst" else port_bw.max())
-        return cls(float(pick(lat)), float(pick(inv_bw)), float(port_beta), gamma_s_per_B)
+        shared = getattr(topology, "shared_capacity_Bps", None)
+        return cls(float(pick(lat)), float(pick(inv_bw)), float(port_beta), gamma_s_per_B,
+                   None if shared is None else 1.0 / float(shared))
 
 
 def _link_of(topology: Any, a: str, b: str) -> LinkSpec:

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from experiments.cli import app
 from experiments.measure.calibrate import DEVICE, LINK, SETTINGS, Calibration, Settings, write_catalog
-from experiments.measure.fit import AlphaBetaFit, EfficiencyFit, RateFit
+from experiments.measure.fit import EfficiencyFit, RateFit
+from experiments.measure.link import LoopbackFit
 from hwmodels import Catalog
 
 runner = CliRunner()
@@ -18,7 +19,7 @@ runner = CliRunner()
 def _calibration() -> Calibration:
     gemm = {"fp32": RateFit(61.0e9, 1e-5, (0.01, -0.01)), "fp64": RateFit(30.5e9, 1e-5, (0.0, 0.0))}
     return Calibration("testhost", "2025-01-02", "9.9", "Test CPU", 2, gemm, RateFit(14.0e9, 4e-5, (0.0,)),
-                       AlphaBetaFit(60e-6, 1 / 2.5e9, (0.02, -0.03)), {2: AlphaBetaFit(60e-6, 1 / 2.5e9, ())}, 2e-10,
+                       LoopbackFit(60e-6, 2.5e9, 300e-6, 2, (0.02, -0.03)), 2e-10,
                        EfficiencyFit(0.3125, (0.1, -0.1)))
 
 
@@ -38,8 +39,9 @@ def test_catalog_file_round_trip_through_the_cli(tmp_path):
     assert device["codec_efficiency"] == 0.3125
     assert "placeholder" in device["notes"]
     link = _json("--catalog", str(path), "hw", "show", LINK, "--json")
-    assert link["latency_s"] == pytest.approx(30e-6, rel=1e-3)   # alpha / 2: two links per message on a switch
+    assert link["latency_s"] == pytest.approx(30e-6, rel=1e-3)   # alpha / 2: two hops per message
     assert link["bandwidth_Bps"] == pytest.approx(2.5e9, rel=1e-3)
+    assert link["host_cores"] == 2 and link["oversubscription_latency_s"] == pytest.approx(300e-6, rel=1e-3)
     # The link by name in a collective: ring all-reduce on a switch, 2(p-1) steps of 2 hops.
     p, n = 4, 1e6
     out = _json("--catalog", str(path), "collective", "--op", "allreduce", "--algorithm", "ring", "--workers", str(p),

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from experiments.measure.calibrate import SETTINGS, fit_host, host_device
-from experiments.measure.fit import fit_alpha_beta, fit_efficiency, fit_rate
+from experiments.measure.fit import fit_efficiency, fit_linear, fit_rate
 from experiments.measure.link import GLOO_ALGORITHMS, fit_link
 from experiments.measure.records import measurement
 from hwmodels import Device, SpecError
 from simulator.collectives import NetParams, analytic_time, reduction_gamma
+from simulator.network import LoopbackTopology
+from hwmodels import LinkSpec
 from simulator.compression import create
 
 RNG = np.random.default_rng(2024)
@@ -64,30 +66,47 @@ def test_rate_fit_with_an_overhead():
     assert noisy.rate == pytest.approx(61e9, rel=0.03) and 0.004 < np.std(noisy.residuals) < 0.06
 
 
-@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.03, 0.06)])
-def test_link_from_p2p_and_allreduce_timings(sigma, tol):
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.03, 0.08)])
+def test_loopback_from_p2p_and_allreduce_timings(sigma, tol):
+    # A known loopback: 60 us per message (30 us per hop), 2.5 GB/s shared, 2 cores and 300 us
+    # per process beyond them; the all-reduces priced on its topology by the simulator.
     device = host_device({"fp32": fit_rate([1e9, 2e9], [0.1, 0.2], overhead=False)}, fit_rate([1e9, 2e9], [0.1, 0.2]))
     gamma = reduction_gamma(device)
-    net = NetParams(ALPHA, BETA, None, gamma)
+    link = LinkSpec("known", bandwidth_Bps=1 / BETA, latency_s=ALPHA / 2, host_cores=2, oversubscription_latency_s=300e-6)
     points = []
     for size in 4096.0 * 4.0 ** np.arange(8):
         points.append(measurement("p2p", {"op": "p2p", "world": 2, "size_B": size}, _noisy([ALPHA + BETA * size], sigma)))
         for world in (2, 3, 4):
+            net = NetParams.from_topology(LoopbackTopology(world, link), gamma_s_per_B=gamma)
             t = analytic_time("allreduce", GLOO_ALGORITHMS["allreduce"], world, size, net)
             points.append(measurement("collective", {"op": "allreduce", "world": world, "size_B": size}, _noisy([t], sigma)))
-    fit = fit_link(points, gamma)
+    fit = fit_link(points, gamma, cores=2)
     assert fit.alpha_s == pytest.approx(ALPHA, rel=tol)
     assert fit.bandwidth_Bps == pytest.approx(1 / BETA, rel=tol)
+    assert fit.oversubscription_latency_s == pytest.approx(300e-6, rel=tol) and fit.cores == 2
     assert len(fit.residuals) == len(points)
+    # without points beyond the cores there is no oversubscription term to fit
+    within = fit_link([m for m in points if m.config["world"] <= 2], gamma, cores=2)
+    assert within.oversubscription_latency_s == 0.0
+
+
+def test_ring_allreduce_on_loopback_by_hand():
+    # 3 processes, 2 cores: 2(p-1) = 4 steps, each p messages of n/p sharing the bus, and each
+    # message 2 hops of latency plus one process's oversubscription latency.
+    link = LinkSpec("lo", bandwidth_Bps=2e9, latency_s=50e-6, host_cores=2, oversubscription_latency_s=400e-6)
+    n = 3e6
+    net = NetParams.from_topology(LoopbackTopology(3, link))
+    step = 2 * 50e-6 + 400e-6 + 3 * (n / 3) / 2e9
+    assert analytic_time("allreduce", "ring", 3, n, net) == pytest.approx(4 * step, rel=1e-12)
 
 
 def test_alpha_beta_needs_two_sizes_and_positive_times():
     with pytest.raises(SpecError, match="two different sizes"):
-        fit_alpha_beta([1, 1], [100, 100], [1e-3, 1.1e-3])
+        fit_linear([[1, 100], [1, 100]], [1e-3, 1.1e-3])
     with pytest.raises(SpecError, match="grow with message size"):
-        fit_alpha_beta([1, 1], [100, 200], [1e-3, 1e-3])
+        fit_linear([[1, 100], [1, 200]], [1e-3, 1e-3])
     with pytest.raises(SpecError, match="positive"):
-        fit_alpha_beta([1, 1], [100, 200], [1e-3, -1.0])
+        fit_linear([[1, 100], [1, 200]], [1e-3, -1.0])
     with pytest.raises(SpecError, match="two different work sizes"):
         fit_rate([5.0, 5.0], [1.0, 1.0])
 

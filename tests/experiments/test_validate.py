@@ -14,7 +14,7 @@ from experiments.measure.cases import CollectiveCase, Cases
 from experiments.measure.records import measurement
 from experiments.measure.training import TrainCase
 from experiments.measure.predict import collective_s
-from experiments.measure.validate import (Validation, fit_compute_efficiency, refit_link, summary, train_step_s,
+from experiments.measure.validate import (Validation, fit_compute_efficiency, fit_framework_overhead, refit_link, summary, train_step_s,
                                           validation_table)
 from hwmodels import Catalog, Device, LinkSpec
 
@@ -70,19 +70,29 @@ def test_refit_link_recovers_the_link_from_calibration_collectives_only():
     true = LinkSpec(name="this-host-loopback", bandwidth_Bps=0.8e9, latency_s=120e-6)
     cal = [CollectiveCase("p2p", 2, n) for n in (4096.0, 1e6, 16e6)] + [CollectiveCase("allreduce", 4, 4e6)]
     held = (CollectiveCase("broadcast", 2, 1e6),)
-    # p2p by hand: one message crosses two links of the switch
+    # p2p by hand: one message crosses two hops of the loopback and the shared bus
     times = [2 * true.latency_s + c.size_B / true.bandwidth_Bps for c in cal[:3]] + [collective_s(cal[3], DEVICE, true)]
     ms = [measurement("p2p" if c.op == "p2p" else "collective", {"op": c.op, "world": c.world, "size_B": c.size_B}, [t])
           for c, t in zip(cal, times)]
     ms.append(measurement("collective", {"op": "broadcast", "world": 2, "size_B": 1e6}, [1.0]))   # held out: ignored
-    fitted, per_world = refit_link(Cases(tuple(cal), held), ms, DEVICE, LINK)
+    fitted = refit_link(Cases(tuple(cal), held), ms, DEVICE, LINK)
     assert fitted.bandwidth_Bps == pytest.approx(true.bandwidth_Bps, rel=1e-6)
     assert fitted.latency_s == pytest.approx(true.latency_s, rel=1e-6)
     assert fitted.name == LINK.name and "4 calibration collectives" in fitted.source
-    # 2 processes: three p2p sizes, a fit of their own; 4 processes: one size, no fit of their own
-    assert list(per_world) == [2] and per_world[2].latency_s == pytest.approx(true.latency_s, rel=1e-6)
-    rows = validation_table(Cases(tuple(cal), held), ms, DEVICE, LINK, world_links=per_world)
+    rows = validation_table(Cases(tuple(cal), held), ms, DEVICE, fitted)
     assert rows[-1]["simulated_s"] == pytest.approx(2 * true.latency_s + 1e6 / true.bandwidth_Bps, rel=1e-6)
+
+
+def test_framework_overhead_is_fitted_on_calibration_steps_only():
+    cal = TrainCase("mlp", "digits", 2, 8, model_params={"hidden": [16]})
+    held = TrainCase("mlp", "digits", 2, 8, "fp16", model_params={"hidden": [16]})
+    cases = Cases((cal,), (held,))
+    step = train_step_s(cal, DEVICE, LINK)
+    ms = [measurement("train-step", cal.config(), [step + 1.5e-3]),
+          measurement("train-step", held.config(), [step + 9.0])]   # held out: must not move the fit
+    assert fit_framework_overhead(cases, ms, DEVICE, LINK, 1.0) == pytest.approx(1.5e-3, rel=1e-9)
+    # a step simulated slower than measured gives no negative overhead
+    assert fit_framework_overhead(cases, [measurement("train-step", cal.config(), [step / 2])], DEVICE, LINK, 1.0) == 0.0
 
 
 def _write_tiny(tmp_path):
