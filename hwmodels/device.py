@@ -56,6 +56,9 @@ class Device:
     seconds each kernel launch (GPU) or eager operator dispatch (CPU) costs before its kernel
     runs, charged per :attr:`Work.calls`; 0 (the default of every catalog entry, whose sources
     give no such figure) leaves the roofline alone, and ``ddlsim calibrate`` measures it.
+    ``codec_call_overhead_s`` is the same per operator a gradient codec dispatches (a codec's
+    operators come wrapped in more host work per call: input checks, generator seeding,
+    payload objects); None uses ``call_overhead_s``.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Device:
     memory_efficiency: float = quantity("ratio", stem="memory_efficiency", default=1.0, positive=True, maximum=1.0)
     codec_efficiency: float | None = quantity("ratio", stem="codec_efficiency", default=None, positive=True, maximum=1.0)
     call_overhead_s: float = quantity("time", stem="call_overhead", default=0.0)
+    codec_call_overhead_s: float | None = quantity("time", stem="codec_call_overhead", default=None)
     category: str = "other"
     source: str = ""
     notes: str = ""
@@ -102,14 +106,15 @@ class Device:
 
     def codec_time(self, work: Work, dtype: str = "fp32") -> float:
         """Seconds for a codec's ``work``: the roofline max(flops / (peak x e), bytes /
-        (bandwidth x e)) with e the codec efficiency (:attr:`codec_fraction`), plus
-        :meth:`call_time` of its calls."""
+        (bandwidth x e)) with e the codec efficiency (:attr:`codec_fraction`), plus its calls
+        at ``codec_call_overhead_s`` (else ``call_overhead_s``) each."""
         if not isinstance(work, Work):
             raise SpecError(f"device {self.name!r}: codec_time needs a hwmodels.Work, got {type(work).__name__}")
         eff = self.codec_fraction
         compute_s = work.flops / (self._peak(dtype) * eff) if work.flops else 0.0
         memory_s = work.bytes / (self.mem_bandwidth_Bps * eff) if work.bytes else 0.0
-        return max(compute_s, memory_s) + self.call_time(work.calls)
+        per_call = self.call_overhead_s if self.codec_call_overhead_s is None else self.codec_call_overhead_s
+        return max(compute_s, memory_s) + work.calls * per_call
 
     def call_time(self, calls: float) -> float:
         """Seconds of ``calls`` kernel launches or operator dispatches: ``calls x call_overhead_s``.

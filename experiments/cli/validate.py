@@ -3,6 +3,7 @@ simulation on the calibrated ``this-host`` and ``this-host-loopback``."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +23,8 @@ def validate(
                                               "full sections); default: experiments/measure/validation.yaml."),
     refit_link: bool = typer.Option(False, "--refit-link", help="Fit the link's latency and bandwidth to this run's "
                                     "calibration collectives instead of taking the catalog's (same fit as calibrate)."),
+    runs: int = typer.Option(1, "--runs", help="Measure every configuration this many times (whole passes) and "
+                             "take the median; the summary then says how far apart the runs measured."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary and the rows as JSON."),
 ) -> None:
     """Run the calibration and held-out configurations for real (gloo processes on 127.0.0.1),
@@ -44,7 +47,7 @@ def validate(
         bars[stage](done, total)
 
     try:
-        result = run(cases, device, link, quick=quick, refit=refit_link, progress=progress)
+        result = run(cases, device, link, quick=quick, refit=refit_link, runs=runs, progress=progress)
     finally:
         for bar in bars.values():
             bar.stop()
@@ -69,7 +72,8 @@ def validate(
     for split, s in result.summary().items():
         typer.echo(f"{split}: median_abs_error {s['median_abs_error']:.1%}, max_abs_error {s['max_abs_error']:.1%}, "
                    f"cases {s['cases']} (the repeats' IQR is {s['median_rel_spread']:.0%} of their median, median "
-                   f"over the cases)")
+                   f"over the cases" + (f"; whole runs measured {s['median_run_spread']:.0%} apart, median"
+                                        if math.isfinite(s['median_run_spread']) else "") + ")")
     given = summary(result.rows, "error_given_compute")["held-out"]
     typer.echo(f"held-out, compute as measured (a diagnostic, not a prediction): median_abs_error "
                f"{given['median_abs_error']:.1%}, max_abs_error {given['max_abs_error']:.1%}")

@@ -11,6 +11,9 @@ microbenchmarks and real gloo timings (``ddlsim calibrate``).
   (``Compressor.work(shape)``), less its declared calls at that overhead, priced on the
   calibrated roofline at efficiency 1; the one efficiency that fits them best
   (:func:`~.fit.fit_efficiency`).
+* ``codec_call_overhead``: the same schemes on small tensors (a model layer's gradient, 10 to
+  8192 elements), where the calls dominate: the median over those points of (time - roofline)
+  / declared calls (:func:`fit_codec_calls`).
 * link: the loopback's latency per message, its shared copy bandwidth and its latency per
   process beyond the cores, fitted to p2p (2 processes) and all-reduce timings (2-4
   processes) through ddlsim's ``loopback`` topology, the all-reduce's reductions priced on the
@@ -38,12 +41,12 @@ from hwmodels import Catalog, Device, LinkSpec, SpecError, units
 
 from . import host
 from .collectives import measure_collectives
-from .fit import EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate
+from .fit import EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate, relative_residuals
 from .link import HOPS, LoopbackFit, fit_link
 from .records import Measurement
 
-__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_host", "host_cores", "host_device",
-           "write_catalog", "DEVICE", "LINK"]
+__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_codec_calls", "fit_host", "host_cores",
+           "host_device", "write_catalog", "DEVICE", "LINK"]
 
 DEVICE, LINK = "this-host", "this-host-loopback"
 PLACEHOLDER_POWER_W = 1.0
@@ -62,6 +65,7 @@ class Settings:
     repeats: int
     budget_s: float
     dispatch_calls: tuple[int, ...] = (1000, 4000, 16000)
+    codec_small_shapes: tuple[tuple[int, ...], ...] = ((10,), (128,), (1280,), (8192,))
 
 
 _CODECS = (("none", {}), ("fp16", {}), ("qsgd", {}), ("topk", {}), ("powersgd", {}), ("qcs", {}))
@@ -70,7 +74,8 @@ SETTINGS = {
                      (1 << 22, 1 << 23, 1 << 24), _CODECS, (1024, 1024), (2, 3, 4),
                      tuple(4096 * 4**i for i in range(8)), 5, 0.25),
     "quick": Settings({"fp32": (256, 512), "fp64": (256, 384), "bf16": (128, 256)}, (1 << 21, 1 << 23),
-                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.3, (500, 2000, 8000)),
+                      _CODECS, (256, 1024), (2, 4), (4096, 262144, 4 << 20, 16 << 20), 3, 0.3, (500, 2000, 8000),
+                      ((128,), (8192,))),
 }
 
 
@@ -89,6 +94,7 @@ class Calibration:
     gamma_s_per_B: float
     codec: EfficiencyFit | None = None
     calls: RateFit | None = None
+    codec_calls: RateFit | None = None
     measurements: list[Measurement] = field(default_factory=list)
     active_power_W: float | None = None
 
@@ -99,8 +105,9 @@ class Calibration:
     def device(self) -> Device:
         """The calibrated ``this-host`` device (one single-threaded process)."""
         return host_device(self.gemm, self.triad, self.active_power_W, self.codec.efficiency if self.codec else None,
-                           call_overhead_s=1.0 / self.calls.rate if self.calls else 0.0, source=self.source,
-                           notes=self._device_notes())
+                           call_overhead_s=1.0 / self.calls.rate if self.calls else 0.0,
+                           codec_call_overhead_s=1.0 / self.codec_calls.rate if self.codec_calls else None,
+                           source=self.source, notes=self._device_notes())
 
     def link_spec(self) -> LinkSpec:
         """The calibrated ``this-host-loopback`` link (for the ``loopback`` topology)."""
@@ -134,11 +141,15 @@ class Calibration:
         power = (f"active_power {units.fmt(self.active_power_W, 'power', 4)} as given (not measured)"
                  if self.active_power_W else f"active_power is a {PLACEHOLDER_POWER_W:g} W placeholder: not measured "
                  f"(no power counters); give ddlsim calibrate --active-power")
+        small = sorted({m.config["elements"] for m in self.measurements if m.kind == "codec-calls"})
+        codec_calls = (f"codec_call_overhead: the same codecs on tensors of {', '.join(map(str, small))} elements, the "
+                       f"median of (time - roofline) / declared calls (median |residual| "
+                       f"{np.median(np.abs(self.codec_calls.residuals)):.0%}). " if self.codec_calls else "")
         return (f"One single-threaded process of this host ({self.cpu}, {self.cores} cores): each worker process "
                 f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = 2n^3/rate: {fits}. "
                 f"mem_bandwidth: STREAM-like triad, 12 B per element, fitted the same way (max |residual| "
                 f"{_max_abs(self.triad.residuals):.1%}). {power}. mem_capacity: the host's physical memory. "
-                f"{calls}{codec_fit}Codec seconds per element, encode/decode: {codecs}.")
+                f"{calls}{codec_fit}{codec_calls}Codec seconds per element, encode/decode: {codecs}.")
 
     def _link_notes(self) -> str:
         f = self.link
@@ -162,6 +173,8 @@ class Calibration:
                   "mem_capacity": units.fmt(d.mem_capacity_B, "size", 4), "active_power": units.fmt(d.active_power_W, "power", 4),
                   **({"codec_efficiency": float(f"{d.codec_efficiency:.4g}")} if d.codec_efficiency else {}),
                   **({"call_overhead": units.fmt(d.call_overhead_s, "time", 4)} if d.call_overhead_s else {}),
+                  **({"codec_call_overhead": units.fmt(d.codec_call_overhead_s, "time", 4)}
+                     if d.codec_call_overhead_s else {}),
                   "source": d.source, "notes": d.notes}
         link = {"name": lk.name, "category": lk.category, "bandwidth": units.fmt(lk.bandwidth_Bps, "rate", 4, bytes_per_s=True),
                 "latency": units.fmt(lk.latency_s, "time", 4), "duplex": True, "host_cores": lk.host_cores,
@@ -177,6 +190,7 @@ class Calibration:
             "mem_bandwidth_Bps": self.triad.rate, "codec_s_per_element": self.codec_rates(),
             "codec_efficiency": self.codec.efficiency if self.codec else None,
             "call_overhead_s": 1.0 / self.calls.rate if self.calls else None,
+            "codec_call_overhead_s": 1.0 / self.codec_calls.rate if self.codec_calls else None,
             "codec_residuals": list(self.codec.residuals) if self.codec else [],
             "link_alpha_s": self.link.alpha_s, "link_bandwidth_Bps": self.link.bandwidth_Bps,
             "link_latency_s": self.link.alpha_s / HOPS, "gamma_s_per_B": self.gamma_s_per_B,
@@ -186,13 +200,14 @@ class Calibration:
 
 
 def host_device(gemm: dict[str, RateFit], triad: RateFit, active_power_W: float | None = None,
-                codec_efficiency: float | None = None, *, call_overhead_s: float = 0.0, source: str = "",
-                notes: str = "") -> Device:
+                codec_efficiency: float | None = None, *, call_overhead_s: float = 0.0,
+                codec_call_overhead_s: float | None = None, source: str = "", notes: str = "") -> Device:
     """The ``this-host`` device of fitted GEMM rates per dtype, a fitted triad bandwidth and
     (when fitted) its codec efficiency and per-call overhead."""
     return Device(name=DEVICE, peak_flops={k: f.rate for k, f in gemm.items()}, mem_bandwidth_Bps=triad.rate,
                   mem_capacity_B=_memory_B(), active_power_W=active_power_W or PLACEHOLDER_POWER_W,
-                  codec_efficiency=codec_efficiency, call_overhead_s=call_overhead_s, category="cpu", source=source,
+                  codec_efficiency=codec_efficiency, call_overhead_s=call_overhead_s,
+                  codec_call_overhead_s=codec_call_overhead_s, category="cpu", source=source,
                   notes=notes)
 
 
@@ -254,6 +269,29 @@ def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit
     return gemm, triad, fit_efficiency(pairs, roofline.codec_time) if pairs else None, calls
 
 
+def fit_codec_calls(points: Sequence[Measurement], device: Device) -> RateFit | None:
+    """Seconds per operator call of the codecs (``1 / rate`` of the returned fit): over the
+    small-tensor codec points (kind ``codec-calls``), the median of (measured - ``device``'s
+    codec roofline of the declared work) / declared calls; None without such points. The
+    residuals are each point's (model - measured) / measured at that value."""
+    from simulator.compression import create  # noqa: PLC0415
+
+    rows = []
+    for m in points:
+        if m.kind == "codec-calls":
+            work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
+            work = work.encode if m.config["phase"] == "encode" else work.decode
+            if work.calls > 0:
+                rows.append((m.measured_s, device.codec_time(replace(work, calls=0)), work.calls))
+    if not rows:
+        return None
+    t, roof, calls = (np.array(c, dtype=float) for c in zip(*rows))
+    per_call = float(np.median(np.maximum(t - roof, 0.0) / calls))
+    if not per_call > 0:
+        raise SpecError("calibrate: the small-tensor codec times do not exceed their roofline; no per-call cost fits")
+    return RateFit(1.0 / per_call, 0.0, tuple(relative_residuals(roof + calls * per_call, t)))
+
+
 def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W: float | None = None,
               progress: Callable[[int, int], None] | None = None, settings: Settings | None = None) -> Calibration:
     """Run the microbenchmarks and the gloo timings of :data:`SETTINGS` (``quick`` or full, or
@@ -291,10 +329,13 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
             tick()
         for name, params in s.codecs:
             measurements += host.codec(name, params, s.codec_shape, s.repeats)
+            for shape in s.codec_small_shapes:   # a layer's gradient: the calls dominate
+                measurements += [replace(m, kind="codec-calls") for m in host.codec(name, params, shape, 10 * s.repeats)]
             tick()
     finally:
         torch.set_num_threads(threads)
     gemm, triad, codec, calls = fit_host(measurements)
+    codec_calls = fit_codec_calls(measurements, host_device(gemm, triad, codec_efficiency=codec.efficiency if codec else None))
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
     cores = host_cores()
@@ -308,7 +349,7 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
         tick()
     return Calibration(socket.gethostname(), datetime.datetime.now(datetime.timezone.utc).date().isoformat(), version,
                        _cpu_name(), cores, gemm, triad, fit_link(link_points, gamma, cores), gamma,
-                       codec, calls, measurements + link_points, active_power_W)
+                       codec, calls, codec_calls, measurements + link_points, active_power_W)
 
 
 def catalog_path(path: str | os.PathLike[str]) -> Path:

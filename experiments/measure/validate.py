@@ -51,7 +51,7 @@ from .calibrate import DEVICE, LINK
 from .cases import CollectiveCase, Cases, measure_cases, split_of
 from .link import HOPS, fit_link
 from .predict import collective_s
-from .records import Measurement
+from .records import Measurement, combine_runs
 from .training import OVERLAP_BUCKETS, TrainCase
 
 __all__ = ["Validation", "validate", "write", "calibrated_entries", "simulate", "train_step_s", "bare_compute_s",
@@ -214,7 +214,7 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
             given = simulate(case, device, link, min(1.0, compute_ratio(case, device, link, bare_s, memo))) + extra
         rows.append({"configuration": label(fields), "split": split, **fields, "measured_s": m.measured_s,
                      "simulated_s": simulated, "error": simulated / m.measured_s - 1.0, "spread_s": m.spread_s,
-                     "repeats": m.repeats, "simulated_given_compute_s": given,
+                     "run_spread": m.run_spread, "repeats": m.repeats, "simulated_given_compute_s": given,
                      "error_given_compute": given / m.measured_s - 1.0})
         if progress is not None:
             progress(i + 1, len(chosen))
@@ -223,17 +223,21 @@ def validation_table(cases: Cases, measurements: Sequence[Measurement], device: 
 
 def summary(rows: Sequence[dict[str, Any]], column: str = "error") -> dict[str, dict[str, Any]]:
     """Per split (held-out first): ``median_abs_error``, ``max_abs_error`` (NaN without rows)
-    and ``cases``, of ``column``; and ``median_rel_spread``, the median interquartile range of
-    the repeats over their median: the measurement's own noise, against which an error means
-    something."""
+    and ``cases``, of ``column``; ``median_rel_spread``, the median interquartile range of
+    the repeats over their median, and ``median_run_spread``, the median of how far apart
+    whole runs measured a configuration (NaN for one run): the measurement's own noise,
+    against which an error means something."""
     out = {}
     for split in SPLITS:
         chosen = [r for r in rows if r["split"] == split]
         errors = np.abs([r[column] for r in chosen])
         spread = [r["spread_s"] / r["measured_s"] for r in chosen]
+        runs = [r.get("run_spread", math.nan) for r in chosen]
+        runs = [x for x in runs if x is not None and math.isfinite(x)]
         out[split] = {"median_abs_error": float(np.median(errors)) if errors.size else math.nan,
                       "max_abs_error": float(errors.max()) if errors.size else math.nan, "cases": int(errors.size),
-                      "median_rel_spread": float(np.median(spread)) if spread else math.nan}
+                      "median_rel_spread": float(np.median(spread)) if spread else math.nan,
+                      "median_run_spread": float(np.median(runs)) if runs else math.nan}
     return out
 
 
@@ -345,9 +349,11 @@ def refit_link(cases: Cases, measurements: Sequence[Measurement], device: Device
                                       f"(median |residual| {np.median(residuals):.0%}, max {residuals.max():.0%})")
 
 
-def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False, refit: bool = False,
+def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = False, refit: bool = False, runs: int = 1,
              progress: Callable[[str, int, int], None] | None = None, start_method: str = "fork") -> Validation:
-    """Measure every configuration of ``cases`` (calibration and held-out) for real, fit the
+    """Measure every configuration of ``cases`` (calibration and held-out) for real ``runs``
+    times (each run a pass over all of them; a configuration's measured time is the median of
+    the runs', :func:`~.records.combine_runs`), fit the
     compute efficiency on the calibration training configurations (and with ``refit`` the link,
     :func:`refit_link`) and simulate them all; ``progress(stage, done, total)`` after each
     measured group (one world and operation, or one worker count and model) and each simulated
@@ -360,11 +366,17 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
     for case in cases.all():
         key = ("c", case.world, case.op) if isinstance(case, CollectiveCase) else ("t", case.workers, case.model)
         chunks.setdefault(key, []).append(case)
-    measurements: list[Measurement] = []
-    for i, (_, chunk) in enumerate(sorted(chunks.items(), key=lambda kv: kv[0][:2])):   # collectives, then training
-        measurements += measure_cases(chunk, quick=quick, start_method=start_method)
-        if progress is not None:
-            progress("measuring", i + 1, len(chunks))
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise SpecError(f"--runs must be a positive integer, got {runs!r}")
+    passes: list[list[Measurement]] = []
+    ordered = sorted(chunks.items(), key=lambda kv: kv[0][:2])   # collectives, then training
+    for r in range(runs):
+        passes.append([])
+        for i, (_, chunk) in enumerate(ordered):
+            passes[-1] += measure_cases(chunk, quick=quick, start_method=start_method)
+            if progress is not None:
+                progress("measuring", r * len(ordered) + i + 1, runs * len(ordered))
+    measurements = combine_runs(passes)
     wall = (datetime.datetime.now(datetime.timezone.utc) - t0).total_seconds()
     after = os.getloadavg()
     if refit:
@@ -374,7 +386,7 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
     rows = validation_table(cases, measurements, device, link, compute_efficiency=efficiency,
                             framework_overhead_s=overhead, progress=None if progress is None else lambda d, t: progress("simulating", d, t))
     host = {"host": platform.node(), "cores": os.cpu_count(), "date": t0.isoformat(timespec="seconds"),
-            "measure_wall_s": wall, "load_before": list(before), "load_after": list(after),
+            "measure_wall_s": wall, "runs": runs, "load_before": list(before), "load_after": list(after),
             "device": device.source or device.name, "link": link.source or link.name,
             "link_bandwidth_Bps": link.bandwidth_Bps, "link_latency_s": link.latency_s,
             "link_host_cores": link.host_cores, "link_oversubscription_latency_s": link.oversubscription_latency_s}

@@ -1,10 +1,13 @@
 """Calibration fits recover known hardware from synthetic timings made from known figures
 (with and without noise); the link's timings come from ddlsim's closed forms themselves."""
 
+import math
+
 import numpy as np
 import pytest
 
-from experiments.measure.calibrate import SETTINGS, fit_host, host_device
+from experiments.measure.calibrate import SETTINGS, fit_codec_calls, fit_host, host_device
+from experiments.measure.records import combine_runs
 from experiments.measure.fit import fit_efficiency, fit_linear, fit_rate
 from experiments.measure.link import GLOO_ALGORITHMS, fit_link
 from experiments.measure.records import measurement
@@ -125,3 +128,33 @@ def test_codec_efficiency_from_measured_seconds_and_declared_work(sigma, tol):
     assert fit.efficiency == pytest.approx(0.3, rel=tol)
     faster = [(ideal.codec_time(w) / 3.0, w) for _, w in pairs]
     assert fit_efficiency(faster, ideal.codec_time).efficiency == 1.0   # capped: faster than the roofline
+
+
+@pytest.mark.parametrize("sigma, tol", [(0.0, 1e-9), (0.05, 0.08)])
+def test_codec_call_overhead_from_small_tensors(sigma, tol):
+    # A known device whose codecs pay 6 us per declared call on top of their roofline.
+    known = Device("known", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=0.3, codec_call_overhead_s=6e-6)
+    fitted = Device("fitted", {"fp32": 61e9}, 14e9, 8e9, 10.0, codec_efficiency=0.3)
+    points = []
+    for name in ("qsgd", "topk", "powersgd", "qcs"):
+        for shape in ((10,), (128,), (1280,), (8192,)):
+            work = create(name).work(shape)
+            for phase, w in (("encode", work.encode), ("decode", work.decode)):
+                config = {"scheme": name, "params": {}, "shape": shape, "phase": phase}
+                points.append(measurement("codec-calls", config, _noisy([known.codec_time(w)], sigma)))
+    points.append(measurement("codec", {"scheme": "qsgd", "params": {}, "shape": (9,), "phase": "encode"}, [9.0]))
+    fit = fit_codec_calls(points, fitted)   # the large-tensor "codec" point is not a calls point
+    assert 1.0 / fit.rate == pytest.approx(6e-6, rel=tol) and len(fit.residuals) == len(points) - 1
+    assert fit_codec_calls(points[-1:], fitted) is None
+
+
+def test_runs_combine_into_the_median_of_their_medians():
+    cfg = {"op": "allreduce", "world": 2, "size_B": 4096.0}
+    runs = [[measurement("collective", cfg, [1.0, 2.0, 3.0])], [measurement("collective", cfg, [4.0, 5.0, 6.0])],
+            [measurement("collective", cfg, [2.5, 3.0, 3.5])]]
+    (m,) = combine_runs(runs)
+    assert m.measured_s == 3.0 and m.runs_s == (2.0, 5.0, 3.0) and m.repeats == 9
+    assert m.run_spread == pytest.approx((5.0 - 2.0) / 3.0)
+    assert math.isnan(combine_runs(runs[:1])[0].run_spread)   # one run: no spread between runs
+    with pytest.raises(ValueError, match="different configurations"):
+        combine_runs([runs[0], [measurement("p2p", {"op": "p2p"}, [1.0])]])

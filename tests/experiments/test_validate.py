@@ -28,7 +28,7 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     cal = CollectiveCase("p2p", 2, 1e6)
     held = (CollectiveCase("broadcast", 2, 4e6), CollectiveCase("broadcast", 2, 1e3))
     cases = Cases((cal,), held)
-    alpha, beta = 2 * LINK.latency_s, 1 / LINK.bandwidth_Bps   # one message crosses two links of the switch
+    alpha, beta = 2 * LINK.latency_s, 1 / LINK.bandwidth_Bps   # one message: two hops of the loopback, the bus alone
     measured = {cal: 1e-3, held[0]: 2.2e-3, held[1]: 1e-4}
     samples = {held[0]: [2.0e-3, 2.2e-3, 2.4e-3]}   # median 2.2 ms, interquartile range 0.2 ms
     ms = [measurement("p2p" if c.op == "p2p" else "collective", {"op": c.op, "world": c.world, "size_B": c.size_B},
@@ -41,6 +41,7 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     errors = [e / t - 1 for e, t in zip(expected, measured.values())]
     assert [r["error"] for r in rows] == pytest.approx(errors, rel=1e-12)
     s = summary(rows)
+    assert all(math.isnan(v.pop("median_run_spread")) for v in s.values())   # one run: no spread between runs
     assert s["held-out"] == {"median_abs_error": pytest.approx((abs(errors[1]) + abs(errors[2])) / 2),
                              "max_abs_error": pytest.approx(max(abs(errors[1]), abs(errors[2]))), "cases": 2,
                              "median_rel_spread": pytest.approx((0.2 / 2.2 + 0.0) / 2)}   # one timing: no spread
@@ -49,7 +50,7 @@ def test_collective_rows_are_the_closed_forms_and_the_summary_is_the_tables():
     assert math.isnan(summary(rows[:1])["held-out"]["median_abs_error"]) and summary(rows[:1])["held-out"]["cases"] == 0
     report = Validation(rows[:1], 1.0, {}).report()   # what --json prints: no held-out case, null errors
     assert report["summary"]["held-out"] == {"median_abs_error": None, "max_abs_error": None, "cases": 0,
-                                             "median_rel_spread": None}
+                                             "median_rel_spread": None, "median_run_spread": None}
     json.dumps(report, allow_nan=False)
 
 
@@ -119,9 +120,10 @@ def test_cli_end_to_end_on_a_tiny_plan(tmp_path):
         "links": [{"name": "this-host-loopback", "bandwidth": "2GB/s", "latency": "50us", "source": "a test"}]}))
     out = tmp_path / "out"
     result = runner.invoke(app, ["--catalog", str(host), "validate", "--quick", "--cases", str(_write_tiny(tmp_path)),
-                                 "--out", str(out), "--json"])
+                                 "--out", str(out), "--runs", "2", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert report["host"]["runs"] == 2
     rows = report["rows"]
     assert [(r["kind"], r["split"]) for r in rows] == [("p2p", "calibration"), ("p2p", "calibration"),
                                                        ("broadcast", "held-out"), ("train", "calibration"),
@@ -131,9 +133,11 @@ def test_cli_end_to_end_on_a_tiny_plan(tmp_path):
         assert r["error"] == pytest.approx(r["simulated_s"] / r["measured_s"] - 1, rel=1e-12)
     held = [abs(r["error"]) for r in rows if r["split"] == "held-out"]
     spread = [r["spread_s"] / r["measured_s"] for r in rows if r["split"] == "held-out"]
+    runs = [r["run_spread"] for r in rows if r["split"] == "held-out"]
     assert report["summary"]["held-out"] == {"median_abs_error": pytest.approx(sum(held) / 2),
                                              "max_abs_error": pytest.approx(max(held)), "cases": 2,
-                                             "median_rel_spread": pytest.approx(sum(spread) / 2)}
+                                             "median_rel_spread": pytest.approx(sum(spread) / 2),
+                                             "median_run_spread": pytest.approx(sum(runs) / 2)}
     assert 0 < report["compute_efficiency"] <= 1 and report["host"]["cores"] >= 1
     import pandas as pd
     table = pd.read_parquet(out / "validation.parquet")

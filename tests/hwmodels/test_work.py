@@ -114,3 +114,17 @@ def test_call_overhead_reads_from_a_catalog_entry_with_units():
     with pytest.raises(SpecError, match="call_overhead"):
         from_entry(Device, {**entry, "call_overhead": "-1us"})
     assert all(d.call_overhead_s == 0 for d in load_catalog().entries("device"))   # no cited figure yet
+
+
+def test_codec_calls_use_their_own_overhead_when_given():
+    d = device(codec_efficiency=0.5, call_overhead_s=2e-6, codec_call_overhead_s=6e-6)
+    # codecs: 2 ms of roofline plus 40 calls at 6 us; the model's layers keep 2 us a call
+    assert d.codec_time(Work(1e6, 0.0, 40)) == pytest.approx(2e-3 + 40 * 6e-6, rel=1e-12)
+    assert d.time(1e6, 0.0, calls=10) == pytest.approx(1e-3 + 10 * 2e-6, rel=1e-12)
+    # not given: codecs pay call_overhead_s
+    assert device(codec_efficiency=0.5, call_overhead_s=2e-6).codec_time(Work(0.0, 0.0, 3)) == pytest.approx(6e-6)
+    entry = dict(name="e", peak_flops={"fp32": "1TFLOPS"}, mem_bandwidth="100GB/s", mem_capacity="8GiB",
+                 active_power="10W", codec_call_overhead="5.4us")
+    assert from_entry(Device, entry).codec_call_overhead_s == pytest.approx(5.4e-6)
+    with pytest.raises(SpecError, match="codec_call_overhead"):
+        from_entry(Device, {**entry, "codec_call_overhead": "-1us"})
