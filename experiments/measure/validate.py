@@ -243,16 +243,19 @@ def summary(rows: Sequence[dict[str, Any]], column: str = "error") -> dict[str, 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The table as Markdown (configuration, split, measured and simulated ms, error, error with
-    the compute as measured, relative spread of the repeats), held-out rows first."""
+    the compute as measured, relative spread of the repeats and, from several runs, of the
+    runs), held-out rows first."""
+    runs = any(math.isfinite(r.get("run_spread", math.nan)) for r in rows)
     lines = ["| configuration | split | measured (ms) | simulated (ms) | error | error, compute as measured | "
-             "IQR / median |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "IQR / median |" + (" runs' spread |" if runs else ""),
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if runs else "")]
     for split in SPLITS:
         for r in rows:
             if r["split"] == split:
                 given = f"{r['error_given_compute']:+.0%}" if r["kind"] == "train" else ""
                 lines.append(f"| {r['configuration']} | {split} | {1e3 * r['measured_s']:.3g} | "
                              f"{1e3 * r['simulated_s']:.3g} | {r['error']:+.0%} | {given} | "
-                             f"{r['spread_s'] / r['measured_s']:.0%} |")
+                             f"{r['spread_s'] / r['measured_s']:.0%} |" + (f" {r['run_spread']:.0%} |" if runs else ""))
     return "\n".join(lines)
 
 
