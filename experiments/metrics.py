@@ -138,6 +138,8 @@ METRICS: tuple[Metric, ...] = (
     _m("threshold", "truncation threshold on the fading gain", "", "per round", "fl"),
     _m("predicted_mse", "predicted aggregation MSE, relative", "", "per round", "fl"),
     _m("diverged_round", "round the run diverged in", "", "per run", "fl"),
+    _m("run_status", "the run's own status (ok, diverged)", "", "per run", *_TRAIN_FL),
+    _m("run_note", "why the run stopped or diverged", "", "per run", *_TRAIN_FL),
     _m("parameters", "model parameters", "", "per run", *_TRAIN_FL),
     # infer and restructure
     _m("original_accuracy", "accuracy of the unpartitioned model", "", "per run", *_INFER),

@@ -156,8 +156,8 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
             unit = entry.unit if entry is not None else metrics.AXES.get(name, ("", ""))[1]
             shown[axis] = metrics.axis_label(name, workload)
             for ax in axes:
-                if log:
-                    log_ticks(ax, axis, values)
+                if log:   # sizes with units on x make long labels: at most 6 of them
+                    log_ticks(ax, axis, values, max_labels=6 if axis == "x" and unit in PREFIXED_UNITS else None)
                 else:
                     integer_ticks(ax, axis, values, log=False)
                 if unit in PREFIXED_UNITS:

@@ -103,19 +103,25 @@ _LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0), tuple(floa
              (1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0))
 
 
-def log_ticks(ax: Any, axis: str, values: Sequence[float]) -> None:
+def log_ticks(ax: Any, axis: str, values: Sequence[float], *, max_labels: int | None = None) -> None:
     """Readable ticks on a log axis: labels at powers of ten over long ranges, at 1-2-5 (or
     denser) mantissas over short ones, at least 3 of them; never labels on minor ticks (they
-    overlap on x); integer data with few values (worker counts) labelled at those values."""
+    overlap on x); integer data with few values (worker counts) labelled at those values.
+    ``max_labels`` caps the labels where they are long (sizes with units on x): 1-3, else powers
+    of ten, with at least 2 labels."""
     arr = np.asarray([v for v in values if v > 0], dtype=float)
     if arr.size == 0 or integer_ticks(ax, axis, arr, log=True):
         return
     target = ax.xaxis if axis == "x" else ax.yaxis
     lo, hi = float(arr.min()), float(arr.max())
-    for subs in _LOG_SUBS:
-        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1) for m in subs]
-        if sum(lo <= t <= hi for t in ticks) >= 3:
-            break
+
+    def count(mantissas: tuple[float, ...]) -> int:
+        decades = range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+        return sum(lo <= m * 10.0 ** e <= hi for e in decades for m in mantissas)
+
+    subs = next((m for m in _LOG_SUBS if count(m) >= 3), _LOG_SUBS[-1])
+    if max_labels is not None and count(subs) > max_labels:
+        subs = next((m for m in ((1.0, 3.0), (1.0,)) if 2 <= count(m) <= max_labels), subs)
     target.set_major_locator(ticker.LogLocator(base=10, subs=subs, numticks=8 if subs == (1.0,) else 30))
     target.set_major_formatter(ticker.FuncFormatter(_log_label))
     target.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(2, 10) * 1.0, numticks=30))

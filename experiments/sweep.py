@@ -143,10 +143,10 @@ def run_point(point: Point) -> dict[str, Any]:
             row, key = bad
             where = f"step {rows[row]['step']}" if "step" in rows[row] else f"row {row}"
             return _record(point, "diverged", rows, f"{key} is not finite from {where}", time.perf_counter() - t0)
-        stopped = next((r for r in rows if r.get("diverged_round") is not None), None)
-        if stopped is not None:   # a run that stopped itself on non-finite updates (federated rounds)
-            return _record(point, "diverged", rows, f"updates not finite in round {stopped['diverged_round']}",
-                           time.perf_counter() - t0)
+        stopped = next((r for r in rows if r.get("run_status", "ok") != "ok"), None)
+        if stopped is not None:   # the run's own verdict (a federated run that stopped on non-finite updates)
+            return _record(point, stopped["run_status"], rows,
+                           stopped.get("run_note") or f"the run reported {stopped['run_status']}", time.perf_counter() - t0)
         return _record(point, "ok", rows, None, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001  (a point's failure is data, not a crash)
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SpecError) else str(exc)

@@ -245,7 +245,16 @@ def run_train(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
         return [{k: s[k] for k in _PRICE_ONLY_ROW}]
     result = train(cfg, spec.cluster(Catalog.load()))
     summary = {k: v for k, v in result.summary.items() if k in _TRAIN_SUMMARY}
-    return [{**row, **summary} for row in result.to_dict()["rows"]]
+    step = result.summary.get("diverged_at_step")
+    status = _run_status(result.summary, f"training loss not finite from step {step}")
+    return [{**row, **summary, **status} for row in result.to_dict()["rows"]]
+
+
+def _run_status(summary: Mapping[str, Any], note: str) -> dict[str, Any]:
+    """The run's own verdict for its rows: ``run_status`` (ok, diverged) and, when not ok,
+    ``run_note`` (where); the sweep records a point by it."""
+    status = summary.get("status", "ok")
+    return {"run_status": status, "run_note": None if status == "ok" else note}
 
 
 # The run's summary values every row of a train or fl point carries (those the run reports).
@@ -278,7 +287,8 @@ def run_fl(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     spec = _fl_spec({**config, "seed": seed})
     result = run_federated(spec.config(), *spec.hardware(Catalog.load())).to_dict()
     final = {k: v for k, v in result["summary"].items() if k in _FL_SUMMARY}
-    return [{**row, **final} for row in result["rows"]]
+    status = _run_status(result["summary"], f"updates not finite in round {result['summary'].get('diverged_round')}")
+    return [{**row, **final, **status} for row in result["rows"]]
 
 
 @functools.cache

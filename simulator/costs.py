@@ -168,10 +168,38 @@ def _function_flops(name: str, target: object, node: fx.Node, out: object) -> tu
     return _PER_ELEMENT.get(name, 1.0) * _numel(out), False
 
 
+# Costs by architecture: a sweep builds the same model at every point, and tracing and counting
+# a ResNet-50's operators takes about a second. Bounded; the oldest entry goes first.
+_CACHE: dict[tuple[Any, ...], ModelCost] = {}
+_CACHE_MAX = 32
+
+
+def _fingerprint(model: nn.Module, input_shape: Sequence[int], backward_factor: float) -> tuple[Any, ...]:
+    """What a model's costs depend on: its module tree (layer types and sizes, as ``repr``
+    prints them), every parameter's name, shape, dtype, device type and whether it trains,
+    the input's shape and dtype, train/eval mode and the backward factor."""
+    params = tuple((n, tuple(p.shape), str(p.dtype), p.device.type, p.requires_grad) for n, p in model.named_parameters())
+    return (type(model).__qualname__, repr(model), params, tuple(int(d) for d in input_shape),
+            str(getattr(model, "input_dtype", torch.float32)), model.training, float(backward_factor))
+
+
 def model_cost(model: nn.Module, input_shape: Sequence[int], *, backward_factor: float = 2.0) -> ModelCost:
-    """Trace ``model`` with torch.fx, propagate one sample of ``input_shape``, price each node."""
+    """Trace ``model`` with torch.fx, propagate one sample of ``input_shape``, price each node.
+    Cached by architecture (:func:`_fingerprint`): the same model built again costs a lookup."""
     if not backward_factor > 0:
         raise SpecError(f"costs: backward_factor must be > 0, got {backward_factor!r}")
+    key = _fingerprint(model, input_shape, backward_factor)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    cost = _model_cost(model, input_shape, backward_factor)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = cost
+    return cost
+
+
+def _model_cost(model: nn.Module, input_shape: Sequence[int], backward_factor: float) -> ModelCost:
     try:
         gm = fx.symbolic_trace(model)
     except Exception as exc:  # noqa: BLE001 - fx raises many kinds

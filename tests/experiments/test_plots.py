@@ -162,3 +162,15 @@ def test_stacked_bars_sum_their_parts():
     # category a: mean compute 2 then idle 1 on top; b: 2 then 5
     assert [h[1:] for h in heights] == [(0.0, 2.0), (2.0, 1.0), (0.0, 2.0), (2.0, 5.0)]
     assert [t.get_text() for t in ax.texts] == ["3", "7"]
+
+
+def test_long_size_labels_on_a_log_axis_are_few_enough_not_to_touch():
+    # 1 MiB to 200 MiB: 1-2-5 would label 8 sizes ("100 MB" next to "200 MB" on a narrow panel)
+    sizes = [2.0**20 * k for k in (1, 2, 5, 10, 25, 50, 100, 200)]
+    rows = pd.DataFrame([{"status": "ok", "last": True, "algorithm": "ring", "topology": "switch", "workers": 8,
+                          "repeat": 0, "size_B": s, "time_s": 1e-3 + s / 1e10} for s in sizes])
+    ax = plots.tradeoff(rows, "size_B", "time_s", logx=True).axes[0]
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi and t.get_text()]
+    assert labels == ["1 MB", "3 MB", "10 MB", "30 MB", "100 MB"]   # 1-3 mantissas (1 MB: in the margin)

@@ -83,3 +83,19 @@ def test_counting_calls_leaves_the_model_alone():
     model_cost(net, (1, 8, 8))
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())   # batch-norm statistics too
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_costs_are_cached_by_architecture_not_by_object():
+    from simulator.costs import model_cost as cost_of
+    from simulator.models import build as build_model
+
+    a, b = build_model("mlp", (64,), 10, seed=0), build_model("mlp", (64,), 10, seed=1)   # other weights
+    first = cost_of(a, (64,))
+    assert cost_of(b, (64,)) is first                                  # a lookup, the same numbers
+    frozen = build_model("mlp", (64,), 10, seed=0)
+    next(frozen.parameters()).requires_grad_(False)
+    other = cost_of(frozen, (64,))
+    assert other is not first                                          # what trains changes the key
+    assert [layer.params for layer in other.layers] != [layer.params for layer in first.layers]
+    wider = build_model("mlp", (64,), 10, seed=0, hidden=[32])
+    assert cost_of(wider, (64,)).total("forward_flops") != first.total("forward_flops")

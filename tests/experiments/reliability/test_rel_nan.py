@@ -107,18 +107,24 @@ def test_a_point_record_holds_no_bare_nan(tmp_path):
 
 
 def test_a_federated_run_that_stopped_on_non_finite_updates_is_a_diverged_point(monkeypatch):
-    # fl rows keep finite energy and a null accuracy after the run stops; the summary's round says so
+    # fl rows keep finite energy and a null accuracy after the run stops; the run's own status
+    # and note (what experiments.workloads.run_fl puts on every row) say so
     from experiments import sweep
+    from experiments.workloads import _run_status
+
+    verdict = _run_status({"status": "diverged", "diverged_round": 2}, "updates not finite in round 2")
+    assert _run_status({"status": "ok"}, "unused") == {"run_status": "ok", "run_note": None}
 
     class Stopped:
         def run(self, config, seed):
-            return [{"round": 1, "test_accuracy": 0.5, "energy_total_j": 1.0, "diverged_round": 2},
-                    {"round": 2, "test_accuracy": None, "energy_total_j": 2.0, "diverged_round": 2}]
+            return [{"round": 1, "test_accuracy": 0.5, "energy_total_j": 1.0, "diverged_round": 2, **verdict},
+                    {"round": 2, "test_accuracy": None, "energy_total_j": 2.0, "diverged_round": 2, **verdict}]
 
     monkeypatch.setattr(sweep, "get_workload", lambda name, module=None: Stopped())
     point = sweep.Point("s", 0, "fl", "experiments.workloads", {}, 0, 0, "h")
     record = sweep.run_point(point)
     assert record["status"] == "diverged" and record["error"] == "updates not finite in round 2"
     monkeypatch.setattr(sweep, "get_workload", lambda name, module=None: type("Fine", (), {
-        "run": lambda self, c, s: [{"round": 1, "test_accuracy": 0.5, "diverged_round": None}]})())
+        "run": lambda self, c, s: [{"round": 1, "test_accuracy": 0.5, "diverged_round": None, "run_status": "ok",
+                                    "run_note": None}]})())
     assert sweep.run_point(point)["status"] == "ok"
