@@ -1,7 +1,9 @@
 """Calibrate this host: a catalog device ``this-host`` and link ``this-host-loopback`` from
 microbenchmarks and real gloo timings (``ddlsim calibrate``).
 
-* device: one single-threaded process (what each worker of a measured run gets).
+* device: one single-threaded process (what each worker of a measured run gets), measured as
+  one: each microbenchmark runs in one process per core at once (a gloo group, main threads
+  pinned), the median over the processes.
   ``peak_flops`` per dtype: GEMM times fitted as ``t = flops / rate``; ``mem_bandwidth``: the
   triad fitted as ``t = bytes / rate`` (:func:`fit_host`); ``mem_capacity``:
   the host's physical memory; ``active_power`` is not measured (no power counters): give it.
@@ -43,7 +45,8 @@ from . import host
 from .collectives import measure_collectives
 from .fit import EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate, relative_residuals
 from .link import HOPS, LoopbackFit, fit_link
-from .records import Measurement
+from .records import Measurement, combine_runs
+from .world import run_world
 
 __all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_codec_calls", "fit_host", "host_cores",
            "host_device", "write_catalog", "DEVICE", "LINK"]
@@ -146,7 +149,7 @@ class Calibration:
                        f"median of (time - roofline) / declared calls (median |residual| "
                        f"{np.median(np.abs(self.codec_calls.residuals)):.0%}). " if self.codec_calls else "")
         return (f"One single-threaded process of this host ({self.cpu}, {self.cores} cores): each worker process "
-                f"of a measured run. peak_flops: square GEMMs (torch.mm) fitted as t = 2n^3/rate: {fits}. "
+                f"of a measured run, measured as one ({self.cores} processes at once, the median over them). peak_flops: square GEMMs (torch.mm) fitted as t = 2n^3/rate: {fits}. "
                 f"mem_bandwidth: STREAM-like triad, 12 B per element, fitted the same way (max |residual| "
                 f"{_max_abs(self.triad.residuals):.1%}). {power}. mem_capacity: the host's physical memory. "
                 f"{calls}{codec_fit}{codec_calls}Codec seconds per element, encode/decode: {codecs}.")
@@ -292,11 +295,24 @@ def fit_codec_calls(points: Sequence[Measurement], device: Device) -> RateFit | 
     return RateFit(1.0 / per_call, 0.0, tuple(relative_residuals(roof + calls * per_call, t)))
 
 
+def _host_tasks(rank: int, world: int, tasks: Sequence[tuple[Any, ...]]) -> list[Measurement]:
+    """Run the microbenchmark ``tasks`` (kind first, then the arguments of :mod:`.host`'s
+    function of that kind) in this rank; ``codec`` tasks give an encode and a decode record,
+    ``codec-calls`` the same of a small tensor."""
+    out: list[Measurement] = []
+    for kind, *args in tasks:
+        if kind in ("codec", "codec-calls"):
+            out += [replace(m, kind=kind) for m in host.codec(*args)]
+        else:
+            out.append(getattr(host, kind)(*args))
+    return out
+
+
 def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W: float | None = None,
               progress: Callable[[int, int], None] | None = None, settings: Settings | None = None) -> Calibration:
     """Run the microbenchmarks and the gloo timings of :data:`SETTINGS` (``quick`` or full, or
     ``settings``) and fit the device and the link; ``progress(done, total)`` after each task."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: F401, PLC0415  (imported once here: the forked ranks inherit it)
 
     from simulator.collectives import reduction_gamma  # noqa: PLC0415
 
@@ -313,32 +329,28 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
         if progress is not None:
             progress(done, tasks)
 
+    # Every microbenchmark runs in one process per core at once, each in a gloo group and its main
+    # thread pinned, as the workers of a measured run are: the device is one such worker on a
+    # loaded host (two processes busy at once run a codec's small calls 10-40 % slower than one).
+    cores = host_cores()
+    small = tuple(("codec-calls", name, params, shape, 10 * s.repeats)
+                  for name, params in s.codecs for shape in s.codec_small_shapes)
+    groups = [tuple(("gemm", dtype, n, s.repeats) for dtype, sizes in s.gemm_sizes.items() for n in sizes),
+              tuple(("triad", n, s.repeats) for n in s.triad_elements)
+              + tuple(("dispatch", calls, s.repeats) for calls in s.dispatch_calls)]
+    groups += [(("codec", name, params, s.codec_shape, s.repeats),) + tuple(t for t in small if t[1] == name)
+               for name, params in s.codecs]
     measurements: list[Measurement] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for dtype, sizes in s.gemm_sizes.items():
-            for n in sizes:
-                measurements.append(host.gemm(dtype, n, s.repeats))
+    for group in groups:
+        # fork: the ranks inherit this process's torch instead of importing it again (seconds each)
+        measurements += combine_runs(run_world(_host_tasks, cores, group, start_method="fork"))
+        for task in group:
+            if task[0] != "codec-calls":
                 tick()
-        for n in s.triad_elements:
-            measurements.append(host.triad(n, s.repeats))
-            tick()
-        for calls in s.dispatch_calls:
-            measurements.append(host.dispatch(calls, s.repeats))
-            tick()
-        for name, params in s.codecs:
-            measurements += host.codec(name, params, s.codec_shape, s.repeats)
-            for shape in s.codec_small_shapes:   # a layer's gradient: the calls dominate
-                measurements += [replace(m, kind="codec-calls") for m in host.codec(name, params, shape, 10 * s.repeats)]
-            tick()
-    finally:
-        torch.set_num_threads(threads)
     gemm, triad, codec, calls = fit_host(measurements)
     codec_calls = fit_codec_calls(measurements, host_device(gemm, triad, codec_efficiency=codec.efficiency if codec else None))
 
     gamma = reduction_gamma(host_device(gemm, triad, active_power_W))
-    cores = host_cores()
     link_points: list[Measurement] = []
     for world in s.worlds:
         ops = ("p2p", "allreduce") if world == 2 else ("allreduce",)

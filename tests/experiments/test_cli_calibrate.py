@@ -112,3 +112,7 @@ def test_calibrate_end_to_end_on_a_tiny_plan(tmp_path, monkeypatch):
     # a dispatch costs between 10 ns and 1 ms on any host this runs on
     call_s = catalog.device(DEVICE).call_overhead_s
     assert 1e-8 < call_s < 1e-3 and call_s == pytest.approx(summary["call_overhead_s"], rel=1e-3)
+    # a codec's calls on layer-sized tensors, fitted apart from the bare dispatch
+    codec_call_s = catalog.device(DEVICE).codec_call_overhead_s
+    assert 1e-8 < codec_call_s < 1e-3 and codec_call_s == pytest.approx(summary["codec_call_overhead_s"], rel=1e-3)
+    assert catalog.link(LINK).host_cores >= 1
