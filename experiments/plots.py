@@ -38,12 +38,20 @@ __all__ = ["tradeoff", "bars", "compression", "timeline", "save", "save_timeline
 BAND_MIN_POINTS = 7   # a line with at least this many points shows its spread as a band, not bars
 
 
-def select(table: pd.DataFrame, where: Mapping[str, Any] | None = None, columns: Iterable[str | None] = ()) -> pd.DataFrame:
-    """The ok rows matching ``where`` (column: value or list of values); SpecError on an unknown column."""
-    for name in [*(where or {}), *columns]:
+def select(table: pd.DataFrame, where: Mapping[str, Any] | None = None, columns: Iterable[str | None] = (),
+           numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """The ok rows matching ``where`` (column: value or list of values); SpecError on an unknown
+    column, or on a ``numeric`` one (an axis of values) that holds text."""
+    for name in [*(where or {}), *columns, *numeric]:
         if name is not None and name not in table.columns:
             known = ", ".join(c for c in table.columns if c not in ("error",))
             raise SpecError(f"no column {name!r} in the results (columns: {known})")
+    for name in numeric:
+        values = table[name].dropna()
+        if not pd.api.types.is_numeric_dtype(values) and pd.to_numeric(values, errors="coerce").isna().any():
+            sample = next(v for v in values if pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")[0]))
+            raise SpecError(f"column {name!r} holds text (e.g. {sample!r}), not numbers to put on an axis: "
+                            f"group by it (--hue or --col) or draw it as categories (--kind bars --x {name})")
     rows = table[table["status"] == "ok"] if "status" in table.columns else table
     for name, value in (where or {}).items():
         rows = rows[rows[name].isin(value if isinstance(value, list) else [value])]
@@ -125,7 +133,10 @@ def tradeoff(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, col
     ``published``: :class:`~experiments.spec.PublishedSeries` (label, x, y, col) drawn in black
     with open markers beside the simulated lines, each in its ``col`` panel (or in all)."""
     check_legend(legend)
-    rows = select(table, where, (x, y, hue, col))
+    rows = select(table, where, (hue, col), numeric=(x, y))
+    for option, name, log in (("--logx", x, logx), ("--logy", y, logy)):
+        if log and not (pd.to_numeric(rows[name], errors="coerce") > 0).any():
+            raise SpecError(f"{option}: column {name!r} has no positive value to put on a log axis; drop {option}")
     workload = metrics.workload_of(table)
     hues = [k for k, _ in _groups(rows, hue)]
     panels = _groups(rows, col)
@@ -187,7 +198,7 @@ def bars(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, where: 
     """Bars of ``y`` per ``x`` category (e.g. device), grouped by ``hue``; mean and spread over the
     rows of each bar (repeats); every bar labelled with its value."""
     check_legend(legend)
-    rows = select(table, where, (x, y, hue))
+    rows = select(table, where, (x, hue), numeric=(y,))
     workload = metrics.workload_of(table)
     cats = list(dict.fromkeys(rows[x].astype(str)))
     groups = _groups(rows, hue)
@@ -228,7 +239,7 @@ def stacked(table: pd.DataFrame, x: str, parts: Sequence[str], *, where: Mapping
     """One bar per ``x`` category, stacked from the columns ``parts`` (e.g. energy by kind: compute,
     idle, link, radio), each the mean over the rows of the category; the total above the bar."""
     check_legend(legend)
-    rows = select(table, where, (x, *parts))
+    rows = select(table, where, (x,), numeric=parts)
     workload = metrics.workload_of(table)
     cats = list(dict.fromkeys(rows[x].astype(str)))
     means = rows.groupby(rows[x].astype(str), sort=False)[list(parts)].mean().reindex(cats)
@@ -261,7 +272,7 @@ def compression(table: pd.DataFrame, x: str = "bits_per_element", y: str = "rela
     """Relative error against bits per element (log y), with the D(R) and unbiased bounds."""
     from simulator.compression.bounds import gaussian_distortion, unbiased_bound  # noqa: PLC0415
 
-    rows = select(table, where, (x,))
+    rows = select(table, where, (), numeric=(x,))
     lo, hi = float(rows[x].min()), float(rows[x].max())
     rate = np.linspace(max(lo * 0.9, 1e-3), hi * 1.1, 200)
 

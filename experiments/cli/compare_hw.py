@@ -10,7 +10,7 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, catalog_env, output_path, user_errors
+from .app import app, catalog, catalog_env, output_path, user_errors
 from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 if TYPE_CHECKING:
@@ -101,6 +101,14 @@ def compare_hw(
     experiment = hardware_spec(load_experiment(spec), split, [lk.strip() for lk in (links or "").split(",") if lk.strip()])
     metric = metric or get_workload(experiment.workload).headline
     entry = known_metric(experiment.workload, metric)       # before anything runs
+    hardware = catalog()                                    # every name known before anything runs
+    axis = experiment.sweep.zip[-1]
+    for option, kind in (("--devices", "device"), ("--links" if links else "--devices", "link")):
+        for name in dict.fromkeys(axis.get(kind, [])):
+            try:
+                getattr(hardware, kind)(name)
+            except SpecError as exc:
+                raise SpecError(f"{option}: {exc}") from None
     keys = ["device", "link"] if "link" in experiment.sweep.zip[-1] else ["device"]
     out = output_path(out or DEFAULT_ROOT / experiment.name, "--out", folder=True)
     bar = sweep_progress(experiment.name)

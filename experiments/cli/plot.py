@@ -55,7 +55,10 @@ def plot(
     filters = _where(where)
     for name, value in filters.items():
         if name in table.columns and table[name].dtype.kind in "if":
-            filters[name] = float(value)  # type: ignore[arg-type]
+            try:
+                filters[name] = float(value)  # type: ignore[arg-type]
+            except ValueError:
+                raise SpecError(f"--where: column {name!r} holds numbers, got {value!r}") from None
     labels = {"title": title, "xlabel": xlabel, "ylabel": ylabel, "legend": legend}
     if kind == "bars":
         fig = plots.bars(table, x, y, hue=hue, where=filters, logy=logy, **labels)

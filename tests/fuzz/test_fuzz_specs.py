@@ -193,7 +193,7 @@ def test_fuzz_sweep(spec: Any) -> None:
 
 TEXT = st.sampled_from(["", "x", "1MiB", "0B", "1e30GiB", "-1MB", "10Gbps", "0bps", "5us", "-1s", "nan", "inf",
                         "ring", "direct", "halving-doubling", "binomial-tree", "allreduce", "broadcast", "alltoall",
-                        "switch", "torus2d", "leaf-spine", "ring", "fully-connected", "analytic", "des"])
+                        "switch", "torus2d", "leaf-spine", "ring", "fully-connected", "loopback", "analytic", "des"])
 COUNTS = st.sampled_from([-1, 0, 1, 2, 3, 6, 8, 1000, 10**9, 10**15])
 
 
