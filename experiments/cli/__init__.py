@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from typing import Any
 
 __all__ = ["app", "main", "COMMAND_MODULES"]
@@ -46,3 +47,18 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         return _load()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """This package, keeping ``app`` for the Typer app: importing a command module first (e.g.
+    ``experiments.cli.collective``) imports the submodule ``experiments.cli.app``, and the import
+    system would then bind that module as this package's ``app``, so that a later ``from
+    experiments.cli import app`` got the module. The submodule stays in ``sys.modules``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "app" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
