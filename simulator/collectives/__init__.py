@@ -45,7 +45,7 @@ from .shared import shared_time
 
 __all__ = ["OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
            "StepProgram", "algorithms", "analytic_time", "build_program", "concat", "get", "pairs",
-           "reduction_gamma", "run", "simulate", "net_params", "ranks_needed", "totals"]
+           "reduction_gamma", "run", "simulate", "net_params", "ranks_needed", "shared_time", "totals"]
 
 
 def _check_workers(workers: Any) -> int:
