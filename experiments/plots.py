@@ -48,8 +48,9 @@ def select(table: pd.DataFrame, where: Mapping[str, Any] | None = None, columns:
             raise SpecError(f"no column {name!r} in the results (columns: {known})")
     for name in numeric:
         values = table[name].dropna()
-        if not pd.api.types.is_numeric_dtype(values) and pd.to_numeric(values, errors="coerce").isna().any():
-            sample = next(v for v in values if pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")[0]))
+        text = values[pd.to_numeric(values, errors="coerce").isna()]
+        if not text.empty:
+            sample = text.iloc[0]
             raise SpecError(f"column {name!r} holds text (e.g. {sample!r}), not numbers to put on an axis: "
                             f"group by it (--hue or --col) or draw it as categories (--kind bars --x {name})")
     rows = table[table["status"] == "ok"] if "status" in table.columns else table

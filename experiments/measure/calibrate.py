@@ -46,9 +46,9 @@ from .collectives import measure_collectives
 from .fit import EfficiencyFit, RateFit, fit_call_overhead, fit_efficiency, fit_rate, relative_residuals
 from .link import HOPS, LoopbackFit, fit_link
 from .records import Measurement, combine_runs
-from .world import run_world
+from .world import host_cpus, run_world
 
-__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_codec_calls", "fit_host", "host_cores",
+__all__ = ["Settings", "SETTINGS", "Calibration", "calibrate", "catalog_path", "fit_codec_calls", "fit_host",
            "host_device", "write_catalog", "DEVICE", "LINK"]
 
 DEVICE, LINK = "this-host", "this-host-loopback"
@@ -223,14 +223,6 @@ def _memory_B() -> float:
     return float(f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'):.3g}")
 
 
-def host_cores() -> int:
-    """The cores this process may run on (its affinity; the measured ranks are pinned to them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:   # no affinity call (macOS)
-        return os.cpu_count() or 1
-
-
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -241,6 +233,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _declared_work(m: Measurement) -> Any:
+    """The work a codec measurement's scheme declares for its shape and phase (encode or decode)."""
+    from simulator.compression import create  # noqa: PLC0415
+
+    work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
+    return work.encode if m.config["phase"] == "encode" else work.decode
+
+
 def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit, EfficiencyFit | None, RateFit | None]:
     """The device's fits from its measured points: GEMM rate per dtype and triad bandwidth, each
     ``t = work / rate`` (the sizes are large enough for a call's microseconds of overhead to
@@ -248,7 +248,6 @@ def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit
     overhead of the dispatch loops (None without them), and the codec efficiency of the codec
     points, less their declared calls at that overhead, against their declared work on that
     roofline."""
-    from simulator.compression import create  # noqa: PLC0415
 
     def rate(kind: str, key: str, dtype: str | None = None) -> RateFit:
         chosen = [m for m in points if m.kind == kind and (dtype is None or m.config["dtype"] == dtype)]
@@ -263,8 +262,7 @@ def fit_host(points: Sequence[Measurement]) -> tuple[dict[str, RateFit], RateFit
     pairs = []
     for m in points:
         if m.kind == "codec":
-            work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
-            work = work.encode if m.config["phase"] == "encode" else work.decode
+            work = _declared_work(m)
             # the roofline's share of the time; a point its calls alone exceed is left at its time
             rest = m.measured_s - work.calls * call_s
             pairs.append((rest if rest > 0 else m.measured_s, replace(work, calls=0)))
@@ -277,13 +275,10 @@ def fit_codec_calls(points: Sequence[Measurement], device: Device) -> RateFit | 
     small-tensor codec points (kind ``codec-calls``), the median of (measured - ``device``'s
     codec roofline of the declared work) / declared calls; None without such points. The
     residuals are each point's (model - measured) / measured at that value."""
-    from simulator.compression import create  # noqa: PLC0415
-
     rows = []
     for m in points:
         if m.kind == "codec-calls":
-            work = create(m.config["scheme"], **m.config["params"]).work(m.config["shape"])
-            work = work.encode if m.config["phase"] == "encode" else work.decode
+            work = _declared_work(m)
             if work.calls > 0:
                 rows.append((m.measured_s, device.codec_time(replace(work, calls=0)), work.calls))
     if not rows:
@@ -332,13 +327,12 @@ def calibrate(quick: bool = False, *, version: str = "0+unknown", active_power_W
     # Every microbenchmark runs in one process per core at once, each in a gloo group and its main
     # thread pinned, as the workers of a measured run are: the device is one such worker on a
     # loaded host (two processes busy at once run a codec's small calls 10-40 % slower than one).
-    cores = host_cores()
-    small = tuple(("codec-calls", name, params, shape, 10 * s.repeats)
-                  for name, params in s.codecs for shape in s.codec_small_shapes)
+    cores = len(host_cpus())
     groups = [tuple(("gemm", dtype, n, s.repeats) for dtype, sizes in s.gemm_sizes.items() for n in sizes),
               tuple(("triad", n, s.repeats) for n in s.triad_elements)
               + tuple(("dispatch", calls, s.repeats) for calls in s.dispatch_calls)]
-    groups += [(("codec", name, params, s.codec_shape, s.repeats),) + tuple(t for t in small if t[1] == name)
+    groups += [(("codec", name, params, s.codec_shape, s.repeats),)   # then a layer's gradients: calls dominate
+               + tuple(("codec-calls", name, params, shape, 10 * s.repeats) for shape in s.codec_small_shapes)
                for name, params in s.codecs]
     measurements: list[Measurement] = []
     for group in groups:

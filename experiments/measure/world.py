@@ -18,10 +18,19 @@ from typing import Any
 
 from hwmodels import SpecError
 
-__all__ = ["run_world", "free_port", "timed", "MAX_WORLD"]
+__all__ = ["run_world", "free_port", "host_cpus", "timed", "MAX_WORLD"]
 
 MAX_WORLD = 64
 _POLL_S = 0.2
+
+
+def host_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity), in order; all of them where the OS has no
+    affinity call (macOS). The ranks of a measured run are pinned to these."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return list(range(os.cpu_count() or 1))
 
 
 def free_port() -> int:
@@ -42,7 +51,7 @@ def _entry(rank: int, job: Callable[[int, int, Any], Any], world: int, port: int
     if hasattr(os, "sched_setaffinity"):
         # Only this (the calling) thread: gloo's I/O and worker threads, started above, stay free
         # to run on any core; pinned with the rank they would queue behind it.
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = host_cpus()
         os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
     try:
         out = job(rank, world, arg)

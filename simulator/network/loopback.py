@@ -18,12 +18,11 @@ flow DES and in the closed forms alike (:attr:`shared_capacity_Bps` tells
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from hwmodels import LinkSpec, SpecError
 
-from .topology import HOST, SWITCH, Topology, register_topology
+from .topology import SWITCH, Topology, _count, _hosts, register_topology
 
 __all__ = ["LoopbackTopology", "BUS_LINK"]
 
@@ -42,8 +41,7 @@ class LoopbackTopology(Topology):
         cores = link.host_cores if cores is None else cores
         if oversubscription_latency_s is None:
             oversubscription_latency_s = link.oversubscription_latency_s
-        if isinstance(p, bool) or not isinstance(p, int) or p < 1:
-            raise SpecError(f"loopback: processes must be a positive integer, got {p!r}")
+        p = _count("p", p)
         if isinstance(cores, bool) or not isinstance(cores, int) or cores < 0:
             raise SpecError(f"loopback: cores must be a non-negative integer (0: one per process), got {cores!r}")
         try:
@@ -58,9 +56,7 @@ class LoopbackTopology(Topology):
         excess = max(0, p - cores) if cores else 0
         bus = LinkSpec(name=f"{link.name} (shared copy capacity)", bandwidth_Bps=link.bandwidth_Bps,
                        latency_s=over * excess, energy_per_bit_J=0.0)
-        g = nx.Graph()
-        for i in range(p):
-            g.add_node(f"h{i}", kind=HOST)
+        g = _hosts(p)
         g.add_node("lo", kind=SWITCH)
         g.add_node("bus", kind=SWITCH)
         for i in range(p):
