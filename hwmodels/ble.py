@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .checks import is_int
 from .errors import SpecError
 from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
 
@@ -68,7 +69,7 @@ LE_2M = BleProfile(name="ble-le2m", phy_rate_bps=2e6, preamble_B=2, source=_SOUR
 
 def packet_time_s(profile: BleProfile, payload_B: int) -> float:
     """Air time of one data channel packet with ``payload_B`` octets (0 for an empty packet)."""
-    if isinstance(payload_B, bool) or not isinstance(payload_B, int) or not 0 <= payload_B <= profile.max_payload_B:
+    if not is_int(payload_B) or not 0 <= payload_B <= profile.max_payload_B:
         raise SpecError(f"payload_B must be an integer in 0..{profile.max_payload_B}, got {payload_B!r}")
     mic = profile.mic_B if payload_B else 0     # an empty PDU carries no MIC
     octets = profile.preamble_B + profile.access_address_B + profile.header_B + payload_B + mic + profile.crc_B

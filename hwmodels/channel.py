@@ -31,14 +31,16 @@ from typing import Optional
 import numpy as np
 from scipy import special, stats
 
+from .checks import is_number
 from .errors import SpecError
+from .registry import Registry
 
 __all__ = ["Channel", "PATH_LOSS", "FADINGS", "SPEED_OF_LIGHT_M_PER_S", "noise_power_W", "capacity_bits_per_use",
            "shannon_rate_bps", "outage_probability", "ergodic_capacity_rayleigh"]
 
 SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
 _KT0_W_PER_HZ = 1.380649e-23 * 290.0   # thermal noise density at 290 K (-174 dBm/Hz)
-FADINGS = ("none", "rayleigh", "rician")
+FADINGS: Registry[str] = Registry.of("fading", ("none", "rayleigh", "rician"))
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _umi_nlos(d3, f, ch):
     return np.maximum(_umi_los(d3, f, ch), nlos)
 
 
-PATH_LOSS: dict[str, _PathLoss] = {
+PATH_LOSS: Registry[_PathLoss] = Registry.of("path_loss", {
     "free-space": _PathLoss(lambda d, f, ch: _fspl(d, f), 0.0, (0.0, math.inf)),
     "log-distance": _PathLoss(_log_distance, 0.0, (0.0, math.inf)),
     "uma-los": _PathLoss(_uma_los, 4.0, (10.0, 5000.0)),
@@ -82,7 +84,7 @@ PATH_LOSS: dict[str, _PathLoss] = {
     "umi-los": _PathLoss(_umi_los, 4.0, (10.0, 5000.0)),
     "umi-nlos": _PathLoss(_umi_nlos, 7.82, (10.0, 5000.0)),
     "macro-km": _PathLoss(lambda d, f, ch: 128.1 + 37.6 * np.log10(d / 1000.0), 8.0, (1.0, math.inf)),
-}
+})
 _3GPP = ("uma-los", "uma-nlos", "umi-los", "umi-nlos")
 
 
@@ -104,17 +106,15 @@ class Channel:
     ut_height_m: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.path_loss not in PATH_LOSS:
-            raise SpecError(f"channel: unknown path_loss {self.path_loss!r}; known: {', '.join(PATH_LOSS)}")
-        if self.fading not in FADINGS:
-            raise SpecError(f"channel: unknown fading {self.fading!r}; known: {', '.join(FADINGS)}")
+        PATH_LOSS.get(self.path_loss, where="channel")
+        FADINGS.get(self.fading, where="channel")
         for name in ("exponent", "reference_m", "bs_height_m", "ut_height_m"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if not (is_number(value) and value > 0):
                 raise SpecError(f"channel: {name} must be a positive number, got {value!r}")
         for name in ("shadowing_dB", "rician_k"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if value is not None and not (is_number(value) and value >= 0):
                 raise SpecError(f"channel: {name} must be a number >= 0, got {value!r}")
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .checks import is_int, is_number
 from .errors import SpecError
 
 __all__ = ["ExchangeTiming", "check_payload_B", "check_contenders", "check_positive"]
@@ -46,7 +47,7 @@ class ExchangeTiming:
     def __post_init__(self) -> None:
         for name in ("total_s", "tx_s", "rx_s", "listen_s", "sleep_s"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= -1e-15):
+            if not (is_number(value) and value >= -1e-15):
                 raise SpecError(f"ExchangeTiming.{name} must be a finite non-negative number of seconds, got {value!r}")
 
     @property
@@ -68,15 +69,14 @@ class ExchangeTiming:
 
 def check_payload_B(payload_B: float) -> int:
     """The payload in whole octets (a frame carries whole octets: fractions round up)."""
-    if isinstance(payload_B, bool) or not isinstance(payload_B, (int, float)) or not math.isfinite(payload_B) \
-            or payload_B < 0:
+    if not is_number(payload_B) or payload_B < 0:
         raise SpecError(f"payload_B must be a finite number of bytes >= 0, got {payload_B!r}")
     return math.ceil(payload_B)
 
 
 def check_contenders(contenders: int) -> int:
     """The number of stations sharing the medium (the sender included): an integer >= 1."""
-    if isinstance(contenders, bool) or not isinstance(contenders, int) or contenders < 1:
+    if not is_int(contenders) or contenders < 1:
         raise SpecError(f"contenders must be an integer >= 1 (the sender counts), got {contenders!r}")
     return contenders
 
@@ -85,7 +85,7 @@ def check_positive(record: object, *names: str, integer: bool = False, allow_zer
     """Raise a :class:`SpecError` naming the first field of ``record`` that is not a positive number."""
     for name in names:
         value = getattr(record, name)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = is_number(value)
         ok = ok and (value >= 0 if allow_zero else value > 0) and (not integer or float(value).is_integer())
         if not ok:
             kind = "an integer" if integer else "a number"

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .checks import is_int
 from .errors import SpecError
 from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
 
@@ -105,7 +106,7 @@ O_QPSK_2450 = Ieee802154Profile(
 
 def frame_airtime_s(profile: Ieee802154Profile, psdu_B: int) -> float:
     """Air time of one PPDU carrying ``psdu_B`` octets: (SHR + PHR + PSDU) octets."""
-    if isinstance(psdu_B, bool) or not isinstance(psdu_B, int) or not 0 < psdu_B <= profile.max_psdu_B:
+    if not is_int(psdu_B) or not 0 < psdu_B <= profile.max_psdu_B:
         raise SpecError(f"psdu_B must be an integer in 1..{profile.max_psdu_B} (aMaxPhyPacketSize), got {psdu_B!r}")
     return (profile.shr_B + profile.phr_B + psdu_B) * profile.octet_s
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .cost import Cost
+from .checks import is_int
 from .errors import SpecError
 from .record import quantity, validate
 
@@ -40,7 +41,7 @@ class LinkSpec:
         validate(self)
         if not isinstance(self.duplex, bool):
             raise SpecError(f"LinkSpec {self.name!r}: field 'duplex' must be true or false, got {self.duplex!r}")
-        if isinstance(self.host_cores, bool) or not isinstance(self.host_cores, int) or self.host_cores < 0:
+        if not is_int(self.host_cores) or self.host_cores < 0:
             raise SpecError(f"LinkSpec {self.name!r}: field 'host_cores' must be a non-negative integer "
                             f"(0: not given), got {self.host_cores!r}")
 

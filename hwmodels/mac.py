@@ -9,6 +9,7 @@ from . import ble, ieee802154, wifi
 from .errors import SpecError
 from .exchange import ExchangeTiming, check_payload_B
 from .radio import Radio
+from .registry import Registry
 
 __all__ = ["MacProfile", "MAC_PROFILES", "RADIO_PROFILES", "mac_profile", "profile_for_radio", "exchange_timing",
            "exchange_time_s", "goodput_bps"]
@@ -21,12 +22,12 @@ _PRICERS: dict[type, Callable[[MacProfile, float, int], ExchangeTiming]] = {
     ble.BleProfile: ble.exchange_timing,
 }
 
-MAC_PROFILES: dict[str, MacProfile] = {
-    **wifi.WIFI_PROFILES,
+MAC_PROFILES: Registry[MacProfile] = Registry.of("MAC profile", {
+    **dict(wifi.WIFI_PROFILES.items()),
     ieee802154.O_QPSK_2450.name: ieee802154.O_QPSK_2450,
     ble.LE_1M.name: ble.LE_1M,
     ble.LE_2M.name: ble.LE_2M,
-}
+})
 
 # Built-in catalog radios (hwmodels/catalog/radios.yaml) and the profile whose PHY rate matches their max_phy_rate.
 RADIO_PROFILES: dict[str, str] = {
@@ -40,10 +41,7 @@ RADIO_PROFILES: dict[str, str] = {
 
 def mac_profile(name: str) -> MacProfile:
     """The built-in medium-access profile called ``name``."""
-    try:
-        return MAC_PROFILES[name]
-    except KeyError:
-        raise SpecError(f"unknown MAC profile {name!r}; known: {', '.join(MAC_PROFILES)}") from None
+    return MAC_PROFILES.get(name)
 
 
 def profile_for_radio(radio: Radio) -> MacProfile:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 
+from .checks import is_int
 from .errors import SpecError
+from .registry import Registry, bind_params
 
-__all__ = ["PLACEMENTS", "place", "uniform_disc"]
-
-PLACEMENTS = ("disc", "fixed", "file")
-
+__all__ = ["PLACEMENTS", "disc", "fixed", "from_file", "place", "uniform_disc"]
 
 def uniform_disc(count: int, radius_m: float, rng: np.random.Generator, min_distance_m: float = 1.0) -> np.ndarray:
     """Distances of ``count`` points uniform over the annulus min_distance_m < r <= radius_m."""
@@ -49,23 +49,41 @@ def _read(path: str | Path) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
 
-def place(kind: str, count: int, rng: np.random.Generator, *, radius_m: Optional[float] = None,
-          min_distance_m: float = 1.0, distances_m: Optional[list[float]] = None,
-          path: Optional[str] = None) -> np.ndarray:
-    """Distances of ``count`` devices; SpecError for an unknown kind or missing parameters."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+def disc(count: int, rng: np.random.Generator, *, radius_m: float, min_distance_m: float = 1.0) -> np.ndarray:
+    """``count`` distances uniform over the annulus min_distance_m < r <= radius_m (m)."""
+    return uniform_disc(count, float(radius_m), rng, float(min_distance_m))
+
+
+def fixed(count: int, rng: np.random.Generator, *, distances_m: list[float],
+          radius_m: Optional[float] = None) -> np.ndarray:
+    """The given distances (m), repeated cyclically to ``count``."""
+    if not distances_m:
+        raise SpecError("placement fixed: give distances_m (a list of metres)")
+    return _inside(np.asarray(distances_m, dtype=float), count, radius_m)
+
+
+def from_file(count: int, rng: np.random.Generator, *, path: str, radius_m: Optional[float] = None) -> np.ndarray:
+    """Distances (m) read from ``path`` (one distance or x,y a line), repeated to ``count``."""
+    return _inside(_read(path), count, radius_m)
+
+
+def _inside(d: np.ndarray, count: int, radius_m: Optional[float]) -> np.ndarray:
+    if radius_m is not None and (d > radius_m).any():
+        raise SpecError(f"placement: a device at {d.max():g} m is outside the cell (radius {radius_m:g} m)")
+    return np.resize(d, count)
+
+
+PLACEMENTS: Registry[Callable[..., np.ndarray]] = Registry("kind")
+PLACEMENTS.add("disc", disc)
+PLACEMENTS.add("fixed", fixed)
+PLACEMENTS.add("file", from_file)
+
+
+def place(kind: str, count: int, rng: np.random.Generator, **params: Any) -> np.ndarray:
+    """Distances (m) of ``count`` devices placed by the builder ``kind`` (see :data:`PLACEMENTS`)
+    with its parameters; SpecError for an unknown kind or a missing or unknown parameter."""
+    if not is_int(count) or count < 1:
         raise SpecError(f"placement: count must be an integer >= 1, got {count!r}")
-    if kind == "disc":
-        if radius_m is None:
-            raise SpecError("placement disc: give radius_m")
-        return uniform_disc(count, float(radius_m), rng, float(min_distance_m))
-    if kind in ("fixed", "file"):
-        if kind == "fixed" and not distances_m:
-            raise SpecError("placement fixed: give distances_m (a list of metres)")
-        if kind == "file" and path is None:
-            raise SpecError("placement file: give path")
-        d = np.asarray(distances_m, dtype=float) if kind == "fixed" else _read(path)
-        if radius_m is not None and (d > radius_m).any():
-            raise SpecError(f"placement: a device at {d.max():g} m is outside the cell (radius {radius_m:g} m)")
-        return np.resize(d, count)
-    raise SpecError(f"placement: unknown kind {kind!r}; known: {', '.join(PLACEMENTS)}")
+    builder = PLACEMENTS.get(kind, where="placement")
+    bind_params(builder, params, f"placement {kind}", given=("count", "rng"))
+    return builder(count, rng, **params)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from . import units
+from .checks import is_number
 from .errors import SpecError
 
 __all__ = ["quantity", "validate", "from_entry", "to_json", "readable_fields"]
@@ -38,7 +39,7 @@ def quantity(dimension: str, *, stem: str, default: Any = dataclasses.MISSING,
 
 def _check_value(cls_name: str, name: str, field_name: str, value: float, meta: Mapping[str, Any]) -> None:
     where = f"{cls_name} {name!r}: field {field_name!r}"
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if not is_number(value):
         raise SpecError(f"{where} must be a finite number, got {value!r}")
     if meta["positive"] and value <= 0:
         raise SpecError(f"{where} must be positive, got {value!r}")

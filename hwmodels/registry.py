@@ -40,6 +40,15 @@ class Registry(Generic[T]):
         self.what = what
         self._entries: dict[str, T] = {}
 
+    @classmethod
+    def of(cls, what: str, entries: Mapping[str, T] | tuple[str, ...]) -> Registry[Any]:
+        """A registry filled at once: from a mapping, or from plain choices (each its own entry),
+        so that a choice among names is checked like any other look-up."""
+        table: Registry[Any] = cls(what)
+        for name, entry in (entries.items() if isinstance(entries, Mapping) else ((n, n) for n in entries)):
+            table.add(name, entry)
+        return table
+
     def add(self, name: str, entry: T) -> T:
         """Put ``entry`` under ``name``; ValueError if the name is taken."""
         if name in self._entries:
@@ -66,6 +75,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names, in registration order."""
         return list(self._entries)
+
+    def values(self) -> list[T]:
+        """Entries, in registration order."""
+        return list(self._entries.values())
 
     def items(self) -> list[tuple[str, T]]:
         """(name, entry) pairs, in registration order."""

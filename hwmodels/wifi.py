@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .dcf import Backoff, bianchi
+from .checks import is_number
 from .errors import SpecError
+from .registry import Registry
 from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
 
 __all__ = ["WifiProfile", "WifiAirtime", "WIFI_PROFILES", "wifi_profile", "ppdu_time_s", "control_frame_time_s",
@@ -62,7 +64,7 @@ class WifiProfile:
 
     def __post_init__(self) -> None:
         check_positive(self, "slot_s", "sifs_s", "preamble_s", "symbol_s", "control_preamble_s", "control_symbol_s")
-        if not (isinstance(self.max_ppdu_s, (int, float)) and self.max_ppdu_s > 0):
+        if not (is_number(self.max_ppdu_s, finite=False) and self.max_ppdu_s > 0):
             raise SpecError(f"WifiProfile {self.name!r}: field 'max_ppdu_s' must be > 0 (inf for no limit), "
                             f"got {self.max_ppdu_s!r}")
         check_positive(self, "data_bits_per_symbol", "mac_overhead_B", "msdu_B", "max_mpdus", "max_psdu_B", "ack_B",
@@ -265,12 +267,9 @@ HE80_MCS11 = WifiProfile(
            "QoS data MPDU 26 + 4 octets; compressed BlockAck with a 256-bit bitmap (56 octets, 256-MPDU "
            "window); " + _COMMON)
 
-WIFI_PROFILES: dict[str, WifiProfile] = {p.name: p for p in (DOT11A_54, VHT80_MCS9, HE80_MCS11)}
+WIFI_PROFILES: Registry[WifiProfile] = Registry.of("Wi-Fi profile", {p.name: p for p in (DOT11A_54, VHT80_MCS9, HE80_MCS11)})
 
 
 def wifi_profile(name: str) -> WifiProfile:
     """The built-in profile called ``name``."""
-    try:
-        return WIFI_PROFILES[name]
-    except KeyError:
-        raise SpecError(f"unknown Wi-Fi profile {name!r}; known: {', '.join(WIFI_PROFILES)}") from None
+    return WIFI_PROFILES.get(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .checks import is_number
 from .errors import SpecError
 
 __all__ = ["Work"]
@@ -29,7 +30,7 @@ class Work:
     def __post_init__(self) -> None:
         for name in ("flops", "bytes", "calls"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if not is_number(value) or value < 0:
                 raise SpecError(f"Work.{name} must be a finite number >= 0, got {value!r}")
 
     def __add__(self, other: Work) -> Work:
@@ -38,7 +39,7 @@ class Work:
         return Work(self.flops + other.flops, self.bytes + other.bytes, self.calls + other.calls)
 
     def __mul__(self, scalar: float) -> Work:
-        if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
+        if not is_number(scalar, finite=False):
             return NotImplemented
         if not math.isfinite(scalar) or scalar < 0:
             raise SpecError(f"Work can only be scaled by a finite number >= 0, got {scalar!r}")
