@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .checks import is_int
+from .checks import check_positive, is_int
 from .errors import SpecError
-from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
+from .exchange import ExchangeTiming, check_contenders, check_payload_B
 
 __all__ = ["BleProfile", "LE_1M", "LE_2M", "packet_time_s", "pair_time_s", "pairs_per_event", "event_period_s",
            "max_throughput_bps", "exchange_timing", "exchange_time_s", "goodput_bps"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["is_int", "is_number", "require_int", "require_number"]
+__all__ = ["check_positive", "is_int", "is_number", "require_int", "require_number"]
 
 
 def is_int(value: Any) -> bool:
@@ -51,3 +51,16 @@ def require_number(value: Any, where: str, *, low: float | None = None, high: fl
         hi = "inf" if high is None else repr(high)
         raise SpecError(f"{where} must be a number in {'(' if low_open else '['}{lo}, {hi}], got {value!r}")
     return float(value)
+
+
+def check_positive(record: object, *names: str, integer: bool = False, allow_zero: bool = False) -> None:
+    """Raise a :class:`SpecError` naming the first field of ``record`` that is not a positive number."""
+    for name in names:
+        value = getattr(record, name)
+        ok = is_number(value)
+        ok = ok and (value >= 0 if allow_zero else value > 0) and (not integer or float(value).is_integer())
+        if not ok:
+            kind = "an integer" if integer else "a number"
+            bound = ">= 0" if allow_zero else "> 0"
+            label = getattr(record, "name", type(record).__name__)
+            raise SpecError(f"{type(record).__name__} {label!r}: field {name!r} must be {kind} {bound}, got {value!r}")

@@ -36,8 +36,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import brentq
 
+from .checks import check_positive
 from .errors import SpecError
-from .exchange import check_contenders, check_positive
+from .exchange import check_contenders
 
 __all__ = ["Backoff", "DcfTiming", "Contention", "DcfSample", "bianchi", "bianchi_tau_unlimited",
            "saturation_throughput_bps", "simulate_dcf", "bianchi_fhss_timing", "BIANCHI_FHSS_BACKOFF"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .checks import is_int, is_number
 from .errors import SpecError
 
-__all__ = ["ExchangeTiming", "check_payload_B", "check_contenders", "check_positive"]
+__all__ = ["ExchangeTiming", "check_payload_B", "check_contenders"]
 
 
 @dataclass(frozen=True)
@@ -79,16 +79,3 @@ def check_contenders(contenders: int) -> int:
     if not is_int(contenders) or contenders < 1:
         raise SpecError(f"contenders must be an integer >= 1 (the sender counts), got {contenders!r}")
     return contenders
-
-
-def check_positive(record: object, *names: str, integer: bool = False, allow_zero: bool = False) -> None:
-    """Raise a :class:`SpecError` naming the first field of ``record`` that is not a positive number."""
-    for name in names:
-        value = getattr(record, name)
-        ok = is_number(value)
-        ok = ok and (value >= 0 if allow_zero else value > 0) and (not integer or float(value).is_integer())
-        if not ok:
-            kind = "an integer" if integer else "a number"
-            bound = ">= 0" if allow_zero else "> 0"
-            label = getattr(record, "name", type(record).__name__)
-            raise SpecError(f"{type(record).__name__} {label!r}: field {name!r} must be {kind} {bound}, got {value!r}")

@@ -23,9 +23,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .checks import is_int
+from .checks import check_positive, is_int
 from .errors import SpecError
-from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
+from .exchange import ExchangeTiming, check_contenders, check_payload_B
 
 CONTENTION_FRAMES = 3000   # delivered frames per contention measurement: about +-2 % on throughput
 

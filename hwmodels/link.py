@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .cost import Cost
 from .checks import is_int
+from .cost import Cost
 from .errors import SpecError
 from .record import quantity, validate
 

@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .checks import check_positive, is_number
 from .dcf import Backoff, bianchi
-from .checks import is_number
 from .errors import SpecError
+from .exchange import ExchangeTiming, check_contenders, check_payload_B
 from .registry import Registry
-from .exchange import ExchangeTiming, check_contenders, check_payload_B, check_positive
 
 __all__ = ["WifiProfile", "WifiAirtime", "WIFI_PROFILES", "wifi_profile", "ppdu_time_s", "control_frame_time_s",
            "exchange_timing", "exchange_time_s", "airtime_breakdown", "goodput_bps", "DOT11A_54", "VHT80_MCS9",
