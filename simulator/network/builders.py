@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import networkx as nx
 
@@ -35,7 +34,7 @@ Builder = Callable[..., Topology]
 TOPOLOGIES: Registry[Builder] = Registry("topology")
 
 
-def build_topology(name: str, p: int, link: LinkSpec, **options: Any) -> Topology:
+def build_topology(name: str, p: int, link: LinkSpec, **options: object) -> Topology:
     """Build the registered topology ``name`` with ``p`` hosts and ``link`` (extra options by
     keyword, checked against the builder's parameters first)."""
     builder = TOPOLOGIES.get(name)

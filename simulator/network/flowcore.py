@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -38,7 +38,7 @@ from .maxmin import max_min_rates
 from .topology import Topology
 
 if TYPE_CHECKING:
-    from .flows import FlowBatch
+    from .flows import FlowBatch, ReservationHolder
 
 __all__ = ["FlowCore", "FlowSlots", "EntrySlots", "Wakeup", "TIME_RTOL"]
 
@@ -170,7 +170,7 @@ class FlowCore:
         # reservations (see FlowNetwork.reserve): capacity resource -> holder id, and the holders
         self._level_hint = np.full(n_links, np.nan)  # each resource's last saturation level (max-min order hint)
         self._holder_of = np.full(n_links, -1, dtype=np.int64)
-        self._holders: dict[int, Any] = {}
+        self._holders: dict[int, ReservationHolder] = {}
         self._next_holder = 0
 
     # ------------------------------------------------------------------ slot pool

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, Union
 
 import numpy as np
 import simpy
@@ -38,6 +38,20 @@ __all__ = ["FlowNetwork", "FlowBatch", "TIME_RTOL"]
 _PATTERN_CACHE_SIZE = 128
 
 OnFinish = Callable[["FlowBatch", np.ndarray, float], Any]
+# host names or ranks: one, a sequence, or an array
+Hosts = Union[str, int, Sequence[Union[str, int]], np.ndarray]
+# one number for every flow, or one per flow
+PerFlow = Union[float, Sequence[float], np.ndarray]
+
+
+class ReservationHolder(Protocol):
+    """What :meth:`FlowNetwork.reserve` needs of a holder (see there)."""
+
+    def interrupt(self, now: float) -> None:
+        """Hand the reservation back before another flow starts on it at ``now`` (s)."""
+
+    def stats_at(self, now: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """(bytes per link, busy seconds per link, last finish time in s) of its flows so far."""
 
 
 class FlowBatch:
@@ -125,7 +139,7 @@ class FlowNetwork(FlowCore):
         self._patterns: OrderedDict[tuple[bytes, bytes], FlowPattern] = OrderedDict()
 
     # ------------------------------------------------------------------ public API
-    def pattern(self, src: Any, dst: Any) -> FlowPattern:
+    def pattern(self, src: Hosts, dst: Hosts) -> FlowPattern:
         """The routes of flows ``src[i] -> dst[i]`` (host names or ranks; one side may be a
         single host), cached by content: reuse it with ``start(pattern=...)``."""
         topo = self.topology
@@ -149,8 +163,9 @@ class FlowNetwork(FlowCore):
             self._patterns.move_to_end(key)
         return pat
 
-    def start(self, src: Any = None, dst: Any = None, nbytes: Any = 0.0, *, pattern: FlowPattern | None = None,
-              rate_cap_Bps: Any = None, name: str = "", on_finish: OnFinish | None = None) -> FlowBatch:
+    def start(self, src: Hosts | FlowPattern | None = None, dst: Hosts | None = None, nbytes: PerFlow = 0.0, *,
+              pattern: FlowPattern | None = None, rate_cap_Bps: PerFlow | None = None, name: str = "",
+              on_finish: OnFinish | None = None) -> FlowBatch:
         """Start flows ``src[i] -> dst[i]`` of ``nbytes[i]`` bytes now; returns their batch.
 
         ``src``/``dst``: host names or ranks (sequences or numpy arrays; a scalar is one flow),
@@ -225,7 +240,7 @@ class FlowNetwork(FlowCore):
         return event
 
     # ------------------------------------------------------------------ reservations
-    def reserve(self, resources: np.ndarray, holder: Any) -> int | None:
+    def reserve(self, resources: np.ndarray, holder: ReservationHolder) -> int | None:
         """Reserve capacity resources for ``holder``, which moves its own flows over them itself.
 
         For callers that can predict their flows exactly because each will be alone on its
@@ -274,7 +289,7 @@ class FlowNetwork(FlowCore):
         if flows and last_finish_s > self.last_finish_s:
             self.last_finish_s = float(last_finish_s)
 
-    def adopt(self, src: Any, dst: Any, nbytes: Any, start_s: Any, active_s: Any, *, name: str = "",
+    def adopt(self, src: Hosts, dst: Hosts, nbytes: PerFlow, start_s: PerFlow, active_s: PerFlow, *, name: str = "",
               on_finish: OnFinish | None = None) -> FlowBatch:
         """Take over flows a reservation holder started at ``start_s`` (s, in the past) and
         that became active at ``active_s`` (s): those active before now have been alone on
@@ -427,7 +442,7 @@ class FlowNetwork(FlowCore):
                 f"pending={self._n_pending})")
 
 
-def _per_flow(value: Any, m: int, field: str) -> np.ndarray:
+def _per_flow(value: PerFlow, m: int, field: str) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         return np.full(m, float(arr))

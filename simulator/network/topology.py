@@ -52,7 +52,7 @@ class Topology:
     hosts: host names, in rank order (index = host index used by the flow network).
     nodes: every node name; node ids index this list.
     link_names: directed link names ``"u->v"``, by directed link id.
-    capacity_Bps, latency_s, energy_per_bit_J: per directed link id.
+    capacity_Bps, latency_s, energy_per_bit_J: per directed link id (bytes/s, s, J/bit).
     resource_of_link: the capacity constraint each directed link belongs to (itself unless
         its LinkSpec is half duplex).
     """
@@ -161,11 +161,11 @@ class Topology:
         return [self.link_names[i] for i in self.path(src, dst)]
 
     def path_latency_s(self, src: str | int, dst: str | int) -> float:
-        """Sum of the link latencies on the path."""
+        """Sum of the link latencies on the path (s)."""
         return float(self.latency_s[self.path(src, dst)].sum())
 
     def bottleneck_Bps(self, src: str | int, dst: str | int) -> float:
-        """Smallest link bandwidth on the path (``inf`` when ``src == dst``)."""
+        """Smallest link bandwidth on the path (bytes/s; ``inf`` when ``src == dst``)."""
         p = self.path(src, dst)
         return float(self.capacity_Bps[p].min()) if p.size else math.inf
 
