@@ -180,7 +180,6 @@ class PowerPlan:
 PowerPolicy = Callable[..., tuple[Optional[np.ndarray], np.ndarray, float]]
 POWER_POLICIES: Registry[PowerPolicy] = Registry("power policy")
 _POLICY_GIVEN = ("h", "signal", "peak", "power", "mac", "uses")   # what power_plan passes itself
-_policy = POWER_POLICIES.register
 
 
 def _inversion_eta(h2: np.ndarray, signal: np.ndarray, active: np.ndarray, power: np.ndarray) -> float:
@@ -190,21 +189,21 @@ def _inversion_eta(h2: np.ndarray, signal: np.ndarray, active: np.ndarray, power
     return float(np.sqrt(np.min(power[active] * h2[active] / np.maximum(signal[active], 1e-300))))
 
 
-@_policy("full-power")
+@POWER_POLICIES.register("full-power")
 def _full_power(h, signal, peak, *, power, mac, uses):
     """Every device at full power, phase-corrected: b_k = sqrt(P / s_k) conj(h_k)/|h_k| (unequal gains)."""
     amp = np.sqrt(power / np.maximum(signal, 1e-300))
     return amp * np.conj(h) / np.maximum(np.abs(h), 1e-300), np.ones(len(h), dtype=bool), math.nan
 
 
-@_policy("inversion")
+@POWER_POLICIES.register("inversion")
 def _inversion(h, signal, peak, *, power, mac, uses):
     """Channel inversion b_k = eta / h_k for all; the weakest device sets eta (instantaneous power)."""
     active = np.ones(len(h), dtype=bool)
     return None, active, _inversion_eta(np.abs(h) ** 2, signal, active, power)
 
 
-@_policy("truncated")
+@POWER_POLICIES.register("truncated")
 def _truncated(h, signal, peak, *, power, mac, uses, threshold=0.1, average=True):
     """Truncated inversion (BAA): silent if the fading gain |h~|^2 < threshold; ``average``:
     eta^2 = min_k P G_k / (s_k E1(threshold)) meets the power on average over Rayleigh fading
@@ -221,7 +220,7 @@ def _truncated(h, signal, peak, *, power, mac, uses, threshold=0.1, average=True
     return None, active, _inversion_eta(np.abs(h) ** 2, signal, active, power)
 
 
-@_policy("cotaf")
+@POWER_POLICIES.register("cotaf")
 def _cotaf(h, signal, peak, *, power, mac, uses, threshold=0.0):
     """COTAF scaling: one precoder alpha_t = P / max_k s_k for all, with inversion of the active
     (fading gain >= threshold): eta^2 = alpha_t min_k G_k |h~_k|^2."""
@@ -231,7 +230,7 @@ def _cotaf(h, signal, peak, *, power, mac, uses, threshold=0.0):
     return None, active, float(math.sqrt(np.min(power[active] * np.abs(h[active]) ** 2) / signal[active].max()))
 
 
-@_policy("energy-budget")
+@POWER_POLICIES.register("energy-budget")
 def _energy_budget(h, signal, peak, *, power, mac, uses, budget_J):
     """Inversion under a per-round energy budget: P_k <= min(P_max, budget W / m)."""
     if not budget_J > 0:
@@ -240,7 +239,7 @@ def _energy_budget(h, signal, peak, *, power, mac, uses, budget_J):
     return _inversion(h, signal, peak, power=capped, mac=mac, uses=uses)
 
 
-@_policy("power-cap")
+@POWER_POLICIES.register("power-cap")
 def _power_cap(h, signal, peak, *, power, mac, uses, peak_W):
     """Inversion with a per-channel-use cap: eta^2 max_j x_kj^2 / |h_k|^2 <= peak_W as well."""
     if not peak_W > 0:
