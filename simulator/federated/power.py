@@ -45,7 +45,6 @@ from scipy import integrate, optimize, special, stats
 from hwmodels import SpecError
 from hwmodels.channel import Channel
 from simulator.network.wireless import POWER_POLICIES, _inversion_eta
-from simulator.registry import registrar
 
 __all__ = ["InfeasibleTarget", "ManagedPower", "PowerManager", "RoundPlan", "MANAGED_SCHEMES", "fading_moments",
            "code_error_factor"]
@@ -325,7 +324,7 @@ class PowerManager:
             f"(m = {int(ms[i])}, threshold {_G_GRID[j]:.3g}): raise target_mse or the budget")
 
 
-_policy = registrar(POWER_POLICIES, "power policy")
+_policy = POWER_POLICIES.register
 
 
 @_policy("planned")

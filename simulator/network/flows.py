@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, Union
 
 import numpy as np
 import simpy
@@ -38,6 +38,20 @@ __all__ = ["FlowNetwork", "FlowBatch", "TIME_RTOL"]
 _PATTERN_CACHE_SIZE = 128
 
 OnFinish = Callable[["FlowBatch", np.ndarray, float], Any]
+# host names or ranks: one, a sequence, or an array
+Hosts = Union[str, int, Sequence[Union[str, int]], np.ndarray]
+# one number for every flow, or one per flow
+PerFlow = Union[float, Sequence[float], np.ndarray]
+
+
+class ReservationHolder(Protocol):
+    """What :meth:`FlowNetwork.reserve` needs of a holder (see there)."""
+
+    def interrupt(self, now: float) -> None:
+        """Hand the reservation back before another flow starts on it at ``now`` (s)."""
+
+    def stats_at(self, now: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """(bytes per link, busy seconds per link, last finish time in s) of its flows so far."""
 
 
 class FlowBatch:
@@ -72,11 +86,20 @@ class FlowBatch:
 
     @property
     def src(self) -> np.ndarray:
+        """Source host ranks."""
         return self.pattern.src
 
     @property
     def dst(self) -> np.ndarray:
+        """Destination host ranks."""
         return self.pattern.dst
+
+    def mark_finished(self, local: np.ndarray, now: float) -> bool:
+        """Record that flows ``local`` (indices in the batch) finished at ``now`` (s); True when
+        that was the batch's last. The engine calls this; ``done`` is its to succeed."""
+        self.finish_s[local] = now
+        self._left -= local.size
+        return self._left == 0
 
     @property
     def remaining(self) -> int:
@@ -85,6 +108,7 @@ class FlowBatch:
 
     @property
     def finished(self) -> bool:
+        """True when every flow of the batch has finished."""
         return self._left == 0
 
     def __len__(self) -> int:
@@ -115,7 +139,7 @@ class FlowNetwork(FlowCore):
         self._patterns: OrderedDict[tuple[bytes, bytes], FlowPattern] = OrderedDict()
 
     # ------------------------------------------------------------------ public API
-    def pattern(self, src: Any, dst: Any) -> FlowPattern:
+    def pattern(self, src: Hosts, dst: Hosts) -> FlowPattern:
         """The routes of flows ``src[i] -> dst[i]`` (host names or ranks; one side may be a
         single host), cached by content: reuse it with ``start(pattern=...)``."""
         topo = self.topology
@@ -139,8 +163,9 @@ class FlowNetwork(FlowCore):
             self._patterns.move_to_end(key)
         return pat
 
-    def start(self, src: Any = None, dst: Any = None, nbytes: Any = 0.0, *, pattern: FlowPattern | None = None,
-              rate_cap_Bps: Any = None, name: str = "", on_finish: OnFinish | None = None) -> FlowBatch:
+    def start(self, src: Hosts | FlowPattern | None = None, dst: Hosts | None = None, nbytes: PerFlow = 0.0, *,
+              pattern: FlowPattern | None = None, rate_cap_Bps: PerFlow | None = None, name: str = "",
+              on_finish: OnFinish | None = None) -> FlowBatch:
         """Start flows ``src[i] -> dst[i]`` of ``nbytes[i]`` bytes now; returns their batch.
 
         ``src``/``dst``: host names or ranks (sequences or numpy arrays; a scalar is one flow),
@@ -180,21 +205,21 @@ class FlowNetwork(FlowCore):
         self._batches[batch.id] = batch
         s0, e0 = self._alloc(m, pat.nentries)
         sl = slice(s0, s0 + m)
-        self._s_state[sl] = _PENDING
-        self._s_batch[sl] = batch.id
-        self._s_local[sl] = np.arange(m)
-        self._s_src[sl] = pat.src
-        self._s_dst[sl] = pat.dst
-        self._s_t0[sl] = now
-        self._s_nbytes[sl] = size  # remaining bytes, rate and their time are set on activation
-        self._s_cap[sl] = np.inf if cap is None else cap
-        self._s_fin[sl] = np.inf
-        self._s_e0[sl] = e0 + pat.ptr[:-1]
-        self._s_ne[sl] = pat.hops
+        self._flow.state[sl] = _PENDING
+        self._flow.batch[sl] = batch.id
+        self._flow.local[sl] = np.arange(m)
+        self._flow.src[sl] = pat.src
+        self._flow.dst[sl] = pat.dst
+        self._flow.t0[sl] = now
+        self._flow.nbytes[sl] = size  # remaining bytes, rate and their time are set on activation
+        self._flow.cap[sl] = np.inf if cap is None else cap
+        self._flow.fin[sl] = np.inf
+        self._flow.e0[sl] = e0 + pat.ptr[:-1]
+        self._flow.ne[sl] = pat.hops
         el = slice(e0, e0 + pat.nentries)
-        self._e_slot[el] = s0 + pat.entry_flow
-        self._e_link[el] = pat.links
-        self._e_res[el] = pat.res
+        self._entry.slot[el] = s0 + pat.entry_flow
+        self._entry.link[el] = pat.links
+        self._entry.res[el] = pat.res
         self._n_pending += m
         for latency, idx in pat.latency_groups:
             slots = np.arange(s0, s0 + m, dtype=np.int64) if idx is None else s0 + idx
@@ -215,7 +240,7 @@ class FlowNetwork(FlowCore):
         return event
 
     # ------------------------------------------------------------------ reservations
-    def reserve(self, resources: np.ndarray, holder: Any) -> int | None:
+    def reserve(self, resources: np.ndarray, holder: ReservationHolder) -> int | None:
         """Reserve capacity resources for ``holder``, which moves its own flows over them itself.
 
         For callers that can predict their flows exactly because each will be alone on its
@@ -235,9 +260,9 @@ class FlowNetwork(FlowCore):
             return None
         ne = self._n_entries
         if ne and res.size:
-            live = self._s_state[self._e_slot[:ne]] != _DEAD
+            live = self._flow.state[self._entry.slot[:ne]] != _DEAD
             used = np.zeros(self._n_links, dtype=bool)
-            used[self._e_res[:ne][live]] = True
+            used[self._entry.res[:ne][live]] = True
             if used[res].any():
                 return None
         rid = self._next_holder
@@ -264,7 +289,7 @@ class FlowNetwork(FlowCore):
         if flows and last_finish_s > self.last_finish_s:
             self.last_finish_s = float(last_finish_s)
 
-    def adopt(self, src: Any, dst: Any, nbytes: Any, start_s: Any, active_s: Any, *, name: str = "",
+    def adopt(self, src: Hosts, dst: Hosts, nbytes: PerFlow, start_s: PerFlow, active_s: PerFlow, *, name: str = "",
               on_finish: OnFinish | None = None) -> FlowBatch:
         """Take over flows a reservation holder started at ``start_s`` (s, in the past) and
         that became active at ``active_s`` (s): those active before now have been alone on
@@ -288,44 +313,44 @@ class FlowNetwork(FlowCore):
         self._batches[batch.id] = batch
         s0, e0 = self._alloc(m, pat.nentries)
         slots = np.arange(s0, s0 + m, dtype=np.int64)
-        self._s_batch[slots] = batch.id
-        self._s_local[slots] = np.arange(m)
-        self._s_src[slots] = pat.src
-        self._s_dst[slots] = pat.dst
-        self._s_t0[slots] = t0
-        self._s_nbytes[slots] = size
-        self._s_cap[slots] = np.inf
-        self._s_fin[slots] = np.inf
-        self._s_e0[slots] = e0 + pat.ptr[:-1]
-        self._s_ne[slots] = pat.hops
+        self._flow.batch[slots] = batch.id
+        self._flow.local[slots] = np.arange(m)
+        self._flow.src[slots] = pat.src
+        self._flow.dst[slots] = pat.dst
+        self._flow.t0[slots] = t0
+        self._flow.nbytes[slots] = size
+        self._flow.cap[slots] = np.inf
+        self._flow.fin[slots] = np.inf
+        self._flow.e0[slots] = e0 + pat.ptr[:-1]
+        self._flow.ne[slots] = pat.hops
         el = slice(e0, e0 + pat.nentries)
-        self._e_slot[el] = s0 + pat.entry_flow
-        self._e_link[el] = pat.links
-        self._e_res[el] = pat.res
+        self._entry.slot[el] = s0 + pat.entry_flow
+        self._entry.link[el] = pat.links
+        self._entry.res[el] = pat.res
         running = (act < now) & (pat.hops > 0) & (size > 0)
         active = slots[running]
         if active.size:
             rate = pat.bottleneck_Bps[running]
-            self._s_state[active] = _ACTIVE
-            self._s_tref[active] = act[running]
-            self._s_rem[active] = size[running]
-            self._s_rate[active] = rate
-            self._s_fin[active] = act[running] + size[running] / rate
+            self._flow.state[active] = _ACTIVE
+            self._flow.tref[active] = act[running]
+            self._flow.rem[active] = size[running]
+            self._flow.rate[active] = rate
+            self._flow.fin[active] = act[running] + size[running] / rate
             self._n_active += active.size
             offs = self._entry_offsets(active)
             self._links_on(offs, now)
             # their links have been busy since each became active (alone on them until now)
-            self._busy_since[self._e_link[offs]] = np.repeat(act[running], pat.hops[running])
+            self._busy_since[self._entry.link[offs]] = np.repeat(act[running], pat.hops[running])
         waiting = slots[~running]
         if waiting.size:
-            self._s_state[waiting] = _PENDING
+            self._flow.state[waiting] = _PENDING
             self._n_pending += waiting.size
             when = np.maximum(act[~running], now)
             values, inverse = np.unique(when, return_inverse=True)
             for k, t in enumerate(values.tolist()):
                 heapq.heappush(self._pending, (t, self._seq, waiting[inverse == k]))
                 self._seq += 1
-        t_next = min(float(self._s_fin[active].min()) if active.size else np.inf,
+        t_next = min(float(self._flow.fin[active].min()) if active.size else np.inf,
                      float(np.maximum(act[~running], now).min()) if waiting.size else np.inf)
         self._schedule(t_next)
         return batch
@@ -370,11 +395,11 @@ class FlowNetwork(FlowCore):
             out += self._holder_stats()[0]
         if self._n_active:
             now = self.env.now
-            slots = np.flatnonzero(self._s_state[:self._n] == _ACTIVE)
-            sent = self._s_nbytes[slots] - np.maximum(
-                self._s_rem[slots] - self._s_rate[slots] * (now - self._s_tref[slots]), 0.0)
+            slots = np.flatnonzero(self._flow.state[:self._n] == _ACTIVE)
+            sent = self._flow.nbytes[slots] - np.maximum(
+                self._flow.rem[slots] - self._flow.rate[slots] * (now - self._flow.tref[slots]), 0.0)
             offs = self._entry_offsets(slots)
-            out += np.bincount(self._e_link[offs], weights=np.repeat(sent, self._s_ne[slots]), minlength=self._n_links)
+            out += np.bincount(self._entry.link[offs], weights=np.repeat(sent, self._flow.ne[slots]), minlength=self._n_links)
         return out
 
     @property
@@ -408,16 +433,16 @@ class FlowNetwork(FlowCore):
 
     def rates(self) -> dict[int, float]:
         """Current rate (B/s) of every active flow, by flow id (for inspection and tests)."""
-        slots = np.flatnonzero(self._s_state[:self._n] == _ACTIVE)
-        ids = [int(self._batches[b].ids[l]) for b, l in zip(self._s_batch[slots].tolist(), self._s_local[slots].tolist())]
-        return dict(zip(ids, self._s_rate[slots].tolist()))
+        slots = np.flatnonzero(self._flow.state[:self._n] == _ACTIVE)
+        ids = [int(self._batches[b].ids[l]) for b, l in zip(self._flow.batch[slots].tolist(), self._flow.local[slots].tolist())]
+        return dict(zip(ids, self._flow.rate[slots].tolist()))
 
     def __repr__(self) -> str:
         return (f"FlowNetwork({self.topology!r}, started={self.flows_started}, active={self._n_active}, "
                 f"pending={self._n_pending})")
 
 
-def _per_flow(value: Any, m: int, field: str) -> np.ndarray:
+def _per_flow(value: PerFlow, m: int, field: str) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         return np.full(m, float(arr))

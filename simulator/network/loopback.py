@@ -21,8 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from hwmodels import LinkSpec, SpecError
+from hwmodels.checks import is_int
 
-from .topology import SWITCH, Topology, _count, _hosts, register_topology
+from .builders import TOPOLOGIES, count, host_graph
+from .topology import SWITCH, Topology
 
 __all__ = ["LoopbackTopology", "BUS_LINK"]
 
@@ -41,8 +43,8 @@ class LoopbackTopology(Topology):
         cores = link.host_cores if cores is None else cores
         if oversubscription_latency_s is None:
             oversubscription_latency_s = link.oversubscription_latency_s
-        p = _count("p", p)
-        if isinstance(cores, bool) or not isinstance(cores, int) or cores < 0:
+        p = count("p", p)
+        if not is_int(cores) or cores < 0:
             raise SpecError(f"loopback: cores must be a non-negative integer (0: one per process), got {cores!r}")
         try:
             over = float(oversubscription_latency_s)
@@ -51,12 +53,12 @@ class LoopbackTopology(Topology):
         if not np.isfinite(over) or over < 0:
             raise SpecError(f"loopback: oversubscription_latency_s must be a non-negative number of seconds, "
                             f"got {oversubscription_latency_s!r}")
-        self.cores = cores
+        self.cores = int(cores)
         self.oversubscription_latency_s = over
-        excess = max(0, p - cores) if cores else 0
+        excess = max(0, p - self.cores) if self.cores else 0
         bus = LinkSpec(name=f"{link.name} (shared copy capacity)", bandwidth_Bps=link.bandwidth_Bps,
                        latency_s=over * excess, energy_per_bit_J=0.0)
-        g = _hosts(p)
+        g = host_graph(p)
         g.add_node("lo", kind=SWITCH)
         g.add_node("bus", kind=SWITCH)
         for i in range(p):
@@ -84,6 +86,4 @@ class LoopbackTopology(Topology):
         return path
 
 
-@register_topology("loopback")
-def _loopback(p: int, link: LinkSpec, cores: int | None = None, oversubscription_latency_s: float | None = None) -> Topology:
-    return LoopbackTopology(p, link, cores=cores, oversubscription_latency_s=oversubscription_latency_s)
+TOPOLOGIES.add("loopback", LoopbackTopology)

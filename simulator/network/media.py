@@ -7,8 +7,9 @@ radio's standard medium access: IEEE 802.11 DCF, 802.15.4 CSMA-CA or BLE connect
 their frame and contention overheads; :mod:`hwmodels.mac`).
 
 :class:`WirelessHardware` describes a channel that K workers share with an access point (AP):
-the worker radio, the channel model, one distance per worker (m), the access scheme (``tdma``:
-whole band in turn; ``ofdma``: band split among concurrent senders), the ``relay``
+the worker radio, the channel model, one distance per worker (m), the access scheme
+(:data:`~simulator.network.wireless.ACCESS`: ``tdma``, whole band in turn; ``ofdma``, band split
+among concurrent senders), the ``relay
 (:data:`RELAYS`: ``ap`` — workers do not hear each other, the AP decodes and forwards; ``d2d``
 — workers hear each other directly), the AP's transmit power and the seed of its draws. The
 executor's medium backend (:mod:`simulator.backends.medium`) prices uploads, multicasts and
@@ -39,14 +40,20 @@ import numpy as np
 
 from hwmodels import Radio, SpecError, units
 from hwmodels.channel import PATH_LOSS, Channel, capacity_bits_per_use
+from hwmodels.checks import is_int, is_number
 from hwmodels.mac import MacProfile, profile_for_radio
+from hwmodels.registry import Registry
 
 from ..engine import Simulation
-from .wireless import DigitalMAC
+from ..streams import numpy_stream
+from .wireless import ACCESS, DigitalMAC
 
 __all__ = ["WirelessHardware", "ChannelState", "MacCell", "RELAYS", "AP"]
 
-RELAYS = ("ap", "d2d")
+# How data between two workers crosses the air: the one table of relay choices.
+RELAYS: Registry[str] = Registry("relay")
+RELAYS.add("ap", "workers do not hear each other: the AP decodes and forwards")
+RELAYS.add("d2d", "workers hear each other directly")
 _3GPP = ("uma-los", "uma-nlos", "umi-los", "umi-nlos")
 _D2D_MIN_M = 0.1
 _DOWN, _D2D_FADE, _D2D_SHADOW = 7, 8, 9   # rng sub-keys of the MAC's simulation
@@ -74,7 +81,7 @@ class MacCell:
     carries_traffic: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+        if not is_int(self.workers) or self.workers < 1:
             raise SpecError(f"cell: workers must be an integer >= 1, got {self.workers!r}")
         if self.profile is None:
             object.__setattr__(self, "profile", profile_for_radio(self.radio))
@@ -97,12 +104,11 @@ class WirelessHardware:
     positions_m: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
-        if self.access not in ("tdma", "ofdma"):
-            raise SpecError(f"wireless: unknown access {self.access!r}; known: tdma, ofdma")
-        if self.relay not in RELAYS:
+        ACCESS.get(self.access, where="wireless")
+        if self.relay not in RELAYS:   # not RELAYS.get: callers match this wording ("use one of")
             raise SpecError(f"wireless: unknown relay {self.relay!r}; use one of: {', '.join(RELAYS)}")
         p = self.ap_power_dbm
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p)):
+        if p is not None and not is_number(p):
             raise SpecError(f"wireless: ap_power_dbm must be a finite number of dBm (e.g. 20), got {p!r}")
         object.__setattr__(self, "distances_m", self.channel.check_distances(self.distances_m))
         if self.positions_m is not None:
@@ -117,6 +123,7 @@ class WirelessHardware:
 
     @property
     def workers(self) -> int:
+        """Number of workers (one per distance)."""
         return len(self.distances_m)
 
     @property
@@ -136,8 +143,7 @@ class WirelessHardware:
         ``distances_m[k]`` and an angle uniform in [0, 2 pi) drawn from ``seed``."""
         if self.positions_m is not None:
             return self.positions_m
-        theta = np.random.default_rng(np.random.SeedSequence([int(self.seed), 0xD2D])).uniform(0.0, 2.0 * math.pi,
-                                                                                               self.workers)
+        theta = numpy_stream(int(self.seed), "wireless.phases").uniform(0.0, 2.0 * math.pi, self.workers)
         return self.distances_m[:, None] * np.stack([np.cos(theta), np.sin(theta)], axis=1)
 
     def pair_distances_m(self) -> np.ndarray:
@@ -160,6 +166,7 @@ class ChannelState:
         self._pair_gain: Optional[np.ndarray] = None
 
     def sim_rng(self, *key: int) -> np.random.Generator:
+        """A generator of the MAC's simulation for sub-key ``key`` (same draws every run)."""
         return self.mac.sim.rng(self.mac.key, *key)
 
     def down_snr(self, phase: int, attempt: int) -> np.ndarray:

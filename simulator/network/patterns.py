@@ -73,6 +73,7 @@ class FlowPattern:
 
     @property
     def nentries(self) -> int:
+        """Number of (flow, link crossed) entries: the sum of the flows' hop counts."""
         return int(self.links.size)
 
     def __len__(self) -> int:

@@ -27,6 +27,7 @@ import networkx as nx
 import yaml
 
 from hwmodels import LinkSpec, SpecError, units
+from hwmodels.checks import is_int
 from hwmodels.errors import parse_error_text
 
 from ..engine import Simulation
@@ -227,7 +228,7 @@ def _ident(entry: Mapping[str, Any], key: str, where: str) -> str:
     if key not in entry:
         raise SpecError(f"{where}.{key}: missing")
     value = entry[key]
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+    if not (isinstance(value, str) or is_int(value)) or not str(value).strip():
         raise SpecError(f"{where}.{key}: must be a non-empty string, got {value!r}")
     return str(value).strip()
 
@@ -240,7 +241,7 @@ def _node_ref(entry: Mapping[str, Any], key: str, where: str, graph: nx.Graph) -
 
 
 def _quantity(entry: Mapping[str, Any], key: str, dimension: str, where: str, *, required: bool = False,
-              positive: bool = False, default: float | None = 0.0) -> Any:
+              positive: bool = False, default: float | None = 0.0) -> float | None:
     if key not in entry or entry[key] is None:
         if required:
             raise SpecError(f"{where}.{key}: missing")

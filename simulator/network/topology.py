@@ -9,15 +9,16 @@ Routing is shortest path by hop count. Among equal-cost next hops the choice is 
 and spread ECMP-style: a stable CRC-32 of ``(src, dst)`` picks the candidate (neighbours in node
 order), so on a leaf-spine different pairs use different spines while every run routes alike.
 
-Builders name hosts ``"h0" .. "h{p-1}"`` in rank order; switches are ``"sw"``, ``"leaf0"`` ...,
-``"spine0"`` .... :data:`TOPOLOGIES` maps a name to a builder ``(p, link, **kw) -> Topology``.
+This module is the graph and its routing; the builders (ring, switch, torus, leaf-spine ...)
+and their registry :data:`~simulator.network.builders.TOPOLOGIES` live in
+:mod:`simulator.network.builders`.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
@@ -26,10 +27,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
 from hwmodels import LinkSpec, SpecError
+from hwmodels.checks import is_int
 
-from ..registry import registrar
-
-__all__ = ["Topology", "TOPOLOGIES", "register_topology", "build_topology", "HOST", "SWITCH"]
+__all__ = ["Topology", "HOST", "SWITCH"]
 
 HOST = "host"
 SWITCH = "switch"
@@ -41,8 +41,10 @@ _PAIR_CACHE_MAX = 1_000_000       # cached (src, dst) paths before the cache is 
 class Topology:
     """Hosts, switches and links, with cached shortest-path routing.
 
-    Build one with a classmethod (:meth:`ring`, :meth:`switch`, :meth:`fully_connected`,
-    :meth:`torus2d`, :meth:`leaf_spine`, :meth:`from_graph`) or :func:`build_topology`.
+    Build one from a graph (:meth:`from_graph`), by name (:func:`~simulator.network.build_topology`)
+    or with a builder (:mod:`simulator.network.builders`; the classmethods :meth:`ring`,
+    :meth:`switch`, :meth:`fully_connected`, :meth:`torus2d`, :meth:`leaf_spine` and
+    :meth:`hierarchical` forward to them).
 
     Attributes
     ----------
@@ -50,7 +52,7 @@ class Topology:
     hosts: host names, in rank order (index = host index used by the flow network).
     nodes: every node name; node ids index this list.
     link_names: directed link names ``"u->v"``, by directed link id.
-    capacity_Bps, latency_s, energy_per_bit_J: per directed link id.
+    capacity_Bps, latency_s, energy_per_bit_J: per directed link id (bytes/s, s, J/bit).
     resource_of_link: the capacity constraint each directed link belongs to (itself unless
         its LinkSpec is half duplex).
     """
@@ -107,6 +109,7 @@ class Topology:
     # ------------------------------------------------------------------ lookups
     @property
     def num_hosts(self) -> int:
+        """Number of hosts."""
         return len(self.hosts)
 
     @property
@@ -123,7 +126,7 @@ class Topology:
 
     def host_index(self, name: str | int | np.integer) -> int:
         """Rank of a host (its index in :attr:`hosts`); ints pass through after a range check."""
-        if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
+        if is_int(name):
             if not 0 <= int(name) < len(self.hosts):
                 raise SpecError(f"host index {int(name)} out of range: the topology has {len(self.hosts)} hosts")
             return int(name)
@@ -134,7 +137,7 @@ class Topology:
             raise SpecError(f"unknown node {name!r}")
         return idx
 
-    def host_indices(self, names: Any) -> np.ndarray:
+    def host_indices(self, names: str | int | Sequence[str | int] | np.ndarray) -> np.ndarray:
         """Host ranks of a sequence of names or ints (an int array passes through, range-checked)."""
         arr = np.asarray(names)
         if arr.dtype.kind in "iu":
@@ -158,11 +161,11 @@ class Topology:
         return [self.link_names[i] for i in self.path(src, dst)]
 
     def path_latency_s(self, src: str | int, dst: str | int) -> float:
-        """Sum of the link latencies on the path."""
+        """Sum of the link latencies on the path (s)."""
         return float(self.latency_s[self.path(src, dst)].sum())
 
     def bottleneck_Bps(self, src: str | int, dst: str | int) -> float:
-        """Smallest link bandwidth on the path (``inf`` when ``src == dst``)."""
+        """Smallest link bandwidth on the path (bytes/s; ``inf`` when ``src == dst``)."""
         p = self.path(src, dst)
         return float(self.capacity_Bps[p].min()) if p.size else math.inf
 
@@ -301,209 +304,47 @@ class Topology:
             g.add_edge(str(u), str(v), link=spec)
         return cls(g, name=name)
 
+    # ------------------------------------------------------------------ builder entry points
+    # The builders live in :mod:`simulator.network.builders` (imported here on call: it imports
+    # this module); these classmethods only forward to them.
     @classmethod
     def ring(cls, p: int, link: LinkSpec) -> Topology:
-        """``p`` hosts in a bidirectional ring: ``p`` links (one for ``p = 2``, none for 1)."""
-        p = _count("p", p)
-        g = _hosts(p)
-        for i in range(p):
-            if p > 1 and (i + 1) % p != i:
-                g.add_edge(f"h{i}", f"h{(i + 1) % p}", link=link)
-        return cls(g, name="ring")
+        """``p`` hosts in a ring: :func:`simulator.network.builders.ring`."""
+        from .builders import ring  # noqa: PLC0415
+        return ring(p, link)
 
     @classmethod
     def switch(cls, p: int, link: LinkSpec) -> Topology:
-        """A star: ``p`` hosts on one switch ``"sw"`` (``p`` links)."""
-        p = _count("p", p)
-        g = _hosts(p)
-        g.add_node("sw", kind=SWITCH)
-        for i in range(p):
-            g.add_edge(f"h{i}", "sw", link=link)
-        return cls(g, name="switch")
+        """``p`` hosts on one switch: :func:`simulator.network.builders.switch`."""
+        from .builders import switch  # noqa: PLC0415
+        return switch(p, link)
 
     @classmethod
     def fully_connected(cls, p: int, link: LinkSpec) -> Topology:
-        """A link between every pair of ``p`` hosts: ``p(p-1)/2`` links."""
-        p = _count("p", p)
-        g = _hosts(p)
-        for i in range(p):
-            for j in range(i + 1, p):
-                g.add_edge(f"h{i}", f"h{j}", link=link)
-        return cls(g, name="fully-connected")
+        """A link between every pair of ``p`` hosts: :func:`simulator.network.builders.fully_connected`."""
+        from .builders import fully_connected  # noqa: PLC0415
+        return fully_connected(p, link)
 
     @classmethod
     def torus2d(cls, rows: int, cols: int, link: LinkSpec) -> Topology:
-        """A ``rows x cols`` 2-D torus; host ``h{r*cols+c}`` sits at row r, column c.
-
-        ``2 rows cols`` links when both sides exceed 2 (a side of 2 has no separate wrap link,
-        a side of 1 none at all).
-        """
-        rows, cols = _count("rows", rows), _count("cols", cols)
-        g = _hosts(rows * cols)
-        for r in range(rows):
-            for c in range(cols):
-                here = f"h{r * cols + c}"
-                right = f"h{r * cols + (c + 1) % cols}"
-                down = f"h{((r + 1) % rows) * cols + c}"
-                if right != here:
-                    g.add_edge(here, right, link=link)
-                if down != here:
-                    g.add_edge(here, down, link=link)
-        return cls(g, name="torus2d")
+        """A ``rows x cols`` 2-D torus: :func:`simulator.network.builders.torus2d`."""
+        from .builders import torus2d  # noqa: PLC0415
+        return torus2d(rows, cols, link)
 
     @classmethod
     def leaf_spine(cls, hosts_per_leaf: int, leaves: int, spines: int, host_link: LinkSpec,
                    spine_link: LinkSpec | None = None, oversubscription: float = 1.0) -> Topology:
-        """Two-level fat tree: ``leaves`` leaf switches of ``hosts_per_leaf`` hosts, each leaf
-        linked to every one of ``spines`` spine switches.
-
-        Without ``spine_link`` the uplinks get ``hosts_per_leaf * host bandwidth /
-        (spines * oversubscription)`` each (latency and energy of ``host_link``), so a leaf's
-        uplink capacity is its hosts' capacity divided by ``oversubscription``.
-        """
-        hpl, leaves, spines = _count("hosts_per_leaf", hosts_per_leaf), _count("leaves", leaves), _count("spines", spines)
-        if isinstance(oversubscription, bool) or not isinstance(oversubscription, (int, float)) \
-                or not math.isfinite(oversubscription) or oversubscription <= 0:
-            raise SpecError(f"leaf-spine: oversubscription must be a positive number, got {oversubscription!r}")
-        if spine_link is None:
-            spine_link = LinkSpec(name=f"{host_link.name}-uplink",
-                                  bandwidth_Bps=hpl * host_link.bandwidth_Bps / (spines * oversubscription),
-                                  latency_s=host_link.latency_s, energy_per_bit_J=host_link.energy_per_bit_J,
-                                  duplex=host_link.duplex)
-        elif oversubscription != 1.0:
-            raise SpecError("leaf-spine: give either spine_link or oversubscription, not both")
-        g = _hosts(hpl * leaves)
-        for leaf in range(leaves):
-            g.add_node(f"leaf{leaf}", kind=SWITCH)
-        for spine in range(spines):
-            g.add_node(f"spine{spine}", kind=SWITCH)
-        for i in range(hpl * leaves):
-            g.add_edge(f"h{i}", f"leaf{i // hpl}", link=host_link)
-        for leaf in range(leaves):
-            for spine in range(spines):
-                g.add_edge(f"leaf{leaf}", f"spine{spine}", link=spine_link)
-        return cls(g, name="leaf-spine")
+        """A two-level fat tree: :func:`simulator.network.builders.leaf_spine`."""
+        from .builders import leaf_spine  # noqa: PLC0415
+        return leaf_spine(hosts_per_leaf, leaves, spines, host_link, spine_link, oversubscription)
 
     @classmethod
     def hierarchical(cls, gpus_per_node: int, nodes: int, intra_link: LinkSpec, inter_link: LinkSpec) -> Topology:
-        """``nodes`` servers of ``gpus_per_node`` hosts (a DGX-style machine): the hosts of a node
-        share a node switch ``"nvs{n}"`` over ``intra_link`` (NVLink through NVSwitch), and every
-        node switch reaches a non-blocking core switch ``"core"`` over one uplink of
-        ``gpus_per_node`` times ``inter_link``'s bandwidth (one NIC per GPU, InfiniBand or
-        Ethernet, aggregated), with ``inter_link``'s latency and energy per bit. Host ``h{n*g+i}`` is
-        GPU i of node n: a message inside a node crosses two NVLink hops, one between nodes
-        NVLink, uplink, uplink, NVLink."""
-        g_, n_ = _count("gpus_per_node", gpus_per_node), _count("nodes", nodes)
-        uplink = LinkSpec(name=f"{inter_link.name}-x{g_}", bandwidth_Bps=g_ * inter_link.bandwidth_Bps,
-                          latency_s=inter_link.latency_s, energy_per_bit_J=inter_link.energy_per_bit_J,
-                          duplex=inter_link.duplex)
-        g = _hosts(g_ * n_)
-        if n_ > 1:
-            g.add_node("core", kind=SWITCH)
-        for n in range(n_):
-            g.add_node(f"nvs{n}", kind=SWITCH)
-            for i in range(g_):
-                g.add_edge(f"h{n * g_ + i}", f"nvs{n}", link=intra_link)
-            if n_ > 1:
-                g.add_edge(f"nvs{n}", "core", link=uplink)
-        return cls(g, name="hierarchical")
+        """``nodes`` servers of ``gpus_per_node`` hosts: :func:`simulator.network.builders.hierarchical`."""
+        from .builders import hierarchical  # noqa: PLC0415
+        return hierarchical(gpus_per_node, nodes, intra_link, inter_link)
 
     def __repr__(self) -> str:
         return (f"Topology({self.name!r}, {len(self.hosts)} hosts, {len(self.nodes) - len(self.hosts)} switches, "
                 f"{self.graph.number_of_edges()} links)")
 
-
-def _count(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SpecError(f"topology: {field} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _hosts(p: int) -> nx.Graph:
-    g = nx.Graph()
-    for i in range(p):
-        g.add_node(f"h{i}", kind=HOST)
-    return g
-
-
-# ---------------------------------------------------------------------- registry
-Builder = Callable[..., Topology]
-TOPOLOGIES: dict[str, Builder] = {}
-
-
-# register_topology(name) decorates ``builder(p, link, **kw) -> Topology``
-register_topology = registrar(TOPOLOGIES, "topology")
-
-
-def build_topology(name: str, p: int, link: LinkSpec, **kw: Any) -> Topology:
-    """Build the registered topology ``name`` with ``p`` hosts (extra options by keyword)."""
-    builder = TOPOLOGIES.get(name)
-    if builder is None:
-        raise SpecError(f"unknown topology {name!r}; known: {', '.join(sorted(TOPOLOGIES))}")
-    try:
-        return builder(p, link, **kw)
-    except TypeError as exc:  # an unexpected keyword
-        raise SpecError(f"topology {name!r}: {exc}") from None
-
-
-def _most_square(p: int) -> tuple[int, int]:
-    """(r, c) with r * c == p, r <= c and r as large as possible."""
-    r = int(math.isqrt(p))
-    while p % r:
-        r -= 1
-    return r, p // r
-
-
-@register_topology("ring")
-def _ring(p: int, link: LinkSpec) -> Topology:
-    return Topology.ring(p, link)
-
-
-@register_topology("switch")
-def _switch(p: int, link: LinkSpec) -> Topology:
-    return Topology.switch(p, link)
-
-
-@register_topology("fully-connected")
-def _fully_connected(p: int, link: LinkSpec) -> Topology:
-    return Topology.fully_connected(p, link)
-
-
-def _factor_pair(p: int, a: int | None, b: int | None, who: str, what: str) -> tuple[int, int]:
-    """Complete ``a x b == p``: the most square split when both are missing."""
-    if a is None and b is None:
-        return _most_square(p)
-    if a is None:
-        a = p // b  # type: ignore[operator]
-    elif b is None:
-        b = p // a
-    if a * b != p:  # type: ignore[operator]
-        raise SpecError(f"{who}: {what} = {a} x {b} does not give p = {p} hosts")
-    return a, b  # type: ignore[return-value]
-
-
-@register_topology("torus2d")
-def _torus2d(p: int, link: LinkSpec, rows: int | None = None, cols: int | None = None) -> Topology:
-    rows, cols = _factor_pair(_count("p", p), rows, cols, "torus2d", "rows x cols")
-    return Topology.torus2d(rows, cols, link)  # type: ignore[arg-type]
-
-
-@register_topology("leaf-spine")
-def _leaf_spine(p: int, link: LinkSpec, hosts_per_leaf: int | None = None, leaves: int | None = None,
-                spines: int | None = None, spine_link: LinkSpec | None = None, oversubscription: float = 1.0) -> Topology:
-    """Default split: the most square ``leaves x hosts_per_leaf`` and half as many spines as leaves."""
-    leaves, hosts_per_leaf = _factor_pair(_count("p", p), leaves, hosts_per_leaf, "leaf-spine", "leaves x hosts_per_leaf")
-    if spines is None:
-        spines = max(1, leaves // 2)  # type: ignore[operator]
-    return Topology.leaf_spine(hosts_per_leaf, leaves, spines, link, spine_link, oversubscription)  # type: ignore[arg-type]
-
-
-@register_topology("hierarchical")
-def _hierarchical(p: int, link: LinkSpec, inter_link: LinkSpec | None = None, gpus_per_node: int = 8) -> Topology:
-    """``p`` hosts in nodes of ``gpus_per_node`` (``link`` inside a node, ``inter_link`` between)."""
-    g = _count("gpus_per_node", gpus_per_node)
-    if inter_link is None:
-        raise SpecError("topology 'hierarchical': give inter_link (the link between nodes, e.g. ib-hdr)")
-    if _count("p", p) % g:
-        raise SpecError(f"topology 'hierarchical': {p} hosts do not fill nodes of gpus_per_node = {g}")
-    return Topology.hierarchical(g, p // g, link, inter_link)

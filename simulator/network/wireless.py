@@ -5,14 +5,16 @@ distances, large-scale gains (one shadowing draw per device) and block fading (o
 device and round, from ``Simulation.rng``). Schemes implement only how airtime is shared and
 what the receiver gets:
 
-* digital (:class:`DigitalMAC`, registered ``tdma`` and ``ofdma``): ``upload(bits, round)``
+* digital (:class:`DigitalMAC`, registered ``tdma`` and ``ofdma``, the choices of
+  :data:`ACCESS`): ``upload(bits, round)``
   prices B_k bits per device at the Shannon rate of its SNR, or at a fixed rate (bit per
   channel use) with outage and retransmission in a fresh fading block;
 * analog over the air (:class:`AnalogMAC`, ``analog``): ``superpose(x, round, policy)`` sends
   the rows of ``x`` at once over ``x.shape[1]`` channel uses; the receiver gets
   y = sum_k h_k b_k x_k + z, z ~ CN(0, N0 W), computed on the real tensors.
 
-Power policies (:data:`POWER_POLICIES`) choose b_k. Every transmission records one
+Schemes are looked up by name in :data:`MAC_SCHEMES` (:func:`create_mac`); power policies
+(:data:`POWER_POLICIES`, :func:`power_plan`) choose b_k. Every transmission records one
 ``airtime`` span per active device in the simulation's trace and returns a :class:`Transmission`
 whose per-device energy is P_k T_k (+ circuit power times T_k).
 """
@@ -23,7 +25,8 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from functools import partial
+from typing import Optional
 
 import numpy as np
 import torch
@@ -31,13 +34,20 @@ from scipy import special
 
 from hwmodels import Radio, SpecError
 from hwmodels.channel import Channel, capacity_bits_per_use
+from hwmodels.checks import is_int
+from hwmodels.registry import Registry, bind_params
 
 from ..energy import radio_energy_j
 from ..engine import Simulation
-from ..registry import registrar
 
-__all__ = ["MultipleAccessChannel", "DigitalMAC", "AnalogMAC", "Transmission", "PowerPlan", "POWER_POLICIES",
-           "MAC_SCHEMES", "power_plan", "create_mac"]
+__all__ = ["MultipleAccessChannel", "DigitalMAC", "AnalogMAC", "Transmission", "PowerPlan", "PowerPolicy",
+           "ACCESS", "POWER_POLICIES", "MAC_SCHEMES", "power_plan", "create_mac"]
+
+# How a digital MAC shares the band: the one table of access choices (the MAC, the wireless
+# media of simulator.network.media and the MAC_SCHEMES below all read it).
+ACCESS: Registry[str] = Registry("access")
+ACCESS.add("tdma", "the whole band to one device at a time: airtime is the sum of the devices' times")
+ACCESS.add("ofdma", "the band split evenly among the active devices: airtime is the longest device's time")
 
 
 @dataclass
@@ -109,17 +119,17 @@ class DigitalMAC(MultipleAccessChannel):
     def __init__(self, sim: Simulation, radio: Radio, channel: Channel, distances_m: np.ndarray, *,
                  access: str = "tdma", rate_bits_per_use: Optional[float] = None, max_attempts: int = 8, key: int = 0) -> None:
         super().__init__(sim, radio, channel, distances_m, key=key)
-        if access not in ("tdma", "ofdma"):
-            raise SpecError(f"digital MAC: unknown access {access!r}; known: tdma, ofdma")
+        ACCESS.get(access, where="digital MAC")
         if rate_bits_per_use is not None and not rate_bits_per_use > 0:
             raise SpecError(f"digital MAC: rate_bits_per_use must be > 0, got {rate_bits_per_use!r}")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        if not is_int(max_attempts) or max_attempts < 1:
             raise SpecError(f"digital MAC: max_attempts must be an integer >= 1, got {max_attempts!r}")
         self.access, self.rate, self.max_attempts = access, rate_bits_per_use, max_attempts
         self.scheme = access
 
     def upload(self, bits: np.ndarray, round_: int, start_s: Optional[float] = None) -> Transmission:
-        """Send ``bits[k]`` from every device with bits > 0 (the active ones) in ``round_``."""
+        """Send ``bits[k]`` (bits) from every device with bits > 0 (the active ones) in ``round_``,
+        starting at ``start_s`` (s; default the MAC's clock)."""
         bits = np.asarray(bits, dtype=float)
         if bits.shape != (self.devices,) or (bits < 0).any():
             raise SpecError(f"digital MAC: bits must be {self.devices} non-negative numbers")
@@ -164,11 +174,12 @@ class PowerPlan:
     effective: np.ndarray = field(default_factory=lambda: np.zeros(0))   # h_k b_k
 
 
-_Policy = Callable[..., tuple[np.ndarray, float]]
-POWER_POLICIES: dict[str, _Policy] = {}
-
-
-_policy = registrar(POWER_POLICIES, "power policy")
+# policy(h, signal, peak, *, power, mac, uses, **options) -> (precoders or None for inversion
+# at eta, active mask, eta): h the complex gains, signal and peak each device's mean and largest
+# x^2, power the devices' power limits (W), uses the channel uses; options are the user's.
+PowerPolicy = Callable[..., tuple[Optional[np.ndarray], np.ndarray, float]]
+POWER_POLICIES: Registry[PowerPolicy] = Registry("power policy")
+_POLICY_GIVEN = ("h", "signal", "peak", "power", "mac", "uses")   # what power_plan passes itself
 
 
 def _inversion_eta(h2: np.ndarray, signal: np.ndarray, active: np.ndarray, power: np.ndarray) -> float:
@@ -178,22 +189,22 @@ def _inversion_eta(h2: np.ndarray, signal: np.ndarray, active: np.ndarray, power
     return float(np.sqrt(np.min(power[active] * h2[active] / np.maximum(signal[active], 1e-300))))
 
 
-@_policy("full-power")
-def _full_power(h, signal, peak, *, power, mac, **_):
+@POWER_POLICIES.register("full-power")
+def _full_power(h, signal, peak, *, power, mac, uses):
     """Every device at full power, phase-corrected: b_k = sqrt(P / s_k) conj(h_k)/|h_k| (unequal gains)."""
     amp = np.sqrt(power / np.maximum(signal, 1e-300))
     return amp * np.conj(h) / np.maximum(np.abs(h), 1e-300), np.ones(len(h), dtype=bool), math.nan
 
 
-@_policy("inversion")
-def _inversion(h, signal, peak, *, power, mac, **_):
+@POWER_POLICIES.register("inversion")
+def _inversion(h, signal, peak, *, power, mac, uses):
     """Channel inversion b_k = eta / h_k for all; the weakest device sets eta (instantaneous power)."""
     active = np.ones(len(h), dtype=bool)
     return None, active, _inversion_eta(np.abs(h) ** 2, signal, active, power)
 
 
-@_policy("truncated")
-def _truncated(h, signal, peak, *, power, mac, threshold=0.1, average=True, **_):
+@POWER_POLICIES.register("truncated")
+def _truncated(h, signal, peak, *, power, mac, uses, threshold=0.1, average=True):
     """Truncated inversion (BAA): silent if the fading gain |h~|^2 < threshold; ``average``:
     eta^2 = min_k P G_k / (s_k E1(threshold)) meets the power on average over Rayleigh fading
     (E[|h~|^-2; |h~|^2 >= g] = E1(g)); else instantaneous inversion among the active."""
@@ -209,8 +220,8 @@ def _truncated(h, signal, peak, *, power, mac, threshold=0.1, average=True, **_)
     return None, active, _inversion_eta(np.abs(h) ** 2, signal, active, power)
 
 
-@_policy("cotaf")
-def _cotaf(h, signal, peak, *, power, mac, threshold=0.0, **_):
+@POWER_POLICIES.register("cotaf")
+def _cotaf(h, signal, peak, *, power, mac, uses, threshold=0.0):
     """COTAF scaling: one precoder alpha_t = P / max_k s_k for all, with inversion of the active
     (fading gain >= threshold): eta^2 = alpha_t min_k G_k |h~_k|^2."""
     active = np.abs(h) ** 2 / mac.path_gain >= threshold
@@ -219,17 +230,17 @@ def _cotaf(h, signal, peak, *, power, mac, threshold=0.0, **_):
     return None, active, float(math.sqrt(np.min(power[active] * np.abs(h[active]) ** 2) / signal[active].max()))
 
 
-@_policy("energy-budget")
-def _energy_budget(h, signal, peak, *, power, mac, budget_J, uses, **_):
+@POWER_POLICIES.register("energy-budget")
+def _energy_budget(h, signal, peak, *, power, mac, uses, budget_J):
     """Inversion under a per-round energy budget: P_k <= min(P_max, budget W / m)."""
     if not budget_J > 0:
         raise SpecError(f"power policy energy-budget: budget_J must be > 0, got {budget_J!r}")
     capped = np.minimum(power, budget_J * mac.bandwidth_Hz / uses)
-    return _inversion(h, signal, peak, power=capped, mac=mac)
+    return _inversion(h, signal, peak, power=capped, mac=mac, uses=uses)
 
 
-@_policy("power-cap")
-def _power_cap(h, signal, peak, *, power, mac, peak_W, **_):
+@POWER_POLICIES.register("power-cap")
+def _power_cap(h, signal, peak, *, power, mac, uses, peak_W):
     """Inversion with a per-channel-use cap: eta^2 max_j x_kj^2 / |h_k|^2 <= peak_W as well."""
     if not peak_W > 0:
         raise SpecError(f"power policy power-cap: peak_W must be > 0, got {peak_W!r}")
@@ -239,19 +250,19 @@ def _power_cap(h, signal, peak, *, power, mac, peak_W, **_):
     return None, active, eta
 
 
-def power_plan(policy: str, mac: "MultipleAccessChannel", h: np.ndarray, x: torch.Tensor,
-               senders: Optional[np.ndarray] = None, **params: Any) -> PowerPlan:
+def power_plan(policy: str, mac: MultipleAccessChannel, h: np.ndarray, x: torch.Tensor,
+               senders: Optional[np.ndarray] = None, **params: object) -> PowerPlan:
     """Precoders of ``policy`` for channel ``h`` and signals ``x`` (K x m real); only ``senders``
-    (default: all) may be active, the others' rows are ignored."""
+    (default: all) may be active, the others' rows are ignored. ``params`` are the policy's
+    options (checked against its parameters before the call)."""
     fn = POWER_POLICIES.get(policy)
-    if fn is None:
-        raise SpecError(f"unknown power policy {policy!r}; known: {', '.join(POWER_POLICIES)}")
     allowed = [n for n, p in inspect.signature(fn).parameters.items()
-               if p.kind is p.KEYWORD_ONLY and n not in ("power", "mac", "uses")]
+               if p.kind is p.KEYWORD_ONLY and n not in _POLICY_GIVEN]
     unknown = sorted(set(params) - set(allowed))
-    if unknown:
+    if unknown:   # all of them, in this wording (bind_params names the first only)
         raise SpecError(f"power policy {policy!r}: unknown parameter(s) {', '.join(unknown)}; "
                         f"known: {', '.join(allowed) or 'none'}")
+    bind_params(fn, params, f"power policy {policy!r}", given=_POLICY_GIVEN)   # a missing one
     senders = np.ones(len(h), dtype=bool) if senders is None else np.asarray(senders, dtype=bool)
     if not senders.any():
         return PowerPlan(np.zeros(len(h), dtype=complex), 0.0, senders.copy(), np.zeros(len(h), dtype=complex))
@@ -264,10 +275,7 @@ def power_plan(policy: str, mac: "MultipleAccessChannel", h: np.ndarray, x: torc
     peak[~senders] = np.min(peak[senders])
     h_all = h
     h = np.where(senders, h, np.max(np.abs(h[senders])) + 0j)
-    try:
-        pre, active, eta = fn(h, signal, peak, power=np.full(len(h), mac.max_power_W), mac=mac, uses=x.shape[1], **params)
-    except TypeError as exc:
-        raise SpecError(f"power policy {policy!r}: {exc}") from None
+    pre, active, eta = fn(h, signal, peak, power=np.full(len(h), mac.max_power_W), mac=mac, uses=x.shape[1], **params)
     active = active & senders
     if pre is None:
         pre = np.where(active, eta / np.where(active, h, 1.0), 0.0)
@@ -282,7 +290,7 @@ class AnalogMAC(MultipleAccessChannel):
 
     def superpose(self, x: torch.Tensor, round_: int, policy: str = "truncated", *, extra_uses: int = 0,
                   noise: bool = True, senders: Optional[np.ndarray] = None, start_s: Optional[float] = None,
-                  **params: Any) -> Transmission:
+                  **params: object) -> Transmission:
         """y = sum_k h_k b_k x_k + z over m = x.shape[1] uses (+ ``extra_uses`` for side information).
 
         ``x`` is K x m real (a row per device); only ``senders`` (default all) transmit.
@@ -311,17 +319,19 @@ class AnalogMAC(MultipleAccessChannel):
         return self._finish(self.clock_s if start_s is None else start_s, tx, np.zeros(self.devices))
 
 
-MAC_SCHEMES: dict[str, Callable[..., MultipleAccessChannel]] = {
-    "tdma": lambda *a, **k: DigitalMAC(*a, access="tdma", **k),
-    "ofdma": lambda *a, **k: DigitalMAC(*a, access="ofdma", **k),
-    "analog": AnalogMAC,
-}
+# name -> factory (sim, radio, channel, distances_m, **options): a digital MAC per access
+# choice, then over-the-air computation
+MAC_SCHEMES: Registry[Callable[..., MultipleAccessChannel]] = Registry("MAC scheme")
+for _access in ACCESS:
+    MAC_SCHEMES.add(_access, partial(DigitalMAC, access=_access))
+MAC_SCHEMES.add("analog", AnalogMAC)
+_MAC_GIVEN = ("sim", "radio", "channel", "distances_m", "access")   # what create_mac passes or the scheme fixes
 
 
 def create_mac(scheme: str, sim: Simulation, radio: Radio, channel: Channel, distances_m: np.ndarray,
-               **params: Any) -> MultipleAccessChannel:
-    """A registered MAC scheme by name; SpecError lists the known ones."""
+               **params: object) -> MultipleAccessChannel:
+    """A registered MAC scheme by name (SpecError lists the known ones) for devices at
+    ``distances_m`` (m); ``params`` are the scheme's options (checked before the call)."""
     factory = MAC_SCHEMES.get(scheme)
-    if factory is None:
-        raise SpecError(f"unknown MAC scheme {scheme!r}; known: {', '.join(MAC_SCHEMES)}")
+    bind_params(factory, params, f"MAC scheme {scheme!r}", given=_MAC_GIVEN)
     return factory(sim, radio, channel, distances_m, **params)
