@@ -28,35 +28,34 @@ and :func:`run` does either mode on a topology in one call.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from hwmodels import Device, SpecError
+from hwmodels.checks import is_int, is_number
 
 from . import direct, doubling, parameter_server, ring, tree  # noqa: F401  (registration by import)
 from .analytic import NetParams, reduction_gamma
 from .des import CollectiveResult, CollectiveRun
-from .registry import OPS, Algorithm, algorithms, get, pairs
+from .registry import ALGORITHMS, OPS, Algorithm, algorithms, get, pairs
 from .schedule import LazyPatterns, Pattern, StepProgram, concat
 from .shared import shared_time
 
-__all__ = ["OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
+__all__ = ["ALGORITHMS", "OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
            "StepProgram", "algorithms", "analytic_time", "build_program", "concat", "get", "pairs",
            "reduction_gamma", "run", "simulate", "net_params", "ranks_needed", "shared_time", "totals"]
 
 
 def _check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_int(workers) or workers < 1:
         raise SpecError(f"--workers must be a positive integer, got {workers!r}")
     return int(workers)
 
 
 def _check_size(size_B: Any) -> float:
-    if isinstance(size_B, bool) or not isinstance(size_B, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(size_B) or size_B < 0:
+    if not is_number(size_B) or size_B < 0:
         raise SpecError(f"--size must be a finite non-negative number of bytes, got {size_B!r}")
     return float(size_B)
 

@@ -39,7 +39,7 @@ from hwmodels import SpecError
 
 from .base import State
 from .payload import Payload
-from .registry import create, get
+from .registry import create
 
 __all__ = ["HookState", "compression_hook", "register", "SUMMABLE", "pack", "unpack"]
 
@@ -56,12 +56,11 @@ class HookState:
 
     def __init__(self, model: nn.Module, compressor: str, params: Mapping[str, Any] | None = None, *, seed: int = 0,
                  group: Any = None) -> None:
-        scheme = get(compressor)
-        if scheme.kind == "factors":
+        self.compressor = create(compressor, **dict(params or {}))
+        if self.compressor.takes_factors:
             raise SpecError(f"{compressor}: a 'factors' scheme needs each linear layer's inputs, which a DDP "
                             f"communication hook does not see; use a tensor scheme")
         self.name = compressor
-        self.compressor = create(compressor, **dict(params or {}))
         self.summable = compressor in SUMMABLE
         self.seed = int(seed)
         self.group = group
