@@ -170,16 +170,21 @@ def simulate(program: StepProgram, topology: Any, *, hosts: Sequence[Any] | np.n
 
 def run(op: str, algorithm: str, workers: int, size_B: float, topology: Any, *, mode: str = "des",
         hosts: Sequence[Any] | np.ndarray | None = None, device: Device | None = None,
-        gamma_s_per_B: float | None = None, dtype: str = "fp32", how: str = "worst", seed: int = 0,
-        trace: bool = False, on_progress: Callable[[int, int], Any] | None = None, **params: Any) -> CollectiveResult:
+        gamma_s_per_B: float | Sequence[float] | np.ndarray | None = None, dtype: str = "fp32", how: str = "worst",
+        seed: int = 0, trace: bool = False, on_progress: Callable[[int, int], Any] | None = None,
+        **params: Any) -> CollectiveResult:
     """One collective on ``topology`` in ``mode`` "des" or "analytic".
 
-    Reduction cost: ``gamma_s_per_B`` if given, else from ``device`` (roofline, see
-    :func:`reduction_gamma`), else 0. In DES mode the result also carries the closed
-    form (``analytic_time_s``) for comparison.
+    Reduction cost in seconds per byte: ``gamma_s_per_B`` if given (one, or one per rank: a
+    straggler's larger), else from ``device`` (roofline, see :func:`reduction_gamma`), else 0;
+    the closed form takes the largest. ``how`` picks the paths of the closed form's inputs
+    (:func:`net_params`). The result carries the time (s), the step, message and byte counts;
+    in DES mode also the closed form (``analytic_time_s``) for comparison, the per-rank
+    reduction seconds (``reduce_busy_s``), the links' energy (J), and with ``trace`` the
+    timeline; ``on_progress(step, steps)`` follows the DES.
     """
     if mode not in ("des", "analytic"):
-        raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
+        raise SpecError(f"mode must be 'des' or 'analytic', got {mode!r}")
     program = build_program(op, algorithm, workers, size_B, **params)
     gamma = _gamma_of(device, gamma_s_per_B, dtype)
     net = net_params(program, topology, hosts, how=how, gamma_s_per_B=float(np.max(gamma)) if np.size(gamma) else 0.0)

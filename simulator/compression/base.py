@@ -98,7 +98,8 @@ class Compressor(ABC):
     ``inputs`` says what :meth:`compress` takes: :data:`TENSOR` (one tensor), :data:`WORKERS`
     (one tensor, but the payloads of all workers are decoded together by :meth:`aggregate`) or
     :data:`FACTORS` (a linear layer's two factors: ``compress(x, delta, state)``, decoded to
-    the weight gradient; other tensors go through :attr:`direct`). ``error_feedback`` is the
+    the weight gradient; other tensors go through :attr:`direct`). ``summable`` says whether
+    the network may sum payloads in compressed form (plain floats: an all-reduce). ``error_feedback`` is the
     default of the scheme's ``ef`` parameter (whether :func:`~.registry.create` wraps it in
     :class:`~.feedback.ErrorFeedback`), for schemes that declare one.
     """
@@ -106,6 +107,7 @@ class Compressor(ABC):
     name = "compressor"
     unbiased = False
     inputs = TENSOR
+    summable = False
     error_feedback = False
 
     @property

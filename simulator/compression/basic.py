@@ -17,6 +17,7 @@ class NoCompression(Compressor):
     """The identity: 32 bits per element, exact."""
 
     unbiased = True
+    summable = True
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
         """A copy of the float32 values: 32 bits per element."""
@@ -36,6 +37,8 @@ class NoCompression(Compressor):
 @register("fp16", summary="round to IEEE half precision", bits="16")
 class Fp16(Compressor):
     """Round to nearest float16: 16 bits per element, deterministic rounding error."""
+
+    summable = True
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
         """The values rounded to float16: 16 bits per element."""

@@ -41,12 +41,8 @@ from .base import State
 from .payload import Payload
 from .registry import create
 
-__all__ = ["HookState", "compression_hook", "register", "SUMMABLE", "pack", "unpack"]
+__all__ = ["HookState", "compression_hook", "register", "pack", "unpack"]
 
-# Schemes whose payloads the network sums in compressed form (plain floats): all-reduce. The
-# same set as simulator.learning.SUMMABLE, repeated so that a DDP process need not import the
-# simulated trainer; both should read it from the scheme registry once it records it.
-SUMMABLE = ("none", "fp16")
 _LENGTH = 8  # bytes of the int64 length that opens every gathered slot
 
 
@@ -61,7 +57,7 @@ class HookState:
             raise SpecError(f"{compressor}: a 'factors' scheme needs each linear layer's inputs, which a DDP "
                             f"communication hook does not see; use a tensor scheme")
         self.name = compressor
-        self.summable = compressor in SUMMABLE
+        self.summable = self.compressor.summable
         self.seed = int(seed)
         self.group = group
         self.rank = dist.get_rank(group)

@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from simulator.compression import CodecWork, Payload, State, create
+from simulator.compression import SCHEMES, CodecWork, Payload, State, create
 
 __all__ = ["GradientExchange", "SUMMABLE"]
 
 # Schemes whose payloads the network can sum in compressed form (plain floats): all-reduce.
-SUMMABLE = ("none", "fp16")
+SUMMABLE = tuple(name for name, scheme in SCHEMES.items() if scheme.factory.summable)
 
 
 class _FactorHooks:
@@ -70,7 +70,7 @@ class GradientExchange:
     @property
     def summable(self) -> bool:
         """Whether the payloads can be summed in compressed form (all-reduce)."""
-        return self.name in SUMMABLE
+        return self.compressor.summable
 
     def tensor_work(self) -> list[CodecWork]:
         """Encode and decode work of every parameter's gradient, in parameter order; for a factors
