@@ -116,10 +116,11 @@ def get(op: str, name: str) -> Algorithm:
 
 
 def check_power_of_two(p: int, params: dict[str, Any], *, who: str) -> None:
-    """SpecError unless ``p`` is a power of two (with the nearest valid counts)."""
+    """SpecError unless ``p`` is a power of two (with the nearest valid counts). The fix names
+    the ``--workers`` flag because tests of the library and of the CLI both match it."""
     if p & (p - 1):
         lo = 1 << (p.bit_length() - 1)
-        raise SpecError(f"--algorithm {who} needs a power-of-two worker count, got {p}: use --workers {lo} or "
+        raise SpecError(f"algorithm {who} needs a power-of-two worker count, got {p}: use --workers {lo} or "
                         f"{lo * 2}, or another algorithm (ring works for any count)")
 
 

@@ -111,7 +111,8 @@ class Ideal(Aggregator):
     """The exact mean of the updates, nothing over the air (an upper bound)."""
     name, mac_kind = "ideal", "none"
 
-    def aggregate(self, updates, clients, round_, mac):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int,
+                  mac: Any) -> tuple[torch.Tensor, Transmission | None]:
         """The participants' mean update; no transmission."""
         return updates.mean(0), None
 
@@ -128,7 +129,8 @@ class Digital(Aggregator):
         self.compressor = create(compressor, **(compressor_params or {}))
         self.states: dict[int, State] = {}
 
-    def aggregate(self, updates, clients, round_, mac: DigitalMAC):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int,
+                  mac: DigitalMAC) -> tuple[torch.Tensor, Transmission | None]:
         """Compress each participant's update, upload the bits; the compressor's aggregate of those delivered."""
         states = [self.states.setdefault(int(k), State(self.seed, int(k), 0, 0)) for k in clients]
         payloads = []
@@ -158,7 +160,8 @@ class BAA(Aggregator):
             pp.setdefault("threshold", threshold)
         super().__init__(dimension, seed, policy_params=pp, **params)
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
         """The raw updates over the air; the received sum divided by eta times the active count."""
         plan = self._plan(updates, clients, round_, mac)
         tx, count = self._over_the_air(updates, clients, round_, mac, noise, plan)
@@ -214,7 +217,8 @@ class RLC(Aggregator):
             raise SpecError(f"scheme rlc: channel_uses must be an integer with 1 <= m <= d = {dimension}, got {m!r}")
         self.m = m
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
         """The coded updates (m channel uses) over the air, decoded by T^T."""
         plan = self._plan(updates, clients, round_, mac)
         code = RandomLinearCode(self.d, self.m if plan is None else plan.m, self.seed, round_)
@@ -272,7 +276,8 @@ class ADSGD(Aggregator):
             self.errors[int(c)] = row - s
         return sparse
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
         """Sparsified, projected updates over the air; AMP recovery of the sparse mean."""
         sparse = self.sparsify(updates, clients)
         tx, count = self._over_the_air(sparse @ self.a.T, clients, round_, mac, noise)
