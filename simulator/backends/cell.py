@@ -94,11 +94,13 @@ class CellBackend(NetworkBackend):
             yield from self._exchange(sender, receiver, nbytes, name)
 
     def send(self, node: Any) -> Generator:
+        """Carry a Send's bytes through the cell (via the access point unless direct)."""
         self._check(node.src, node)
         self._check(node.dst, node)
         yield from self._transfer(node.src, node.dst, node.bytes, node.name)
 
     def collective(self, node: Any) -> Generator:
+        """Run a Collective's step program as transfers through the cell."""
         hosts, program, gamma = _program(self.ex, node)
         for h in hosts:
             self._check(h, node)
@@ -117,4 +119,5 @@ class CellBackend(NetworkBackend):
                 yield env.timeout(float(reduce_s.max()))
 
     def close(self) -> NetworkTotals:
+        """Totals of the run: the bits on the air, the medium's busy seconds and the exchanges."""
         return NetworkTotals(0.0, self.air_bits, stats={"medium_busy_s": self.busy_s, "exchanges": self.exchanges})

@@ -38,11 +38,13 @@ class FlowBackend(NetworkBackend):
         self.sent_bytes = 0.0
 
     def send(self, node: Any) -> Generator:
+        """Carry a Send's bytes as one flow on the topology."""
         self.sent_bytes += node.bytes
         self.ex.sent(node.src, node.bytes)
         yield self.network.transfer(node.src, node.dst, node.bytes, name=node.name)
 
     def collective(self, node: Any) -> Generator:
+        """Run a Collective's step program as flows (a DES of the collective)."""
         hosts, program, gamma = _program(self.ex, node)
         _count_sent(self.ex, hosts, program)
         runner = CollectiveRun(self.network, program, hosts, gamma_s_per_B=gamma,
@@ -53,6 +55,7 @@ class FlowBackend(NetworkBackend):
             self.ex.busy(h, t)
 
     def close(self) -> NetworkTotals:
+        """Totals of the run: bytes sent, and bytes, busy seconds and energy (J) per link."""
         net = self.network
         names = net.topology.link_names
         nbytes = net.bytes_per_link
@@ -76,6 +79,7 @@ class AnalyticBackend(NetworkBackend):
         self.sent_bytes = 0.0
 
     def send(self, node: Any) -> Generator:
+        """Wait the path latency plus bytes over the bottleneck bandwidth (s)."""
         topo, env = self.topology, self.ex.env
         t = topo.path_latency_s(node.src, node.dst) + node.bytes / topo.bottleneck_Bps(node.src, node.dst)
         start = float(env.now)
@@ -86,6 +90,7 @@ class AnalyticBackend(NetworkBackend):
         self.ex.sim.trace.record(node.src, "transfer", start, start + t, node.bytes, node.name or f"{node.src}->{node.dst}")
 
     def collective(self, node: Any) -> Generator:
+        """Wait the collective's closed-form time on its hosts (s)."""
         hosts, program, gamma = _program(self.ex, node)
         _count_sent(self.ex, hosts, program)
         idx = self.topology.host_indices(hosts)
@@ -110,6 +115,7 @@ class AnalyticBackend(NetworkBackend):
         self.sent_bytes += uses * float(np.sum(nbytes))
 
     def close(self) -> NetworkTotals:
+        """Totals of the run: bytes and energy per link."""
         names = self.topology.link_names
         energy = self.link_bytes * 8.0 * self.topology.energy_per_bit_J
         self.ex.ledger.link(float(energy.sum()))

@@ -62,6 +62,7 @@ class MediumBackend(NetworkBackend):
 
     @property
     def state(self) -> ChannelState:
+        """The medium's channel state (fading, made on first use)."""
         if self._state is None:
             self._state = ChannelState(self.hw)
         return self._state
@@ -90,6 +91,7 @@ class MediumBackend(NetworkBackend):
         return start
 
     def air(self, node: Any) -> Generator:
+        """Put an Upload, Multicast or Airtime node on the wireless medium."""
         if isinstance(node, Upload):
             yield from self._upload(node)
         elif isinstance(node, Multicast):
@@ -160,5 +162,6 @@ class MediumBackend(NetworkBackend):
         self.air_bits += float(sum(node.bits))
 
     def close(self) -> NetworkTotals:
+        """Totals of the run: the bits on the air, the AP's energy (J), deliveries and busy seconds."""
         return NetworkTotals(0.0, self.air_bits, stats={"ap_energy_j": self.ap_energy_j, "delivered": self.delivered,
                                                         "medium_busy_s": self.busy_s})

@@ -28,35 +28,34 @@ and :func:`run` does either mode on a topology in one call.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from hwmodels import Device, SpecError
+from hwmodels.checks import is_int, is_number
 
 from . import direct, doubling, parameter_server, ring, tree  # noqa: F401  (registration by import)
 from .analytic import NetParams, reduction_gamma
 from .des import CollectiveResult, CollectiveRun
-from .registry import OPS, Algorithm, algorithms, get, pairs
+from .registry import ALGORITHMS, OPS, Algorithm, algorithms, get, pairs
 from .schedule import LazyPatterns, Pattern, StepProgram, concat
 from .shared import shared_time
 
-__all__ = ["OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
+__all__ = ["ALGORITHMS", "OPS", "Algorithm", "CollectiveResult", "CollectiveRun", "LazyPatterns", "NetParams", "Pattern",
            "StepProgram", "algorithms", "analytic_time", "build_program", "concat", "get", "pairs",
            "reduction_gamma", "run", "simulate", "net_params", "ranks_needed", "shared_time", "totals"]
 
 
 def _check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_int(workers) or workers < 1:
         raise SpecError(f"--workers must be a positive integer, got {workers!r}")
     return int(workers)
 
 
 def _check_size(size_B: Any) -> float:
-    if isinstance(size_B, bool) or not isinstance(size_B, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(size_B) or size_B < 0:
+    if not is_number(size_B) or size_B < 0:
         raise SpecError(f"--size must be a finite non-negative number of bytes, got {size_B!r}")
     return float(size_B)
 
@@ -171,16 +170,21 @@ def simulate(program: StepProgram, topology: Any, *, hosts: Sequence[Any] | np.n
 
 def run(op: str, algorithm: str, workers: int, size_B: float, topology: Any, *, mode: str = "des",
         hosts: Sequence[Any] | np.ndarray | None = None, device: Device | None = None,
-        gamma_s_per_B: float | None = None, dtype: str = "fp32", how: str = "worst", seed: int = 0,
-        trace: bool = False, on_progress: Callable[[int, int], Any] | None = None, **params: Any) -> CollectiveResult:
+        gamma_s_per_B: float | Sequence[float] | np.ndarray | None = None, dtype: str = "fp32", how: str = "worst",
+        seed: int = 0, trace: bool = False, on_progress: Callable[[int, int], Any] | None = None,
+        **params: Any) -> CollectiveResult:
     """One collective on ``topology`` in ``mode`` "des" or "analytic".
 
-    Reduction cost: ``gamma_s_per_B`` if given, else from ``device`` (roofline, see
-    :func:`reduction_gamma`), else 0. In DES mode the result also carries the closed
-    form (``analytic_time_s``) for comparison.
+    Reduction cost in seconds per byte: ``gamma_s_per_B`` if given (one, or one per rank: a
+    straggler's larger), else from ``device`` (roofline, see :func:`reduction_gamma`), else 0;
+    the closed form takes the largest. ``how`` picks the paths of the closed form's inputs
+    (:func:`net_params`). The result carries the time (s), the step, message and byte counts;
+    in DES mode also the closed form (``analytic_time_s``) for comparison, the per-rank
+    reduction seconds (``reduce_busy_s``), the links' energy (J), and with ``trace`` the
+    timeline; ``on_progress(step, steps)`` follows the DES.
     """
     if mode not in ("des", "analytic"):
-        raise SpecError(f"--mode must be 'des' or 'analytic', got {mode!r}")
+        raise SpecError(f"mode must be 'des' or 'analytic', got {mode!r}")
     program = build_program(op, algorithm, workers, size_B, **params)
     gamma = _gamma_of(device, gamma_s_per_B, dtype)
     net = net_params(program, topology, hosts, how=how, gamma_s_per_B=float(np.max(gamma)) if np.size(gamma) else 0.0)

@@ -28,13 +28,13 @@ estimate, not a bound) or the *best* (``how="best"``: a lower bound on the DES t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hwmodels import DTYPE_BYTES, Device, LinkSpec, SpecError
+from hwmodels.checks import is_number
 
 __all__ = ["NetParams", "reduction_gamma", "DEFAULT_PAIR_CAP"]
 
@@ -54,7 +54,7 @@ def reduction_gamma(device: Device | None, dtype: str = "fp32", slowdown: float 
 
 
 def _check(name: str, value: float, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+    if not is_number(value):
         raise SpecError(f"NetParams.{name} must be a finite number, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise SpecError(f"NetParams.{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
@@ -86,6 +86,7 @@ class NetParams:
 
     @property
     def port_beta(self) -> float:
+        """Seconds per byte of one host port (the link's beta unless a port limit is given)."""
         return self.beta_s_per_B if self.port_beta_s_per_B is None else float(self.port_beta_s_per_B)
 
     def step(self, m: float, k: int = 1) -> float:
@@ -95,6 +96,7 @@ class NetParams:
         return self.alpha_s + m * max(self.beta_s_per_B, k * self.port_beta)
 
     def with_gamma(self, gamma_s_per_B: float) -> NetParams:
+        """These parameters with the reduction cost ``gamma_s_per_B`` (seconds per byte) replaced."""
         return NetParams(self.alpha_s, self.beta_s_per_B, self.port_beta_s_per_B, gamma_s_per_B, self.bus_beta_s_per_B)
 
     # ----- constructors -----

@@ -59,6 +59,7 @@ def _totals(steps: Any, phases: int) -> Any:
           summary="p-1 shift steps, n/p to one peer per step (one port)",
           totals=_totals(lambda p: p - 1, 1))
 def direct_alltoall(p: int, n: float) -> StepProgram:
+    """All-to-all of ``n`` bytes per rank over ``p`` ranks: p - 1 steps, rank r sends n/p to r + i + 1."""
     if p == 1:
         return _one("alltoall", p, n, None)
     src = np.arange(p, dtype=np.int64)
@@ -75,6 +76,7 @@ def _rs_time(p: int, n: float, net: NetParams) -> float:
 @register("reducescatter", "direct", time=_rs_time, summary="one step: n/p to every other rank at once, reduced",
           totals=_totals(lambda p: 1, 1))
 def direct_reducescatter(p: int, n: float) -> StepProgram:
+    """Reduce-scatter of ``n`` bytes in one step: n/p to every other rank at once, reduced."""
     if p == 1:
         return _one("reducescatter", p, n, None)
     src, dst = all_pairs(p)
@@ -85,6 +87,7 @@ def direct_reducescatter(p: int, n: float) -> StepProgram:
           summary="one step: n/p to every other rank at once",
           totals=_totals(lambda p: 1, 1))
 def direct_allgather(p: int, n: float) -> StepProgram:
+    """All-gather of ``n`` bytes in one step: each rank's n/p to every other rank at once."""
     if p == 1:
         return _one("allgather", p, n, None)
     src, dst = all_pairs(p)
@@ -95,6 +98,7 @@ def direct_allgather(p: int, n: float) -> StepProgram:
           summary="direct reduce-scatter then direct all-gather (two steps)",
           totals=_totals(lambda p: 2, 2))
 def direct_allreduce(p: int, n: float) -> StepProgram:
+    """All-reduce of ``n`` bytes: the direct reduce-scatter, then the direct all-gather."""
     if p == 1:
         return _one("allreduce", p, n, None)
     src, dst = all_pairs(p)
@@ -108,25 +112,28 @@ def _others(p: int, root: int) -> np.ndarray:
     return r[r != root]
 
 
-@register("broadcast", "direct", time=lambda p, n, net, root=0: _conc(p, n, net), params={"root": 0},
+@register("broadcast", "direct", time=lambda p, n, net, root=0: _conc(p, n, net),
           summary="the root sends n to every rank at once")
 def direct_broadcast(p: int, n: float, root: int = 0) -> StepProgram:
+    """Broadcast of ``n`` bytes: the root sends them to every rank at once."""
     others = _others(p, root)
     pat = Pattern(np.full(p - 1, root), others, n, None, ranks=p) if p > 1 else None
     return _one("broadcast", p, n, pat, root=root)
 
 
 @register("reduce", "direct", time=lambda p, n, net, root=0: _conc(p, n, net) + (p - 1) * n * net.gamma_s_per_B,
-          params={"root": 0}, summary="every rank sends n to the root at once; the root reduces")
+          summary="every rank sends n to the root at once; the root reduces")
 def direct_reduce(p: int, n: float, root: int = 0) -> StepProgram:
+    """Reduce of ``n`` bytes: every rank sends them to the root at once; the root reduces."""
     others = _others(p, root)
     pat = Pattern(others, np.full(p - 1, root), n, n, ranks=p) if p > 1 else None
     return _one("reduce", p, n, pat, root=root)
 
 
-@register("gather", "direct", time=lambda p, n, net, root=0: _conc(p, n / p, net), params={"root": 0},
+@register("gather", "direct", time=lambda p, n, net, root=0: _conc(p, n / p, net),
           summary="every rank sends its n/p to the root at once")
 def direct_gather(p: int, n: float, root: int = 0) -> StepProgram:
+    """Gather of ``n`` bytes in all: every rank sends its n/p to the root at once."""
     others = _others(p, root)
     pat = Pattern(others, np.full(p - 1, root), n / p, None, ranks=p) if p > 1 else None
     return _one("gather", p, n, pat, root=root)

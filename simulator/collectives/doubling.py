@@ -59,12 +59,14 @@ _check_hd = partial(check_power_of_two, who="halving-doubling")
 @register("allreduce", "recursive-doubling", time=_rd_allreduce_time, check=_check_rd,
           summary="log2 p pairwise exchanges of the whole vector (power of two)")
 def rd_allreduce(p: int, n: float) -> StepProgram:
+    """Recursive-doubling all-reduce of ``n`` bytes: log2 p pairwise exchanges of all n (p a power of two)."""
     return _program("allreduce", "recursive-doubling", p, n, [(1 << k, n, True) for k in range(_log2(p))])
 
 
 @register("reducescatter", "halving-doubling", time=_rh_rs_time, check=_check_hd,
           summary="recursive halving: log2 p exchanges of n/2, n/4, ..., reduced (power of two)")
 def rh_reducescatter(p: int, n: float) -> StepProgram:
+    """Recursive-halving reduce-scatter of ``n`` bytes: exchanges of n/2, n/4, ..., reduced (p a power of two)."""
     return _program("reducescatter", "halving-doubling", p, n,
                     [(1 << k, n / (2 << k), True) for k in range(_log2(p))])
 
@@ -72,6 +74,7 @@ def rh_reducescatter(p: int, n: float) -> StepProgram:
 @register("allgather", "recursive-doubling", time=_rd_ag_time, check=_check_rd,
           summary="log2 p exchanges of n/p, 2n/p, ..., n/2 (power of two)")
 def rd_allgather(p: int, n: float) -> StepProgram:
+    """Recursive-doubling all-gather of ``n`` bytes: exchanges of n/p, 2n/p, ..., n/2 (p a power of two)."""
     return _program("allgather", "recursive-doubling", p, n,
                     [(1 << k, n * (1 << k) / p, False) for k in range(_log2(p))])
 
@@ -79,6 +82,7 @@ def rd_allgather(p: int, n: float) -> StepProgram:
 @register("allreduce", "halving-doubling", time=lambda p, n, net: _rh_rs_time(p, n, net) + _rd_ag_time(p, n, net),
           check=_check_hd, summary="Rabenseifner: recursive-halving reduce-scatter + recursive-doubling all-gather")
 def hd_allreduce(p: int, n: float) -> StepProgram:
+    """Rabenseifner all-reduce of ``n`` bytes: recursive-halving reduce-scatter, recursive-doubling all-gather."""
     L = _log2(p)
     rs = rh_reducescatter(p, n)
     ag = _program("allgather", "halving-doubling", p, n, [(1 << (L - 1 - k), n * (1 << k) / p, False) for k in range(L)])

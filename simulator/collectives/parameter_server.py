@@ -27,10 +27,11 @@ def _time(p: int, n: float, net: NetParams, shards: int = 1) -> float:
     return 2 * phase + p * m * net.gamma_s_per_B
 
 
-@register("allreduce", "parameter-server", time=_time, params={"shards": 1},
+@register("allreduce", "parameter-server", time=_time,
           extra_ranks=lambda p, params: int(params["shards"]),
           summary="workers push n/S to each of S dedicated servers, which reduce and send back")
 def ps_allreduce(p: int, n: float, shards: int = 1) -> StepProgram:
+    """Parameter-server all-reduce of ``n`` bytes: workers push n/S to each of ``shards`` servers (ranks p..p+S-1), which reduce and send back."""
     s = int(shards)
     workers = np.repeat(np.arange(p, dtype=np.int64), s)
     servers = np.tile(np.arange(p, p + s, dtype=np.int64), p)

@@ -1,25 +1,30 @@
 """The registry of collective algorithms: (op, algorithm) -> program builder + closed form.
 
-Each algorithm family module registers its pairs with :func:`register`; nothing else
-lists them. An unknown op, an unknown algorithm or an unsupported pair is a
-:class:`~hwmodels.SpecError` that lists what exists.
+Each algorithm family module registers its pairs with :func:`register` into
+:data:`ALGORITHMS` (keyed ``"op/algorithm"``); nothing else lists them. An unknown op, an
+unknown algorithm or an unsupported pair is a :class:`~hwmodels.SpecError` that lists what
+exists.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 
 from .schedule import StepProgram
 
-__all__ = ["OPS", "Algorithm", "register", "get", "algorithms", "pairs", "check_power_of_two", "ceil_log2"]
+__all__ = ["OPS", "ALGORITHMS", "Algorithm", "register", "get", "algorithms", "pairs", "check_power_of_two",
+           "ceil_log2"]
 
 OPS = ("allreduce", "reducescatter", "allgather", "broadcast", "reduce", "gather", "alltoall")
 
-_REGISTRY: dict[tuple[str, str], Algorithm] = {}
+ALGORITHMS: Registry[Algorithm] = Registry("collective")   # "op/algorithm" -> Algorithm
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,11 @@ class Algorithm:
         for key in ("chunks", "shards"):
             if key in out:
                 value = out[key]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                if not is_int(value) or value < 1:
                     raise SpecError(f"{self.op}/{self.name}: {key} must be a positive integer, got {value!r}")
         if "root" in out:
             root = out["root"]
-            if isinstance(root, bool) or not isinstance(root, int) or not 0 <= root < p:
+            if not is_int(root) or not 0 <= root < p:
                 raise SpecError(f"{self.op}/{self.name}: root must be a worker rank in 0..{p - 1}, got {root!r}")
         if self.check is not None:
             self.check(p, out)
@@ -71,19 +76,18 @@ class Algorithm:
         return p + (self.extra_ranks(p, dict(params)) if self.extra_ranks else 0)
 
 
-def register(op: str, name: str, *, time: Callable[..., float], params: Mapping[str, Any] | None = None,
+def register(op: str, name: str, *, time: Callable[..., float],
              check: Callable[[int, dict[str, Any]], None] | None = None,
              extra_ranks: Callable[[int, dict[str, Any]], int] | None = None,
              summary: str = "", totals: Callable[..., tuple[int, int, float]] | None = None) -> Callable[[Callable[..., StepProgram]], Callable[..., StepProgram]]:
-    """Decorator registering a program builder for ``(op, name)`` with its closed form."""
+    """Decorator registering a program builder for ``(op, name)`` with its closed form; the
+    algorithm's parameters and their defaults are the builder's after ``(p, n)``."""
     if op not in OPS:
         raise ValueError(f"unknown collective op {op!r}")
 
     def deco(build: Callable[..., StepProgram]) -> Callable[..., StepProgram]:
-        if (op, name) in _REGISTRY:
-            raise ValueError(f"collective {op}/{name} registered twice")
-        _REGISTRY[(op, name)] = Algorithm(op, name, build, time, dict(params or {}), check, extra_ranks, summary,
-                                           totals)
+        params = {k: v.default for k, v in list(inspect.signature(build).parameters.items())[2:]}
+        ALGORITHMS.add(f"{op}/{name}", Algorithm(op, name, build, time, params, check, extra_ranks, summary, totals))
         return build
 
     return deco
@@ -91,12 +95,12 @@ def register(op: str, name: str, *, time: Callable[..., float], params: Mapping[
 
 def algorithms(op: str | None = None) -> list[str]:
     """Registered algorithm names (for one op, or all), sorted."""
-    return sorted({name for (o, name) in _REGISTRY if op is None or o == op})
+    return sorted({alg.name for _, alg in ALGORITHMS.items() if op is None or alg.op == op})
 
 
 def pairs() -> list[tuple[str, str]]:
     """Every registered (op, algorithm) pair, sorted."""
-    return sorted(_REGISTRY)
+    return sorted((alg.op, alg.name) for _, alg in ALGORITHMS.items())
 
 
 def get(op: str, name: str) -> Algorithm:
@@ -105,18 +109,18 @@ def get(op: str, name: str) -> Algorithm:
         raise SpecError(f"unknown collective op {op!r}; known ops: {', '.join(OPS)}")
     if name not in algorithms():
         raise SpecError(f"unknown collective algorithm {name!r}; known algorithms: {', '.join(algorithms())}")
-    try:
-        return _REGISTRY[(op, name)]
-    except KeyError:
+    if f"{op}/{name}" not in ALGORITHMS:
         raise SpecError(f"algorithm {name!r} does not implement {op}; for {op} use one of: "
-                        f"{', '.join(algorithms(op))}") from None
+                        f"{', '.join(algorithms(op))}")
+    return ALGORITHMS.get(f"{op}/{name}")
 
 
 def check_power_of_two(p: int, params: dict[str, Any], *, who: str) -> None:
-    """SpecError unless ``p`` is a power of two (with the nearest valid counts)."""
+    """SpecError unless ``p`` is a power of two (with the nearest valid counts). The fix names
+    the ``--workers`` flag because tests of the library and of the CLI both match it."""
     if p & (p - 1):
         lo = 1 << (p.bit_length() - 1)
-        raise SpecError(f"--algorithm {who} needs a power-of-two worker count, got {p}: use --workers {lo} or "
+        raise SpecError(f"algorithm {who} needs a power-of-two worker count, got {p}: use --workers {lo} or "
                         f"{lo * 2}, or another algorithm (ring works for any count)")
 
 

@@ -57,17 +57,20 @@ def _totals(phases: int) -> Callable[[int, float], tuple[int, int, float]]:
 @register("reducescatter", "ring", time=_rs_time, summary="p-1 neighbour steps of n/p, reduced",
           totals=_totals(1))
 def ring_reducescatter(p: int, n: float) -> StepProgram:
+    """Ring reduce-scatter of ``n`` bytes: p - 1 steps of n/p to the next rank, reduced."""
     return _ring_program("reducescatter", p, n, True, p - 1)
 
 
 @register("allgather", "ring", time=_ag_time, summary="p-1 neighbour steps of n/p", totals=_totals(1))
 def ring_allgather(p: int, n: float) -> StepProgram:
+    """Ring all-gather of ``n`` bytes: p - 1 steps of n/p to the next rank."""
     return _ring_program("allgather", p, n, False, p - 1)
 
 
 @register("allreduce", "ring", time=lambda p, n, net: _rs_time(p, n, net) + _ag_time(p, n, net),
           summary="ring reduce-scatter then ring all-gather", totals=_totals(2))
 def ring_allreduce(p: int, n: float) -> StepProgram:
+    """Ring all-reduce of ``n`` bytes: the ring reduce-scatter, then the ring all-gather."""
     if p == 1:
         return _ring_program("allreduce", p, n, True, 0)
     return concat("allreduce", "ring", [ring_reducescatter(p, n), ring_allgather(p, n)])
@@ -80,9 +83,10 @@ def _bcast_time(p: int, n: float, net: NetParams, root: int = 0) -> float:
     return scatter + _ag_time(p, n, net)
 
 
-@register("broadcast", "ring", time=_bcast_time, params={"root": 0},
+@register("broadcast", "ring", time=_bcast_time,
           summary="binomial scatter then ring all-gather (van de Geijn)")
 def ring_broadcast(p: int, n: float, root: int = 0) -> StepProgram:
+    """Broadcast of ``n`` bytes from ``root`` (van de Geijn): binomial scatter of n/p blocks, then the ring all-gather."""
     if p == 1:
         return _ring_program("broadcast", p, n, False, 0)
     return concat("broadcast", "ring", [binomial_scatter(p, n, root), ring_allgather(p, n)], root=root)

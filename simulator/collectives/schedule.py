@@ -76,6 +76,7 @@ class Pattern:
 
     @property
     def ranks(self) -> int:
+        """Ranks of the program this pattern belongs to."""
         return self._ranks
 
     def validate(self) -> None:
@@ -143,12 +144,15 @@ class Pattern:
         return indices[offsets + np.arange(total)]
 
     def bytes_sent(self) -> np.ndarray:
+        """Bytes each rank sends in this pattern (array of length ``ranks``)."""
         return np.bincount(self.src, weights=self.nbytes, minlength=self._ranks)
 
     def bytes_received(self) -> np.ndarray:
+        """Bytes each rank receives in this pattern (array of length ``ranks``)."""
         return np.bincount(self.dst, weights=self.nbytes, minlength=self._ranks)
 
     def total_bytes(self) -> float:
+        """Bytes of all the pattern's messages."""
         if len(self) and self.nbytes.strides[0] == 0:
             return float(self.nbytes[0]) * len(self)
         return float(self.nbytes.sum())
@@ -218,12 +222,15 @@ class StepProgram:
 
     @property
     def num_steps(self) -> int:
+        """Steps of the program (patterns may repeat)."""
         return int(self.order.shape[0])
 
     def step(self, k: int) -> Pattern:
+        """The pattern of step ``k``."""
         return self.patterns[int(self.order[k])]
 
     def steps(self) -> Iterator[Pattern]:
+        """The patterns of every step, in order."""
         for k in range(self.num_steps):
             yield self.step(k)
 
@@ -248,14 +255,17 @@ class StepProgram:
         return float(self._fold(Pattern.total_bytes))
 
     def bytes_sent_per_rank(self) -> np.ndarray:
+        """Bytes each rank sends over all steps."""
         out = self._fold(Pattern.bytes_sent)
         return np.zeros(self.ranks) if isinstance(out, int) else out
 
     def bytes_received_per_rank(self) -> np.ndarray:
+        """Bytes each rank receives over all steps."""
         out = self._fold(Pattern.bytes_received)
         return np.zeros(self.ranks) if isinstance(out, int) else out
 
     def reduce_bytes_per_rank(self) -> np.ndarray:
+        """Bytes each rank reduces over all steps."""
         out = self._fold(lambda pat: pat.recv_reduce_bytes)
         return np.zeros(self.ranks) if isinstance(out, int) else out
 

@@ -88,14 +88,16 @@ def _tree_time(p: int, n: float, net: NetParams, reduce: bool) -> float:
 
 
 @register("reduce", "binomial-tree", time=lambda p, n, net, root=0: _tree_time(p, n, net, True),
-          params={"root": 0}, summary="binomial tree towards the root, reducing at each hop")
+          summary="binomial tree towards the root, reducing at each hop")
 def binomial_reduce(p: int, n: float, root: int = 0) -> StepProgram:
+    """Binomial-tree reduce of ``n`` bytes towards ``root``, reducing at each hop (ceil(log2 p) steps)."""
     return _binomial_up("reduce", p, n, root, gather=False)
 
 
 @register("broadcast", "binomial-tree", time=lambda p, n, net, root=0: _tree_time(p, n, net, False),
-          params={"root": 0}, summary="binomial tree from the root")
+          summary="binomial tree from the root")
 def binomial_broadcast(p: int, n: float, root: int = 0) -> StepProgram:
+    """Binomial-tree broadcast of ``n`` bytes from ``root`` (ceil(log2 p) steps)."""
     return _binomial_down("broadcast", p, n, root, scatter=False)
 
 
@@ -105,15 +107,17 @@ def _gather_time(p: int, n: float, net: NetParams, root: int = 0) -> float:
     return ceil_log2(p) * net.alpha_s + (p - 1) / p * n * net.beta_s_per_B
 
 
-@register("gather", "binomial-tree", time=_gather_time, params={"root": 0},
+@register("gather", "binomial-tree", time=_gather_time,
           summary="binomial tree towards the root, each hop carrying its subtree's blocks")
 def binomial_gather(p: int, n: float, root: int = 0) -> StepProgram:
+    """Binomial-tree gather of ``n`` bytes in all (n/p per rank) to ``root``."""
     return _binomial_up("gather", p, n, root, gather=True)
 
 
 @register("allreduce", "binomial-tree", time=lambda p, n, net: _tree_time(p, n, net, True) + _tree_time(p, n, net, False),
           summary="binomial reduce to rank 0, then binomial broadcast")
 def binomial_allreduce(p: int, n: float) -> StepProgram:
+    """Binomial-tree all-reduce of ``n`` bytes: reduce to rank 0, then broadcast from it."""
     if p == 1:
         return _empty("allreduce", "binomial-tree", p, n)
     return concat("allreduce", "binomial-tree", [binomial_reduce(p, n, 0), binomial_broadcast(p, n, 0)])
@@ -182,9 +186,10 @@ def _dbt_time(p: int, n: float, net: NetParams, chunks: int = 1) -> float:
     return steps * net.step(chunk, _dbt_port_load(p, c)) + (c + depth - 1) * 2 * chunk * net.gamma_s_per_B
 
 
-@register("allreduce", "double-binary-tree", time=_dbt_time, params={"chunks": 1},
+@register("allreduce", "double-binary-tree", time=_dbt_time,
           summary="two complementary binary trees, each reducing and broadcasting n/2 in c pipelined chunks")
 def double_binary_tree_allreduce(p: int, n: float, chunks: int = 1) -> StepProgram:
+    """NCCL's double-binary-tree all-reduce of ``n`` bytes: each tree reduces and broadcasts half, pipelined in ``chunks``."""
     c = int(chunks)
     if p == 1:
         return _empty("allreduce", "double-binary-tree", p, n, chunks=c)

@@ -17,14 +17,21 @@ import numpy as np
 import torch
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 from .payload import Payload
 from .work import CodecWork
 
-__all__ = ["SHARED", "PRIVATE", "State", "Compressor", "check_tensor", "allow_nonfinite"]
+__all__ = ["SHARED", "PRIVATE", "TENSOR", "WORKERS", "FACTORS", "State", "Compressor", "check_tensor",
+           "allow_nonfinite"]
 
 SHARED = 0  # stream the receiver regenerates from the seed: costs 0 bits
 PRIVATE = 1  # stream only the sender uses (stochastic rounding)
+
+# What a compressor takes (Compressor.inputs):
+TENSOR = "tensor"    # one gradient tensor
+WORKERS = "workers"  # one tensor per worker, the workers' payloads decoded together (aggregate)
+FACTORS = "factors"  # a linear layer's inputs X and output gradients Delta (G = X^T Delta)
 
 
 @dataclass
@@ -44,7 +51,7 @@ class State:
     def __post_init__(self) -> None:
         for name in ("seed", "worker", "step", "bucket"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_int(value) or value < 0:
                 raise SpecError(f"compression state: {name} must be an integer >= 0, got {value!r}")
 
     def generator(self, stream: int = SHARED) -> torch.Generator:
@@ -87,10 +94,32 @@ class Compressor(ABC):
     :meth:`work` (what both cost, for a device to price), and may override :meth:`aggregate`
     when the server combines payloads before decoding.
     ``unbiased`` says whether E[decompress(compress(g))] = g is claimed.
+
+    ``inputs`` says what :meth:`compress` takes: :data:`TENSOR` (one tensor), :data:`WORKERS`
+    (one tensor, but the payloads of all workers are decoded together by :meth:`aggregate`) or
+    :data:`FACTORS` (a linear layer's two factors: ``compress(x, delta, state)``, decoded to
+    the weight gradient; other tensors go through :attr:`direct`). ``summable`` says whether
+    the network may sum payloads in compressed form (plain floats: an all-reduce). ``error_feedback`` is the
+    default of the scheme's ``ef`` parameter (whether :func:`~.registry.create` wraps it in
+    :class:`~.feedback.ErrorFeedback`), for schemes that declare one.
     """
 
     name = "compressor"
     unbiased = False
+    inputs = TENSOR
+    summable = False
+    error_feedback = False
+
+    @property
+    def takes_factors(self) -> bool:
+        """Whether :meth:`compress` takes a linear layer's factors (X, Delta) instead of a tensor."""
+        return self.inputs == FACTORS
+
+    @property
+    def direct(self) -> Compressor:
+        """The compressor a plain gradient tensor goes through: this one, or a factors
+        compressor's direct compressor."""
+        return self
 
     def compress(self, tensor: torch.Tensor, state: State) -> Payload:
         """Encode one tensor; ``payload.nbits`` is what travels."""

@@ -39,14 +39,10 @@ from hwmodels import SpecError
 
 from .base import State
 from .payload import Payload
-from .registry import create, get
+from .registry import create
 
-__all__ = ["HookState", "compression_hook", "register", "SUMMABLE", "pack", "unpack"]
+__all__ = ["HookState", "compression_hook", "register", "pack", "unpack"]
 
-# Schemes whose payloads the network sums in compressed form (plain floats): all-reduce. The
-# same set as simulator.learning.SUMMABLE, repeated so that a DDP process need not import the
-# simulated trainer; both should read it from the scheme registry once it records it.
-SUMMABLE = ("none", "fp16")
 _LENGTH = 8  # bytes of the int64 length that opens every gathered slot
 
 
@@ -56,13 +52,12 @@ class HookState:
 
     def __init__(self, model: nn.Module, compressor: str, params: Mapping[str, Any] | None = None, *, seed: int = 0,
                  group: Any = None) -> None:
-        scheme = get(compressor)
-        if scheme.kind == "factors":
+        self.compressor = create(compressor, **dict(params or {}))
+        if self.compressor.takes_factors:
             raise SpecError(f"{compressor}: a 'factors' scheme needs each linear layer's inputs, which a DDP "
                             f"communication hook does not see; use a tensor scheme")
         self.name = compressor
-        self.compressor = create(compressor, **dict(params or {}))
-        self.summable = compressor in SUMMABLE
+        self.summable = self.compressor.summable
         self.seed = int(seed)
         self.group = group
         self.rank = dist.get_rank(group)

@@ -18,7 +18,7 @@ import torch
 
 from hwmodels import SpecError, Work
 
-from .base import SHARED, Compressor, State
+from .base import SHARED, WORKERS, Compressor, State
 from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work, symbol_dtype, to_buckets
 from .registry import Param, register
@@ -26,7 +26,7 @@ from .work import CodecWork, bucket_copy, calls, elementwise, numel, pack, rando
 
 __all__ = ["DQSG", "NDQSG"]
 
-_BUCKET = Param(512, int, "bucket size (entries per scale)", low=1, high=2**30)
+_BUCKET = Param(int, "bucket size (entries per scale)", low=1, high=2**30)
 
 
 class _Dithered(Compressor):
@@ -34,7 +34,7 @@ class _Dithered(Compressor):
 
     unbiased = True
 
-    def __init__(self, levels: int, bucket: int) -> None:
+    def __init__(self, levels: int = 1, bucket: int = 512) -> None:
         self.levels, self.bucket = levels, bucket
 
     def _dither(self, shape: torch.Size, state: State) -> torch.Tensor:
@@ -75,36 +75,42 @@ class _Dithered(Compressor):
 
 @register("dqsg", summary="per-bucket max scaling to -Q..Q with subtractive dither",
           bits="ceil(b log2(2Q+1)) + 32 per bucket of b",
-          levels=Param(1, int, "levels Q: symbols -Q..Q", low=1, high=2**14), bucket=_BUCKET)
+          levels=Param(int, "levels Q: symbols -Q..Q", low=1, high=2**14), bucket=_BUCKET)
 class DQSG(_Dithered):
     """Dithered quantization: unbiased, error uniform with variance scale^2 / 12."""
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Per-bucket max scaling and dithered rounding to -Q..Q; block-coded symbols and a float scale per bucket."""
         q, scale, _ = self._fine(tensor, state)
         return self._payload(q, scale, 2 * self.levels + 1, tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """Symbols minus the regenerated shared dither, times the bucket's scale."""
         return self._reconstruct(payload.data["q"], payload.data["scale"], payload, state)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Fine quantization and packing; unpacking and reconstruction (:meth:`_coded`)."""
         return self._coded(shape, 2 * self.levels + 1)
 
 
-@register("ndqsg", kind="workers", summary="DQSG on even workers; odd workers send fine indices modulo a coarse lattice, decoded with side information",
+@register("ndqsg", summary="DQSG on even workers; odd workers send fine indices modulo a coarse lattice, decoded with side information",
           bits="even workers ceil(b log2(2Q1+1)) + 32, odd workers ceil(b log2(2Q2+1)) + 32, per bucket of b",
-          levels=Param(3, int, "fine levels Q1", low=1, high=2**14),
-          coarse=Param(1, int, "coarse levels Q2: odd workers send 2 Q2 + 1 symbols", low=1, high=2**13),
+          levels=Param(int, "fine levels Q1", low=1, high=2**14),
+          coarse=Param(int, "coarse levels Q2: odd workers send 2 Q2 + 1 symbols", low=1, high=2**13),
           bucket=_BUCKET)
 class NDQSG(_Dithered):
     """Nested dithered quantization; decode several workers at once with :meth:`aggregate`."""
 
-    def __init__(self, levels: int, coarse: int, bucket: int) -> None:
+    inputs = WORKERS
+
+    def __init__(self, levels: int = 3, coarse: int = 1, bucket: int = 512) -> None:
         super().__init__(levels, bucket)
         self.rho = 2 * coarse + 1
         if self.rho > 2 * levels + 1:
             raise SpecError(f"ndqsg: coarse must be an integer in [1, {levels}] (at most the fine levels), got {coarse}")
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Even workers: DQSG's fine symbols; odd workers: the fine symbols modulo the coarse lattice."""
         q, scale, _ = self._fine(tensor, state)
         if state.worker % 2 == 0:
             return self._payload(q, scale, 2 * self.levels + 1, tensor.shape)
@@ -114,6 +120,7 @@ class NDQSG(_Dithered):
         return payload
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """One worker alone: the fine reconstruction (even workers only; odd ones need side information)."""
         if payload.meta.get("nested"):
             raise SpecError("ndqsg: a nested (odd-worker) payload decodes only with side information; use aggregate")
         return self._reconstruct(payload.data["q"], payload.data["scale"], payload, state)
@@ -143,6 +150,7 @@ class NDQSG(_Dithered):
         return [out[i] for i in range(len(payloads))]
 
     def aggregate(self, payloads: Sequence[Payload], states: Sequence[State]) -> torch.Tensor:
+        """The workers' mean estimate: the mean of :meth:`decode_all` (nested payloads decoded with side information)."""
         return torch.stack(self.decode_all(payloads, states)).mean(0)
 
     @staticmethod

@@ -42,14 +42,14 @@ RANGE_BITS = 2 * 32  # the symbol range [low, high] of the model, two 32-bit int
 @register("dithered-ec", summary="subtractive dither per entry, uniform step per bucket RMS, symbols ANS-coded under a "
           "Gaussian model given the dither",
           bits="32 per ANS word as sent + 32 per bucket + 64 per tensor (about I(W; W + Delta U) per entry on Gaussian data)",
-          step=Param(1.0, float, "step Delta over the bucket RMS (relative error step^2/12)", low=0.0, high=1e3,
+          step=Param(float, "step Delta over the bucket RMS (relative error step^2/12)", low=0.0, high=1e3,
                      low_open=True),
-          bucket=Param(4096, int, "bucket size (entries per RMS)", low=1, high=2**30),
-          estimator=Param("unbiased", str, "reconstruction", choices=("unbiased", "mmse")))
+          bucket=Param(int, "bucket size (entries per RMS)", low=1, high=2**30),
+          estimator=Param(str, "reconstruction", choices=("unbiased", "mmse")))
 class DitheredEC(Compressor):
     """Entropy-coded dithered quantizer; unbiased unless ``estimator`` is mmse."""
 
-    def __init__(self, step: float, bucket: int, estimator: str) -> None:
+    def __init__(self, step: float = 1.0, bucket: int = 4096, estimator: str = "unbiased") -> None:
         self.step, self.bucket = step, bucket
         self.unbiased = estimator == "unbiased"
         self.shrink = 1.0 if self.unbiased else 1.0 / (1.0 + step**2 / 12.0)
@@ -72,6 +72,7 @@ class DitheredEC(Compressor):
         return (torch.isfinite(rms) & (rms > 0)).expand(-1, size).reshape(-1)[:n]
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Dithered uniform quantization per bucket RMS; the symbols ANS-coded under the Gaussian model."""
         n = tensor.numel()
         size, u = self._layout(n, state)
         w = to_buckets(tensor, size)
@@ -94,6 +95,7 @@ class DitheredEC(Compressor):
         return Payload(data, bits, tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The ANS-decoded symbols minus the shared dither, rescaled (and shrunk for mmse)."""
         n = payload.numel
         size, u = self._layout(n, state)
         rms = payload.data["rms"]

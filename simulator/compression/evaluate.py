@@ -18,7 +18,7 @@ import torch
 
 from hwmodels import SpecError
 
-from .base import State
+from .base import FACTORS, TENSOR, WORKERS, State
 from .bounds import ceo_distortion, gaussian_distortion
 from .registry import create, get
 
@@ -94,9 +94,12 @@ class _Tally:
         }
 
 
-def _check(scheme: str, kind: str, trials: int) -> None:
-    if get(scheme).kind != kind:
-        raise SpecError(f"{scheme} takes {get(scheme).kind} input, not {kind}; see docs/compression.md for its options")
+def _check(scheme: str, accepted: tuple[str, ...], trials: int) -> None:
+    """SpecError unless the scheme's compressor takes one of the ``accepted`` inputs
+    (:attr:`~.base.Compressor.inputs`) and ``trials`` is at least 1."""
+    takes = get(scheme).kind
+    if takes not in accepted:
+        raise SpecError(f"{scheme} takes {takes} input, not {accepted[0]}; see docs/compression.md for its options")
     if trials < 1:
         raise SpecError(f"trials must be an integer >= 1, got {trials}")
 
@@ -112,7 +115,7 @@ def measure(scheme: str, params: Mapping[str, Any] | None = None, *, elements: i
 
     Times are seconds of this host's wall clock per call, not simulated time.
     """
-    _check(scheme, "tensor", trials)
+    _check(scheme, (TENSOR,), trials)
     params = dict(params or {})
     compressor = create(scheme, **params)
     g = sample(distribution, _shape(elements, rows), seed)
@@ -135,7 +138,7 @@ def measure_workers(scheme: str, params: Mapping[str, Any] | None = None, *, ele
     (:func:`~.bounds.ceo_distortion`, source variance the mean square of g); ``mean_error`` is
     the relative error of the workers' exact (uncompressed) mean; ``failures`` counts NDQSG
     decoding failures (coordinates, over all trials)."""
-    _check(scheme, "workers" if get(scheme).kind == "workers" else "tensor", trials)
+    _check(scheme, (TENSOR, WORKERS), trials)
     _positive("workers", workers)
     if not noise >= 0:
         raise SpecError(f"noise must be a number >= 0, got {noise}")
@@ -170,7 +173,7 @@ def measure_factors(scheme: str = "isgq", params: Mapping[str, Any] | None = Non
                     d_out: int = 128, distribution: str = "gaussian", trials: int = 10, seed: int = 0) -> dict[str, Any]:
     """A linear layer's gradient G = X^T Delta from factors drawn i.i.d. (X through a ReLU);
     bits per element of G, against 32 d_in d_out uncompressed."""
-    _check(scheme, "factors", trials)
+    _check(scheme, (FACTORS,), trials)
     for name, value in (("batch", batch), ("d_in", d_in), ("d_out", d_out)):
         _positive(name, value)
     params = dict(params or {})

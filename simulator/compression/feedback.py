@@ -31,6 +31,7 @@ class ErrorFeedback(Compressor):
         self.name = f"ef({inner.name})"
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Compress g + beta r with the inner compressor and keep the new error memory r in ``state``."""
         memory = state.memory.get("ef")
         z = tensor if memory is None else tensor + self.beta * memory.reshape(tensor.shape)
         payload = self.inner.compress(z, state)
@@ -39,9 +40,11 @@ class ErrorFeedback(Compressor):
         return payload
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The inner compressor's decode."""
         return self.inner.decompress(payload, state)
 
     def aggregate(self, payloads, states) -> torch.Tensor:
+        """The inner compressor's aggregate of the workers' payloads."""
         return self.inner.aggregate(payloads, states)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:

@@ -25,14 +25,14 @@ import torch
 
 from hwmodels import SpecError, Work
 
-from .base import SHARED, State, check_tensor
+from .base import FACTORS, SHARED, Compressor, State, check_tensor
 from .bounds import lloyd_max
 from .entropy import categorical_bits, categorical_decode, categorical_encode
 from .payload import FLOAT_BITS, Payload, block_bits
 from .quantize import (dithered_quantize, dithered_quantize_work, dithered_reconstruct, dithered_reconstruct_work,
                        symbol_dtype, to_buckets)
 from .registry import Param, create, register
-from .work import CodecWork, ans_table, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
+from .work import FLOAT, CodecWork, ans_table, bucket_copy, elementwise, lstsq, matmul, numel, pack, random, reduction, unpack
 
 __all__ = ["ISGQ", "isgq_error"]
 
@@ -53,28 +53,37 @@ def isgq_error(x: torch.Tensor, delta: torch.Tensor, step_x: float, step_delta: 
     return float(d_out * s_d * x.square().sum() + d_in * s_x * delta.square().sum() + batch * d_in * d_out * s_x * s_d)
 
 
-@register("isgq", kind="factors", summary="quantize a linear layer's inputs and output gradients; G_hat = X_hat^T Delta_hat",
+@register("isgq", summary="quantize a linear layer's inputs and output gradients; G_hat = X_hat^T Delta_hat",
           bits="B (d_in + d_out) log2(2Q+2) + scales (coding=ans: the entropy code when shorter), or the direct compressor's bits when fewer",
-          levels=Param(1, int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
-          bucket=Param(512, int, "bucket size (entries per scale)", low=1, high=2**30),
-          variant=Param("dithered", str, "quantizer", choices=("dithered", "lloyd-max")),
-          direct=Param("none", str, "fallback compressor for G", choices=("none", "dqsg")),
-          refit=Param(True, bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"),
-          coding=Param("fixed", str, "factor symbols: block code, or ans (entropy coded under each factor's letter "
+          levels=Param(int, "levels Q per factor (symbols -Q..Q plus exact zero)", low=1, high=2**14),
+          bucket=Param(int, "bucket size (entries per scale)", low=1, high=2**30),
+          variant=Param(str, "quantizer", choices=("dithered", "lloyd-max")),
+          direct=Param(str, "fallback compressor for G", choices=("none", "dqsg")),
+          refit=Param(bool, "lloyd-max: refit and send the reconstruction points (kept only when they lower the error)"),
+          coding=Param(str, "factor symbols: block code, or ans (entropy coded under each factor's letter "
                        "counts, zeros cheap; the shorter of the two)", choices=("fixed", "ans")))
-class ISGQ:
-    """Compress a layer's factors; :meth:`decompress` returns the weight gradient d_in x d_out."""
+class ISGQ(Compressor):
+    """A factors compressor: :meth:`compress` takes a layer's X (B x d_in) and Delta
+    (B x d_out); :meth:`decompress` returns the weight gradient estimate (d_in x d_out)."""
 
     name = "isgq"
+    inputs = FACTORS
 
-    def __init__(self, levels: int, bucket: int, variant: str, direct: str, refit: bool, coding: str) -> None:
+    def __init__(self, levels: int = 1, bucket: int = 512, variant: str = "dithered", direct: str = "none",
+                 refit: bool = True, coding: str = "fixed") -> None:
         self.levels, self.bucket, self.variant, self.coding = levels, bucket, variant, coding
         self.refit = refit and variant == "lloyd-max"
         self.unbiased = variant == "dithered"
-        self.direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
+        self._direct = create(direct, **({"levels": levels, "bucket": bucket} if direct == "dqsg" else {}))
         if variant == "lloyd-max":
             edges, self.points, _ = lloyd_max(2 * levels + 1)
             self.edges = torch.as_tensor(edges[1:-1], dtype=torch.float32)
+
+    @property
+    def direct(self) -> Compressor:
+        """The compressor of G itself (the fallback when the factors cost more bits) and of
+        every tensor that is not a linear layer's weight."""
+        return self._direct
 
     def _quantize(self, factor: torch.Tensor, dither: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Symbols (exact zero -> code 2Q+1 meaning 0) and per-bucket scales."""
@@ -101,11 +110,16 @@ class ISGQ:
         shapes = [to_buckets(f, min(self.bucket, f.numel())).shape for f in (x, delta)]
         return torch.rand(shapes[0], generator=gen) - 0.5, torch.rand(shapes[1], generator=gen) - 0.5
 
-    def compress(self, x: torch.Tensor, delta: torch.Tensor, state: State) -> Payload:
+    def compress(self, x: torch.Tensor, delta: torch.Tensor, state: State) -> Payload:  # type: ignore[override]
         """Encode the factors (B x d_in, B x d_out), or G directly when that is cheaper."""
         x, delta = (check_tensor(t, self.name).to(torch.float32) for t in (x, delta))
         if x.dim() != 2 or delta.dim() != 2 or x.shape[0] != delta.shape[0]:
             raise SpecError(f"isgq: factors must be B x d_in and B x d_out with the same B, got {tuple(x.shape)} and {tuple(delta.shape)}")
+        return self.encode((x, delta), state)
+
+    def encode(self, factors: tuple[torch.Tensor, torch.Tensor], state: State) -> Payload:  # type: ignore[override]
+        """Hook: the checked float32 factors (X, Delta) -> payload (G's when that is cheaper)."""
+        x, delta = factors
         gradient_shape = torch.Size((x.shape[1], delta.shape[1]))
         dx, dd = self._dithers(x, delta, state)
         (qx, sx), (qd, sd) = self._quantize(x, dx), self._quantize(delta, dd)
@@ -113,7 +127,7 @@ class ISGQ:
         bits = self._factor_bits(qx.shape, qd.shape) + self._code("x", qx, data) + self._code("d", qd, data)
         if self.refit:
             data["px"], data["pd"] = self._refit(x, delta, qx, sx, qd, sd)
-        direct = self.direct.compress(x.T @ delta, state)
+        direct = self._direct.compress(x.T @ delta, state)
         if direct.nbits < bits:
             return Payload(direct.data, direct.nbits, gradient_shape, {"direct": True})
         return Payload(data, bits, gradient_shape, {"factors": (x.shape, delta.shape)})
@@ -192,11 +206,11 @@ class ISGQ:
             encode = encode + dither + copy + quantize + zeros
             decode = decode + dither + self._rebuild_work(m)
         product = matmul(d_in, batch, d_out)
-        direct = self.direct.work((d_in, d_out))
+        direct = self._direct.work((d_in, d_out))
         encode = encode + product + direct.encode
         if self.refit:
             encode = encode + self._refit_work(batch, d_in, d_out)
-        gradient_bits = self.direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
+        gradient_bits = self._direct.compress(torch.zeros(d_in, d_out), State()).nbits   # fixed-rate: any input
         if gradient_bits < self._factor_bits(*bucketed, symbols=True):
             return CodecWork(encode, direct.decode)
         return CodecWork(encode, decode + product)
@@ -272,10 +286,10 @@ class ISGQ:
         return float(((x_hat @ x_hat.T) * (d_hat @ d_hat.T)).sum() - 2 * ((x_hat @ x.T) * (d_hat @ d.T)).sum()
                      + ((x @ x.T) * (d @ d.T)).sum())
 
-    def decompress(self, payload: Payload, state: State) -> torch.Tensor:
+    def decode(self, payload: Payload, state: State) -> torch.Tensor:
         """The weight gradient estimate G_hat (d_in x d_out)."""
         if payload.meta.get("direct"):
-            return self.direct.decompress(Payload(payload.data, payload.nbits, payload.shape), state)
+            return self._direct.decompress(Payload(payload.data, payload.nbits, payload.shape), state)
         x_shape, delta_shape = payload.meta["factors"]
         d = payload.data
         dx, dd = self._dithers(torch.empty(x_shape), torch.empty(delta_shape), state)

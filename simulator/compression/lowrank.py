@@ -15,15 +15,18 @@ __all__ = ["PowerSGD"]
 
 @register("powersgd", summary="rank-r power iteration per matrix (conv reshaped), warm start, error feedback; 1-D sent raw",
           bits="32 r (n + m) / (n m) per n x m matrix; 32 for vectors or when raw is cheaper",
-          rank=Param(1, int, "rank r", low=1, high=1024),
-          ef=Param(True, bool, "wrap in error feedback"))
+          rank=Param(int, "rank r", low=1, high=1024),
+          ef=Param(bool, "wrap in error feedback"))
 class PowerSGD(Compressor):
     """M_hat = P Q^T with P = orth(M Q_prev), Q = M^T P; Q is kept in the state (warm start)."""
 
-    def __init__(self, rank: int) -> None:
+    error_feedback = True
+
+    def __init__(self, rank: int = 1) -> None:
         self.rank = rank
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """P = orth(M Q), Q = M^T P from the warm-started Q (float32 P and Q); raw floats for vectors or when cheaper."""
         m = as_columns(tensor)
         rows, cols = m.shape
         rank = min(self.rank, rows, cols)
@@ -38,6 +41,7 @@ class PowerSGD(Compressor):
         return Payload({"p": p, "q": q}, FLOAT_BITS * rank * (rows + cols), tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """P Q^T, or the raw values."""
         if "raw" in payload.data:
             return payload.data["raw"]
         return payload.data["p"] @ payload.data["q"].T

@@ -42,17 +42,18 @@ def qcs_gamma(n: int, k: int, levels: float) -> float:
 
 @register("qcs", summary="Hadamard compressive sampling of each bucket, dithered quantization of the k measurements",
           bits="(ceil(k log2(2Q+1)), or k for the 1-bit variant) + 32 per bucket of n",
-          bucket=Param(256, int, "bucket size n", low=2, high=2**16, power_of_two=True),
-          k=Param(None, int, "measurements per bucket, 1..n (default n)", low=1, high=2**16),
-          levels=Param(1, int, "levels Q: symbols -Q..Q", low=1, high=2**15),
-          estimator=Param("unbiased", str, "alpha = 1 or 1/(1+gamma)", choices=("unbiased", "mmse")),
-          onebit=Param(False, bool, "unbiased 1-bit variant (sign with U(-1,1) dither)"),
-          ef=Param(False, bool, "weighted error feedback"),
-          beta=Param(None, float, "feedback weight (default 1/(1+gamma) unbiased, 1 MMSE)", low=0, high=1, low_open=True))
+          bucket=Param(int, "bucket size n", low=2, high=2**16, power_of_two=True),
+          k=Param(int, "measurements per bucket, 1..n (default n)", low=1, high=2**16),
+          levels=Param(int, "levels Q: symbols -Q..Q", low=1, high=2**15),
+          estimator=Param(str, "alpha = 1 or 1/(1+gamma)", choices=("unbiased", "mmse")),
+          onebit=Param(bool, "unbiased 1-bit variant (sign with U(-1,1) dither)"),
+          ef=Param(bool, "weighted error feedback"),
+          beta=Param(float, "feedback weight (default 1/(1+gamma) unbiased, 1 MMSE)", low=0, high=1, low_open=True))
 class QCS(Compressor):
     """QCS with unbiased or MMSE estimator; multi-level or 1-bit."""
 
-    def __init__(self, bucket: int, k: int | None, levels: int, estimator: str, onebit: bool) -> None:
+    def __init__(self, bucket: int = 256, k: int | None = None, levels: int = 1, estimator: str = "unbiased",
+                 onebit: bool = False) -> None:
         self.n = bucket
         self.k = bucket if k is None else k
         if self.k > bucket:
@@ -64,6 +65,7 @@ class QCS(Compressor):
         self.unbiased = estimator == "unbiased"
 
     def default_beta(self) -> float:
+        """The feedback weight when ``beta`` is not given: 1/(1 + gamma) unbiased, 1 MMSE."""
         return 1.0 / (1.0 + self.gamma) if self.unbiased else 1.0
 
     def _shared(self, buckets: int, state: State) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -93,6 +95,7 @@ class QCS(Compressor):
         return fwht(v).mul_(signs)
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Per bucket: random signs, Hadamard transform, k measured rows, dithered quantization."""
         g = to_buckets(tensor, self.n)
         signs, rows, dither = self._shared(g.shape[0], state)
         v = self._measure(g, signs, rows)  # the 1/sqrt(k) of T goes into the scale
@@ -107,6 +110,7 @@ class QCS(Compressor):
         return Payload(data, symbols + FLOAT_BITS * g.shape[0], tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """Dequantized measurements back through the transform, scaled by alpha."""
         q, scale = payload.data["q"].to(torch.float32), payload.data["scale"]
         signs, rows, dither = self._shared(q.shape[0], state)
         measured = dithered_reconstruct(q, dither, scale * (self.alpha / math.sqrt(self.k)))

@@ -4,33 +4,46 @@ Each scheme module decorates its compressor class with :func:`register`; :func:`
 builds one from a name and parameters (strings from the command line are converted),
 wrapping it in error feedback when the scheme's ``ef`` parameter says so. An unknown name
 or parameter, or a value out of range, is a :class:`~hwmodels.SpecError` naming the range.
+
+A parameter's default is written once: in the compressor constructor's signature (``ef``,
+which is no constructor argument, defaults to the class's ``error_feedback``; ``beta`` to
+None, i.e. :meth:`~.base.Compressor.default_beta`). A :class:`Param` declares only the type,
+the range and the help; :func:`register` reads the defaults from the signature.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hwmodels import SpecError
+from hwmodels.registry import Registry, suggest
 
-__all__ = ["Param", "Scheme", "register", "get", "schemes", "create", "parse_params"]
+from .base import Compressor
 
-_REGISTRY: dict[str, Scheme] = {}
+__all__ = ["Param", "Scheme", "SCHEMES", "register", "get", "schemes", "create", "parse_params"]
+
+SCHEMES: Registry[Scheme] = Registry("compression scheme")
+# Parameters that are no constructor argument: create() applies them around the compressor.
+_FEEDBACK = ("ef", "beta")
+_UNSET: Any = inspect.Parameter.empty
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: default, type (int, float, bool or str) and valid range or choices.
+    """One parameter: type (int, float, bool or str), help and valid range or choices.
 
-    ``low_open`` excludes ``low`` itself; ``None`` as default means "derived" (documented in
-    ``help``) and is always accepted.
+    ``low_open`` excludes ``low`` itself. ``default`` is not given in a declaration:
+    :func:`register` fills it from the compressor constructor's signature (``None`` means
+    "derived", documented in ``help``, and is always accepted).
     """
 
-    default: Any
     kind: type
     help: str
     low: float | None = None
@@ -38,6 +51,7 @@ class Param:
     low_open: bool = False
     choices: tuple[str, ...] = ()
     power_of_two: bool = False
+    default: Any = _UNSET
 
     def valid_range(self) -> str:
         """The valid values in words."""
@@ -93,18 +107,21 @@ class Param:
 
 @dataclass(frozen=True)
 class Scheme:
-    """A registered scheme: its factory, parameters, bit formula and input kind.
-
-    ``kind`` is "tensor" (one gradient tensor), "workers" (several workers' tensors decoded
-    together by ``aggregate``) or "factors" (a linear layer's inputs and output gradients).
-    """
+    """A registered scheme: its factory (the compressor class), parameters (defaults filled
+    from the factory's signature), summary and bit formula."""
 
     name: str
-    factory: Callable[..., Any]
+    factory: type[Compressor]
     params: Mapping[str, Param] = field(default_factory=dict)
     summary: str = ""
     bits: str = ""
-    kind: str = "tensor"
+
+    @property
+    def kind(self) -> str:
+        """What the compressor takes (:attr:`~.base.Compressor.inputs`): "tensor" (one gradient
+        tensor), "workers" (several workers' tensors decoded together by ``aggregate``) or
+        "factors" (a linear layer's inputs and output gradients)."""
+        return self.factory.inputs
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults merged with checked ``params``; unknown names raise SpecError."""
@@ -117,14 +134,36 @@ class Scheme:
         return out
 
 
-def register(name: str, *, summary: str, bits: str, kind: str = "tensor",
-             **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Class decorator registering a compressor under ``name`` with its parameters."""
+def _defaults(name: str, factory: type[Compressor], params: Mapping[str, Param]) -> dict[str, Any]:
+    """Each declared parameter's default: the constructor's, ``ef``'s from the class's
+    ``error_feedback``, ``beta``'s None (derived); ValueError for a declaration that gives a
+    default itself, names no constructor argument, or one the constructor gives no default."""
+    signature = inspect.signature(factory).parameters
+    out: dict[str, Any] = {}
+    for key, param in params.items():
+        if param.default is not _UNSET:
+            raise ValueError(f"compression scheme {name!r}: give {key}'s default in the constructor, not in Param")
+        if key in _FEEDBACK:
+            out[key] = factory.error_feedback if key == "ef" else None
+        elif key in signature and signature[key].default is not _UNSET:
+            out[key] = signature[key].default
+        else:
+            raise ValueError(f"compression scheme {name!r}: {key} needs a default in {factory.__name__}'s constructor")
+    taken = [k for k, p in signature.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    undeclared = [k for k in taken if k not in params]
+    if undeclared:
+        raise ValueError(f"compression scheme {name!r}: constructor argument {undeclared[0]} has no Param")
+    return out
 
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY:
-            raise ValueError(f"compression scheme {name!r} registered twice")
-        _REGISTRY[name] = Scheme(name, factory, dict(params), summary, bits, kind)
+
+def register(name: str, *, summary: str, bits: str, **params: Param) -> Callable[[type[Compressor]], type[Compressor]]:
+    """Class decorator registering a compressor under ``name`` with its parameters (their
+    defaults read from the constructor's signature)."""
+
+    def decorate(factory: type[Compressor]) -> type[Compressor]:
+        defaults = _defaults(name, factory, params)
+        filled = {key: dataclasses.replace(p, default=defaults[key]) for key, p in params.items()}
+        SCHEMES.add(name, Scheme(name, factory, filled, summary, bits))
         factory.name = name
         return factory
 
@@ -132,19 +171,20 @@ def register(name: str, *, summary: str, bits: str, kind: str = "tensor",
 
 
 def get(name: str) -> Scheme:
-    """The scheme called ``name``; SpecError lists the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown compression scheme {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    """The scheme called ``name``; SpecError lists the known ones (sorted by name, as
+    :func:`schemes` and ``ddlsim compress --list`` show them, not in registration order)."""
+    if name not in SCHEMES:
+        known = sorted(SCHEMES)
+        raise SpecError(f"unknown compression scheme {name!r}; known: {', '.join(known)}{suggest(name, known)}")
+    return SCHEMES.get(name)
 
 
 def schemes(kind: str | None = None) -> list[Scheme]:
     """Every registered scheme (of one input kind), sorted by name."""
-    return [s for _, s in sorted(_REGISTRY.items()) if kind is None or s.kind == kind]
+    return [s for _, s in sorted(SCHEMES.items()) if kind is None or s.kind == kind]
 
 
-def create(name: str, **params: Any) -> Any:
+def create(name: str, **params: Any) -> Compressor:
     """A compressor of scheme ``name`` with validated parameters (error feedback applied)."""
     from .feedback import ErrorFeedback
 

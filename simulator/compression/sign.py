@@ -16,7 +16,7 @@ from .work import CodecWork, calls, elementwise, numel, pack, reduction, unpack
 
 __all__ = ["SignSGD", "ScaledSign", "OneBit", "as_columns"]
 
-_EF = Param(True, bool, "wrap in error feedback")
+_EF = Param(bool, "wrap in error feedback")
 
 
 def _positive(tensor: torch.Tensor) -> torch.Tensor:
@@ -44,34 +44,43 @@ class SignSGD(Compressor):
     """signSGD: decodes to +-1; :meth:`aggregate` is the majority vote sign(sum of signs)."""
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """One sign bit per element."""
         return Payload({"positive": _positive(tensor)}, tensor.numel(), tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """+1 where the bit is set, -1 elsewhere."""
         return torch.where(payload.data["positive"], 1.0, -1.0)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """The compare into bytes and the bit packing; unpacking and the select."""
         n = numel(shape)
         return CodecWork(_signs(n) + pack(n, 2), unpack(n, 2) + _select(n)) + calls(3, 4)
 
     def aggregate(self, payloads: Sequence[Payload], states: Sequence[State]) -> torch.Tensor:
+        """The majority vote: sign of the sum of the workers' signs (0 on a tie)."""
         votes = 2 * torch.stack([p.data["positive"] for p in payloads]).sum(0, dtype=torch.int32) - len(payloads)
         return torch.sign(votes).to(torch.float32).reshape(payloads[0].shape)
 
 
 @register("ef-signsgd", summary="(||p||_1 / d) sign(p) with error feedback", bits="1 + 32 / d",
-          ef=Param(True, bool, "wrap in error feedback (the scheme's definition)"))
+          ef=Param(bool, "wrap in error feedback (the scheme's definition)"))
 class ScaledSign(Compressor):
     """Scaled sign: a contraction, used with error feedback."""
 
+    error_feedback = True
+
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """One sign bit per element and the mean |g| (one float)."""
         scale = tensor.abs().mean().reshape(1)
         return Payload({"positive": _positive(tensor), "scale": scale}, tensor.numel() + FLOAT_BITS, tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """+-scale by the sign bits."""
         scale = payload.data["scale"]
         return torch.where(payload.data["positive"], scale, -scale)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """abs, mean, signs and packing; unpacking and the select."""
         n = numel(shape)   # abs, mean, signs
         return CodecWork(elementwise(n) + reduction(n) + _signs(n) + pack(n, 2), unpack(n, 2) + _select(n)) + calls(6, 3)
 
@@ -81,7 +90,10 @@ class ScaledSign(Compressor):
 class OneBit(Compressor):
     """1-bit SGD: per column, entries >= 0 decode to their mean, the others to theirs."""
 
+    error_feedback = True
+
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """One sign bit per element and, per column, the means of the positive and of the negative entries."""
         m = as_columns(tensor)
         positive = m >= 0
         count_pos = positive.sum(0)
@@ -92,10 +104,12 @@ class OneBit(Compressor):
         return Payload(data, tensor.numel() + 2 * FLOAT_BITS * m.shape[1], tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """Each entry its column's positive or negative mean, by its bit."""
         mean_pos, mean_neg = payload.data["means"]
         return torch.where(payload.data["positive"], mean_pos, mean_neg)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Signs, the per-column counts and sums, packing; unpacking and the select."""
         # signs, count of positives, sum of positives (masked copy, then sum), column sums
         n = numel(shape)
         encode = _signs(n) + reduction(n, read=1) + elementwise(n, read=5) + reduction(n) * 2 + pack(n, 2)

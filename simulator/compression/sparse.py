@@ -109,20 +109,23 @@ def _sparse_work(d: int, k: int) -> CodecWork:
 
 
 _SAMPLED_TOPK_MIN = 1 << 16  # below this many entries a plain torch.topk is as fast
-_K = Param(None, int, "entries kept (default: ceil(ratio d))", low=1)
-_RATIO = Param(0.01, float, "fraction kept when k is not given", low=0, high=1, low_open=True)
+_K = Param(int, "entries kept (default: ceil(ratio d))", low=1)
+_RATIO = Param(float, "fraction kept when k is not given", low=0, high=1, low_open=True)
 
 
 @register("topk", summary="the k largest |g + e| with error feedback", bits="k (32 + ceil(log2 d)) / d",
           k=_K, ratio=_RATIO,
-          ef=Param(True, bool, "wrap in error feedback"))
+          ef=Param(bool, "wrap in error feedback"))
 class TopK(Compressor):
     """Top-k: ||x - topk(x)||^2 <= (1 - k/d) ||x||^2."""
 
-    def __init__(self, k: int | None, ratio: float) -> None:
+    error_feedback = True
+
+    def __init__(self, k: int | None = None, ratio: float = 0.01) -> None:
         self.k, self.ratio = k, ratio
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """The k largest |g| (sampled threshold on large tensors, else torch.topk): values and indices."""
         flat = tensor.reshape(-1)
         d = flat.numel()
         k = choose_k(self.name, self.k, self.ratio, d)
@@ -145,9 +148,11 @@ class TopK(Compressor):
         return n_sample, 4 * math.sqrt(k * n_sample / d) + 4
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The kept values scattered into zeros."""
         return _scatter(payload)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """abs and the selection encode runs; gather and pack; unpack and scatter into zeros."""
         # abs, then the selection encode runs (the full torch.topk fallback, taken when the
         # sampled threshold keeps fewer than k, is rare and left out)
         d = numel(shape)
@@ -164,18 +169,20 @@ class RandomK(Compressor):
 
     unbiased = True
 
-    def __init__(self, k: int | None, ratio: float) -> None:
+    def __init__(self, k: int | None = None, ratio: float = 0.01) -> None:
         self.k, self.ratio = k, ratio
 
     def _indices(self, d: int, state: State) -> torch.Tensor:
         return random_subset(d, choose_k(self.name, self.k, self.ratio, d), state.generator(SHARED))
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """The values at k indices drawn from the SHARED stream (the receiver redraws them): 32 bits each."""
         flat = tensor.reshape(-1)
         values = flat[self._indices(flat.numel(), state)]
         return Payload({"values": values}, FLOAT_BITS * values.numel(), tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The values, scaled by d/k, scattered into zeros at the redrawn indices."""
         d = payload.numel
         out = torch.zeros(d)
         values = payload.data["values"]
@@ -183,6 +190,7 @@ class RandomK(Compressor):
         return out
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Both sides draw the indices; gather; the receiver fills, scales and scatters."""
         # both sides draw the indices; the values are floats (no packing); the receiver scales
         d = numel(shape)
         k = choose_k(self.name, self.k, self.ratio, d)
@@ -203,6 +211,7 @@ class SampledTopK(Compressor):
         return 1.0 - DGC_SCHEDULE[stage] if stage < len(DGC_SCHEDULE) - 1 else self.ratio
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """The entries above a threshold set on a random sample, capped at the step's density."""
         flat = tensor.reshape(-1)
         d = flat.numel()
         density = self.density(state.step)
@@ -214,6 +223,7 @@ class SampledTopK(Compressor):
         return min(d, max(math.ceil(self.sample * d), math.ceil(1 / density)))
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The kept values scattered into zeros."""
         return _scatter(payload)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
@@ -226,19 +236,21 @@ class SampledTopK(Compressor):
 
 @register("dgc", summary="momentum correction, sampled top-k with error feedback, momentum masking, clipping, warm-up",
           bits="about ratio (32 + ceil(log2 d))",
-          ratio=Param(0.001, float, "final fraction kept", low=0, high=1, low_open=True),
-          momentum=Param(0.9, float, "momentum m", low=0, high=1),
-          clip=Param(0.0, float, "clip the gradient to this L2 norm (0: off)", low=0),
-          sample=Param(0.01, float, "fraction sampled to set the threshold", low=0, high=1, low_open=True),
-          warmup=Param(0, int, "steps per warm-up stage (sparsity 75, 93.75, 98.4375, 99.6%, then ratio); 0: none", low=0))
+          ratio=Param(float, "final fraction kept", low=0, high=1, low_open=True),
+          momentum=Param(float, "momentum m", low=0, high=1),
+          clip=Param(float, "clip the gradient to this L2 norm (0: off)", low=0),
+          sample=Param(float, "fraction sampled to set the threshold", low=0, high=1, low_open=True),
+          warmup=Param(int, "steps per warm-up stage (sparsity 75, 93.75, 98.4375, 99.6%, then ratio); 0: none", low=0))
 class DGC(Compressor):
     """Deep Gradient Compression: u = m u + clip(g); send EF-top-k of u; u masked where sent."""
 
-    def __init__(self, ratio: float, momentum: float, clip: float, sample: float, warmup: int) -> None:
+    def __init__(self, ratio: float = 0.001, momentum: float = 0.9, clip: float = 0.0, sample: float = 0.01,
+                 warmup: int = 0) -> None:
         self.momentum, self.clip = momentum, clip
         self.sparsifier = ErrorFeedback(SampledTopK(ratio, sample, warmup))
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Clip, accumulate momentum, send the error-fed sampled top-k of it, mask the sent entries."""
         g = tensor
         if self.clip > 0:
             g = g * torch.clamp(self.clip / (torch.linalg.vector_norm(g) + 1e-12), max=1.0)
@@ -251,9 +263,11 @@ class DGC(Compressor):
         return payload
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The sparsifier's decode."""
         return self.sparsifier.decompress(payload, state)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Clipping, momentum, the fed-back sparsifier and the masking."""
         # clipping (norm, scale), momentum (scale, add), the fed-back sparsifier, then the
         # masking: a copy of u and a scatter of zeros at the k sent places
         d = numel(shape)

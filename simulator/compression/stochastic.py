@@ -27,18 +27,19 @@ def qsgd_variance_bound(bucket: int, levels: int) -> float:
 
 @register("qsgd", summary="stochastic rounding of |v_i|/||v||_2 to s levels per bucket, sign kept",
           bits="ceil(d log2(2s+1)) + 32 per bucket; or Elias-gamma coded (gaps, sign, level) + 32 per bucket",
-          levels=Param(4, int, "quantization levels s", low=1, high=2**20),
-          bucket=Param(512, int, "bucket size d_b (elements per norm)", low=1, high=2**30),
-          coding=Param("fixed", str, "symbol code", choices=("fixed", "elias")))
+          levels=Param(int, "quantization levels s", low=1, high=2**20),
+          bucket=Param(int, "bucket size d_b (elements per norm)", low=1, high=2**30),
+          coding=Param(str, "symbol code", choices=("fixed", "elias")))
 class QSGD(Compressor):
     """QSGD: unbiased, E||Q(v)-v||^2 <= min(d_b/s^2, sqrt(d_b)/s) ||v||^2 per bucket."""
 
     unbiased = True
 
-    def __init__(self, levels: int, bucket: int, coding: str) -> None:
+    def __init__(self, levels: int = 4, bucket: int = 512, coding: str = "fixed") -> None:
         self.levels, self.bucket, self.coding = levels, bucket, coding
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Per bucket: the L2 norm and each |v_i|/norm stochastically rounded to s levels, sign kept."""
         v = to_buckets(tensor, min(self.bucket, tensor.numel()))
         norm = torch.linalg.vector_norm(v, dim=1, keepdim=True)
         factor = self.levels / torch.where(norm > 0, norm, torch.ones_like(norm))
@@ -59,10 +60,12 @@ class QSGD(Compressor):
                 + rows.numel() + elias_gamma_bits(q[rows, cols].abs()))
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """Levels times norm / s, with their signs."""
         q, norm = payload.data["q"], payload.data["norm"]
         return q.to(torch.float32).mul_(norm / self.levels).reshape(-1)[: payload.numel]
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """Norms, stochastic rounding and the symbol code (fixed or Elias); decoding back."""
         n = numel(shape)
         rows, copy = bucket_copy(n, min(self.bucket, n))
         m = rows * min(self.bucket, n)
@@ -83,15 +86,16 @@ class QSGD(Compressor):
 
 @register("terngrad", summary="clip to c sigma, scale s = max|g|, s sign(g) Bernoulli(|g|/s)",
           bits="ceil(d log2 3) + 32",
-          clip=Param(2.5, float, "clip at clip * std (0: no clipping; unbiased only then)", low=0))
+          clip=Param(float, "clip at clip * std (0: no clipping; unbiased only then)", low=0))
 class TernGrad(Compressor):
     """TernGrad: ternary {-s, 0, s}; unbiased for the clipped gradient."""
 
-    def __init__(self, clip: float) -> None:
+    def __init__(self, clip: float = 2.5) -> None:
         self.clip = clip
         self.unbiased = clip == 0
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """Clip, scale by max|g|, round stochastically to {-1, 0, 1}: ceil(d log2 3) + 32 bits."""
         g = tensor.reshape(-1)
         if self.clip > 0 and g.numel() > 1:
             bound = self.clip * g.std()
@@ -102,9 +106,11 @@ class TernGrad(Compressor):
         return Payload({"q": q, "scale": scale}, block_bits(g.numel(), 3) + FLOAT_BITS, tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The ternary symbols times the scale."""
         return payload.data["q"].to(torch.float32).mul_(payload.data["scale"])
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """std and clamp when clipping, absmax, stochastic rounding, packing; unpacking and scaling."""
         n = numel(shape)
         # std (one Welford pass, 6 ops per element) and clamp, when clipping
         clip = reduction(n, ops=6) + elementwise(n, ops=2) if self.clip > 0 and n > 1 else Work()
@@ -125,6 +131,7 @@ class Natural(Compressor):
     unbiased = True
 
     def encode(self, tensor: torch.Tensor, state: State) -> Payload:
+        """|g| rounded stochastically to a neighbouring power of two: sign and exponent, 9 bits per element."""
         bits = tensor.reshape(-1).view(torch.int32)
         draw = torch.randint(0, _MANTISSA + 1, bits.shape, generator=state.generator(PRIVATE), dtype=torch.int32)
         up = draw.lt_(bits & _MANTISSA).bitwise_left_shift_(23)
@@ -132,9 +139,11 @@ class Natural(Compressor):
         return Payload({"top": rounded.bitwise_right_shift_(16).to(torch.int16)}, 9 * bits.numel(), tensor.shape)
 
     def decode(self, payload: Payload, state: State) -> torch.Tensor:
+        """The top 16 bits widened back to float32."""
         return payload.data["top"].to(torch.int32).bitwise_left_shift_(16).view(torch.float32)
 
     def work(self, shape: tuple[int, ...]) -> CodecWork:
+        """The draw, the bit masks, compare and shifts, the narrowing to int16 and 9-bit packing; decode widens and shifts."""
         # draw; mantissa mask; compare; shift; exponent mask; add; shift; to int16; pack 9 bits
         n = numel(shape)
         one, two = elementwise(n), elementwise(n, read=8)

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from hwmodels import SpecError, Work
+from hwmodels.checks import is_int, is_number
 
 __all__ = [
     "CodecWork", "FLOAT", "RNG_OPS", "PACK_OPS", "GAMMA_OPS", "SECTOR", "elementwise", "reduction", "random",
@@ -76,7 +77,7 @@ class CodecWork:
         return CodecWork(self.encode + other.encode, self.decode + other.decode)
 
     def __mul__(self, scalar: float) -> CodecWork:
-        if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
+        if not is_number(scalar, finite=False):
             return NotImplemented
         return CodecWork(self.encode * scalar, self.decode * scalar)
 
@@ -90,9 +91,9 @@ def calls(encode: float, decode: float) -> CodecWork:
 
 def numel(shape: tuple[int, ...]) -> int:
     """Elements of ``shape``; SpecError unless it is a tuple of integers >= 1."""
-    if not isinstance(shape, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
+    if not isinstance(shape, tuple) or not all(is_int(s) and s >= 1 for s in shape):
         raise SpecError(f"codec work: shape must be a tuple of integers >= 1, got {shape!r}")
-    return math.prod(shape)
+    return math.prod(int(s) for s in shape)
 
 
 def elementwise(n: float, ops: float = 1.0, read: float = FLOAT, write: float = FLOAT) -> Work:

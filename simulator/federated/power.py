@@ -43,6 +43,7 @@ import numpy as np
 from scipy import integrate, optimize, special, stats
 
 from hwmodels import SpecError
+from hwmodels.checks import is_number
 from hwmodels.channel import Channel
 from simulator.network.wireless import POWER_POLICIES, _inversion_eta
 
@@ -89,18 +90,17 @@ class ManagedPower:
         if fixed:
             raise SpecError(f"fl: power: managed power chooses {', '.join(fixed)}; remove them from scheme_params")
         target = power.get("target_mse")
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < math.inf:
+        if not is_number(target) or not 0 < target:
             raise SpecError(f"fl: power: target_mse must be a number > 0 (MSE of the aggregate relative to the "
                             f"mean squared update norm), got {target!r}")
         budget = power.get("energy_budget_j")
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
-                                   or not 0 < budget < math.inf):
+        if budget is not None and (not is_number(budget) or not 0 < budget):
             raise SpecError(f"fl: power: energy_budget_j must be a number of joules > 0, got {budget!r}")
         objective = power.get("objective", "energy")
         if objective not in OBJECTIVES:
             raise SpecError(f"fl: power: objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         active = power.get("min_active", 0.5)
-        if isinstance(active, bool) or not isinstance(active, (int, float)) or not 0 < active <= 1:
+        if not is_number(active) or not 0 < active <= 1:
             raise SpecError(f"fl: power: min_active must be a probability in (0, 1], got {active!r}")
         return cls(float(target), None if budget is None else float(budget), objective, float(active))
 
@@ -150,6 +150,7 @@ class RoundPlan:
 
     @property
     def energy_total_j(self) -> float:
+        """Radio energy of every device over the round (J)."""
         return float(self.energy_j.sum())
 
 

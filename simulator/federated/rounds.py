@@ -157,6 +157,7 @@ def _finite(value: Any) -> Any:
 
 @dataclass
 class FLResult:
+    """A federated run's per-round rows and its summary."""
     rows: list[FLRow]
     summary: dict[str, Any]
 
@@ -258,6 +259,7 @@ class FederatedRun:
         return g
 
     def run(self, on_round: Optional[Callable[[int, int], None]] = None) -> FLResult:
+        """Run every round (``on_round(done, rounds)`` after each); the per-round rows and the summary."""
         cfg = self.config
         rows: list[FLRow] = []
         n_part = max(1, math.ceil(cfg.participation * cfg.clients))

@@ -30,8 +30,11 @@ import numpy as np
 import torch
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 from simulator.compression import State, create
 from simulator.compression.fwht import fwht
+from simulator.streams import numpy_stream, torch_stream
 from simulator.network.wireless import AnalogMAC, DigitalMAC, Transmission
 
 __all__ = ["AGGREGATORS", "Aggregator", "aggregator", "RandomLinearCode"]
@@ -90,27 +93,27 @@ class Aggregator:
         return eta * count if math.isfinite(eta) else float(tx.plan.effective.real[tx.plan.active].sum())
 
 
-AGGREGATORS: dict[str, type[Aggregator]] = {}
+AGGREGATORS: Registry[type[Aggregator]] = Registry("FL scheme")
 
 
 def _register(cls: type[Aggregator]) -> type[Aggregator]:
-    AGGREGATORS[cls.name] = cls
-    return cls
+    """Register an aggregator class under its ``name``."""
+    return AGGREGATORS.add(cls.name, cls)
 
 
 def aggregator(name: str, dimension: int, seed: int, **params: Any) -> Aggregator:
-    """A registered scheme; SpecError lists the known ones."""
-    cls = AGGREGATORS.get(name)
-    if cls is None:
-        raise SpecError(f"unknown FL scheme {name!r}; known: {', '.join(AGGREGATORS)}")
-    return cls(dimension, seed, **params)
+    """A registered scheme for ``dimension`` model entries; SpecError lists the known ones."""
+    return AGGREGATORS.get(name)(dimension, seed, **params)
 
 
 @_register
 class Ideal(Aggregator):
+    """The exact mean of the updates, nothing over the air (an upper bound)."""
     name, mac_kind = "ideal", "none"
 
-    def aggregate(self, updates, clients, round_, mac):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int,
+                  mac: Any) -> tuple[torch.Tensor, Transmission | None]:
+        """The participants' mean update; no transmission."""
         return updates.mean(0), None
 
 
@@ -126,7 +129,9 @@ class Digital(Aggregator):
         self.compressor = create(compressor, **(compressor_params or {}))
         self.states: dict[int, State] = {}
 
-    def aggregate(self, updates, clients, round_, mac: DigitalMAC):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int,
+                  mac: DigitalMAC) -> tuple[torch.Tensor, Transmission | None]:
+        """Compress each participant's update, upload the bits; the compressor's aggregate of those delivered."""
         states = [self.states.setdefault(int(k), State(self.seed, int(k), 0, 0)) for k in clients]
         payloads = []
         for u, st in zip(updates, states):
@@ -155,7 +160,9 @@ class BAA(Aggregator):
             pp.setdefault("threshold", threshold)
         super().__init__(dimension, seed, policy_params=pp, **params)
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
+        """The raw updates over the air; the received sum divided by eta times the active count."""
         plan = self._plan(updates, clients, round_, mac)
         tx, count = self._over_the_air(updates, clients, round_, mac, noise, plan)
         if count == 0:
@@ -181,7 +188,7 @@ class RandomLinearCode:
     def __init__(self, d: int, m: int, seed: int, round_: int) -> None:
         self.d, self.m = d, m
         self.p = 1 << max(d - 1, 0).bit_length()
-        rng = np.random.default_rng(np.random.SeedSequence([seed, round_, 0x41C]))
+        rng = numpy_stream(seed, "fl.participants", round_)
         self.signs = torch.from_numpy(rng.choice([-1.0, 1.0], self.p)).float()
         self.rows = torch.from_numpy(np.sort(rng.choice(self.p, m, replace=False)))
 
@@ -206,11 +213,13 @@ class RLC(Aggregator):
     def __init__(self, dimension: int, seed: int, channel_uses: int | None = None, **params: Any) -> None:
         super().__init__(dimension, seed, **params)
         m = dimension if channel_uses is None else channel_uses
-        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= dimension:
+        if not is_int(m) or not 1 <= m <= dimension:
             raise SpecError(f"scheme rlc: channel_uses must be an integer with 1 <= m <= d = {dimension}, got {m!r}")
         self.m = m
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
+        """The coded updates (m channel uses) over the air, decoded by T^T."""
         plan = self._plan(updates, clients, round_, mac)
         code = RandomLinearCode(self.d, self.m if plan is None else plan.m, self.seed, round_)
         tx, count = self._over_the_air(code.encode(updates), clients, round_, mac, noise, plan)
@@ -249,14 +258,13 @@ class ADSGD(Aggregator):
         params.setdefault("policy", "inversion")
         super().__init__(dimension, seed, **params)
         m = channel_uses if channel_uses is not None else max(2, dimension // 4)
-        if isinstance(m, bool) or not isinstance(m, int) or not 2 <= m <= dimension:
+        if not is_int(m) or not 2 <= m <= dimension:
             raise SpecError(f"scheme adsgd: channel_uses must be an integer with 2 <= m <= d = {dimension}, got {m!r}")
         k = sparsity if sparsity is not None else max(1, (m - 1) // 10)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= dimension:
+        if not is_int(k) or not 1 <= k <= dimension:
             raise SpecError(f"scheme adsgd: sparsity must be an integer with 1 <= k <= d = {dimension}, got {k!r}")
         self.m, self.k, self.iterations, self.alpha = m, k, amp_iterations, amp_alpha
-        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 0xAD5]).generate_state(1)[0]))
-        self.a = torch.randn(m - 1, dimension, generator=gen) / math.sqrt(m - 1)
+        self.a = torch.randn(m - 1, dimension, generator=torch_stream(seed, "fl.projection")) / math.sqrt(m - 1)
         self.errors: dict[int, torch.Tensor] = {}
 
     def sparsify(self, updates: torch.Tensor, clients: np.ndarray) -> torch.Tensor:
@@ -268,7 +276,9 @@ class ADSGD(Aggregator):
             self.errors[int(c)] = row - s
         return sparse
 
-    def aggregate(self, updates, clients, round_, mac, noise=True):
+    def aggregate(self, updates: torch.Tensor, clients: np.ndarray, round_: int, mac: AnalogMAC,
+                  noise: bool = True) -> tuple[torch.Tensor, Transmission | None]:
+        """Sparsified, projected updates over the air; AMP recovery of the sparse mean."""
         sparse = self.sparsify(updates, clients)
         tx, count = self._over_the_air(sparse @ self.a.T, clients, round_, mac, noise)
         if count == 0:

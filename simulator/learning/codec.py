@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwmodels import SpecError
-from simulator.compression import CodecWork, create, get
+from simulator.compression import CodecWork, create
 
 __all__ = ["codec_work"]
 
@@ -23,14 +23,12 @@ def codec_work(name: str, params: dict[str, Any], shapes: Sequence[tuple[int, ..
     ``name`` and ``params``: the sum over the tensors of ``shapes``. For a "factors" scheme
     (ISGQ), ``factors`` lists the linear layers compressed in factor form as
     ``(B, d_in, d_out)``, and ``shapes`` the tensors its direct compressor takes."""
-    scheme = get(name)
     compressor = create(name, **params)
-    if factors and scheme.kind != "factors":
+    if factors and not compressor.takes_factors:
         raise SpecError(f"codec work: {name!r} compresses tensors, not factors; give shapes only")
-    direct = compressor.direct if scheme.kind == "factors" else compressor
     total = CodecWork()
     for shape in shapes:
-        total = total + direct.work(tuple(shape))
+        total = total + compressor.direct.work(tuple(shape))
     for shape in factors:
         total = total + compressor.work(tuple(shape))
     return total

@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from simulator.compression import CodecWork, Payload, State, create, get
+from simulator.compression import SCHEMES, CodecWork, Payload, State, create
 
 __all__ = ["GradientExchange", "SUMMABLE"]
 
 # Schemes whose payloads the network can sum in compressed form (plain floats): all-reduce.
-SUMMABLE = ("none", "fp16")
+SUMMABLE = tuple(name for name, scheme in SCHEMES.items() if scheme.factory.summable)
 
 
 class _FactorHooks:
@@ -58,20 +58,19 @@ class GradientExchange:
     """Compress, count and aggregate the gradients of ``model``'s parameters for ``workers``."""
 
     def __init__(self, model: nn.Module, compressor: str, params: dict[str, Any], workers: int, seed: int) -> None:
-        self.scheme = get(compressor)
         self.compressor = create(compressor, **params)
         self.name = compressor
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.elements = sum(p.numel() for p in self.params)
         self.states = [[State(seed, w, 0, i) for i in range(len(self.params))] for w in range(workers)]
-        self.factors = self.scheme.kind == "factors"
+        self.factors = self.compressor.takes_factors
         self.hooks = _FactorHooks(model) if self.factors else None
-        self._direct = self.compressor.direct if self.factors else self.compressor
+        self._direct = self.compressor.direct
 
     @property
     def summable(self) -> bool:
         """Whether the payloads can be summed in compressed form (all-reduce)."""
-        return self.name in SUMMABLE
+        return self.compressor.summable
 
     def tensor_work(self) -> list[CodecWork]:
         """Encode and decode work of every parameter's gradient, in parameter order; for a factors
