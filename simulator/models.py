@@ -38,28 +38,22 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
-
-from .registry import registrar
+from hwmodels.registry import Registry, bind_params
 
 __all__ = ["MODELS", "PRICE_ONLY", "build", "cache_dir", "trained", "accuracy"]
 
-MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-_register = registrar(MODELS, "model")
+# builder(shape, classes, **params) -> model
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+_register = MODELS.register
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0, **params: Any) -> nn.Module:
     """The model ``name`` for inputs of ``input_shape`` (no batch dim) and ``num_classes``."""
-    builder = MODELS.get(name) if isinstance(name, str) else None
-    if builder is None:
-        raise SpecError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    builder = MODELS.get(name)
+    params = bind_params(builder, params, f"model {name!r}", given=("shape", "classes"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        try:
-            return builder(tuple(int(s) for s in input_shape), int(num_classes), **params)
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"model {name!r}: {exc}") from None
+        return builder(tuple(int(s) for s in input_shape), int(num_classes), **params)
 
 
 def _spatial(name: str, shape: tuple[int, ...]) -> int:

@@ -24,7 +24,8 @@ from hwmodels import SpecError
 
 from .common import PartitionContext
 from .finetune import kd_finetune
-from .plan import PartitionPlan, linear_specs
+from .layers import linear_specs
+from .plan import PartitionPlan
 from .registry import register
 
 __all__ = ["distill"]

@@ -55,8 +55,7 @@ import torch
 from hwmodels import SpecError
 
 from .common import forward_layer, one_thread
-from .layers import LayerSpec, unfold
-from .plan import dense_layers
+from .layers import LayerSpec, dense_layers, unfold
 
 __all__ = ["NetTrimResult", "nettrim_layer", "nettrim_conv", "nettrim_parallel", "nettrim_cascade", "trimmed_model"]
 

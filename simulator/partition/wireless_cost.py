@@ -98,7 +98,7 @@ def wireless_graph(plan: Any, hosts: list[str], hw: WirelessHardware, *, batch: 
     """One ``batch`` of ``plan`` on ``hosts`` (worker k is ``hosts[k]``, station k of ``hw``)."""
     if hw.workers != plan.workers:
         raise SpecError(f"wireless: plan has {plan.workers} workers but {hw.workers} distances were given")
-    hosts = plan._check_graph_args(hosts, batch, activation_bits, dtype)
+    hosts = plan.check_graph_args(hosts, batch, activation_bits, dtype)
     g = TaskGraph(plan.name or "inference", workers=hosts)
     scale = float(activation_bits) * batch
     L = plan.num_layers
