@@ -68,6 +68,7 @@ class MemoryNeed:
 
     @property
     def total_B(self) -> float:
+        """Bytes of every kind together."""
         return float(sum(asdict(self).values()))
 
     def parts(self) -> dict[str, float]:

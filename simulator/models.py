@@ -68,6 +68,7 @@ def _conv(dims: int) -> type[nn.Module]:
 
 @_register("mlp")
 def mlp(shape: tuple[int, ...], classes: int, hidden: Sequence[int] = (128,)) -> nn.Module:
+    """Flatten, one Linear + ReLU per width in ``hidden``, then a Linear to ``classes`` logits."""
     sizes = [math.prod(shape), *[int(h) for h in hidden]]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -77,6 +78,7 @@ def mlp(shape: tuple[int, ...], classes: int, hidden: Sequence[int] = (128,)) ->
 
 @_register("lenet5")
 def lenet5(shape: tuple[int, ...], classes: int) -> nn.Module:
+    """LeNet-5 for (C, L) or (C, H, W) inputs: conv5(6)-pool-conv5(16)-pool-fc120-fc84-fc (padding keeps size)."""
     dims = _spatial("lenet5", shape)
     conv, pool = _conv(dims), (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)
     feats = nn.Sequential(conv(shape[0], 6, 5, padding=2), nn.ReLU(), pool(2), conv(6, 16, 5, padding=2), nn.ReLU(), pool(2))
@@ -102,6 +104,8 @@ class _Block(nn.Module):
 
 @_register("resnet8")
 def resnet8(shape: tuple[int, ...], classes: int, width: int = 16) -> nn.Module:
+    """A small ResNet for (C, L) or (C, H, W) inputs: conv3(``width``), three basic blocks (``width``,
+    2 ``width`` /2, 4 ``width`` /2), BatchNorm, global average pool, Linear."""
     dims = _spatial("resnet8", shape)
     conv, norm = _conv(dims), (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)
     pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
@@ -113,6 +117,7 @@ def resnet8(shape: tuple[int, ...], classes: int, width: int = 16) -> nn.Module:
 
 @_register("cnn1d")
 def cnn1d(shape: tuple[int, ...], classes: int, channels: int = 32) -> nn.Module:
+    """A 1-D CNN for (C, L) signals: conv5(``channels``)-conv3/2-conv3/2, ReLU each, then a Linear."""
     if len(shape) != 2:
         raise SpecError(f"model 'cnn1d' needs (channels, length) inputs, got shape {shape}")
     c = int(channels)
@@ -187,6 +192,9 @@ class _Transformer(nn.Module):
 
 @_register("transformer")
 def transformer(shape: tuple[int, ...], classes: int, dim: int = 32, heads: int = 4, layers: int = 2, patch: int = 4) -> nn.Module:
+    """A small pre-norm transformer for (C, L) or (C, H, W) inputs: tokens are image rows (C*W
+    features) or ``patch``-long pieces of a signal, embedded to ``dim`` with learned positions, then
+    ``layers`` blocks of ``heads``-head attention, LayerNorm, the mean over tokens and a Linear."""
     _spatial("transformer", shape)
     return _Transformer(shape, classes, int(dim), int(heads), int(layers), int(patch))
 

@@ -14,6 +14,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int, is_number
 
 from .layers import LayerSpec, unfold
 
@@ -42,7 +43,7 @@ class PartitionContext:
     memory_B: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
+        if not is_int(self.workers) or self.workers < 1:
             raise SpecError(f"workers must be a positive integer, got {self.workers!r}")
         self.workers = int(self.workers)
         self.input_owner = np.asarray(self.input_owner, dtype=np.int64)
@@ -106,6 +107,8 @@ def sensor_owner(kind: str | Sequence[int], input_shape: Sequence[int], workers:
 
 
 def check_width(n: int, workers: int, what: str, unit: str = "neurons") -> None:
+    """SpecError when ``what`` has fewer ``unit`` (``n``) than there are ``workers``: every worker
+    needs at least one."""
     if workers > n:
         raise SpecError(f"{what} has {n} {unit} but there are {workers} workers: every worker needs at least one")
 
@@ -184,7 +187,7 @@ def layer_budgets(keep: Any, layers: int) -> list[float]:
     if len(vals) != layers:
         raise SpecError(f"keep: give one fraction for all layers or exactly {layers}, got {len(vals)}")
     for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        if not is_number(v) or not 0 <= v <= 1:
             raise SpecError(f"keep: every budget must be a fraction in [0, 1], got {v!r}")
     return [float(v) for v in vals]
 
@@ -253,6 +256,7 @@ def refit(x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ridge: floa
 
 
 def forward_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, act: str) -> torch.Tensor:
+    """A dense layer on ``x`` (samples x in): ``x W^T + b``, then ``act`` ("relu" or "none")."""
     h = x @ weight.T + bias
     return torch.relu(h) if act == "relu" else h
 

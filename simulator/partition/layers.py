@@ -57,6 +57,7 @@ class LayerSpec:
 
     @property
     def conv(self) -> bool:
+        """Whether the layer is a convolution (its neurons are output channels)."""
         return self.kind != "linear"
 
     @property
@@ -78,6 +79,7 @@ class LayerSpec:
         return index - 1 if self.src is None else self.src
 
     def to_dict(self) -> dict:
+        """The fields as plain values (for saving a plan)."""
         return asdict(self)
 
 

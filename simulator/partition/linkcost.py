@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 from hwmodels.mac import exchange_time_s
 
 from ..cluster import Cluster
@@ -56,7 +57,7 @@ def link_cost(cluster: Cluster, workers: int, *, activation_bits: int = 32, batc
     """(workers x workers) cost of moving one activation (``activation_bits`` x ``batch`` bits) from
     worker s (host ``cluster.hosts[s]``) to worker k; see the module doc. ``normalised=False``
     gives seconds."""
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_int(workers) or workers < 1:
         raise SpecError(f"link cost: workers must be a positive integer, got {workers!r}")
     bits = float(activation_bits) * float(batch)
     c = np.zeros((workers, workers))
@@ -132,7 +133,7 @@ def compute_share(cluster: Cluster, ctx: Any, compute_workers: int | None = None
     sensors that only send their inputs). ``None``: every worker computes."""
     k_all = ctx.workers
     n = k_all if compute_workers is None else compute_workers
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k_all:
+    if not is_int(n) or not 1 <= n <= k_all:
         raise SpecError(f"compute_workers: every entry must be an integer in 1..{k_all} (the workers), got {n!r}")
     share = np.zeros(k_all)
     chosen = compute_order(cluster, ctx, dtype)[:int(n)]

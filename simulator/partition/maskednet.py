@@ -57,6 +57,7 @@ class MaskedNet(nn.Module):
         return quantise(x, self.bits, lo, hi)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` (batch x inputs, any shape per sample) as the workers compute them together."""
         outs = {-1: x.reshape(len(x), -1)}
         for l, (spec, w, b) in enumerate(zip(self.specs, self.weights, self.biases)):
             src, res = spec.source(l), spec.residual

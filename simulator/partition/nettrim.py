@@ -62,6 +62,8 @@ __all__ = ["NetTrimResult", "nettrim_layer", "nettrim_conv", "nettrim_parallel",
 
 @dataclass
 class NetTrimResult:
+    """One layer pruned by Net-Trim: its sparse ``weight`` (in x out) and ``bias``, the ADMM's
+    ``iterations``, the error budget ``eps`` and how the solve ended (convergence, residuals, penalty)."""
     weight: torch.Tensor  # (in x out), exactly sparse
     bias: torch.Tensor
     iterations: int

@@ -102,6 +102,7 @@ class Evaluation:
 
     @property
     def feasible(self) -> bool:
+        """Whether the plan fits every worker's memory (and so is priced)."""
         return self.feasibility == "ok"
 
     def row(self) -> dict[str, Any]:
@@ -194,6 +195,8 @@ class OptimiserConfig:
 
 @dataclass
 class OptimiseResult:
+    """What :func:`optimise` found: the original model's accuracy, every candidate (in search order),
+    the Pareto front, the chosen plan, the search's wall time (s) and the candidates left out by reason."""
     original_accuracy: float
     candidates: list[Evaluation]
     pareto: list[Evaluation]

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 from .layers import LayerSpec, expand_mask, finish, preact
 from .maskednet import MaskedNet
@@ -81,7 +82,7 @@ class PartitionPlan(PlanGraph, PlanPersistence):
     act_range: list[tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
+        if not is_int(self.workers) or self.workers < 1:
             raise SpecError(f"plan: workers must be a positive integer, got {self.workers!r}")
         self.workers = int(self.workers)
         n = len(self.weight)

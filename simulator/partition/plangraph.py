@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hwmodels import DTYPE_BYTES, SpecError
+from hwmodels.checks import is_int
 
 from ..taskgraph import TaskGraph
 from .accounting import PlanAccounting
@@ -51,9 +52,9 @@ class PlanGraph(PlanAccounting):
         hosts = [str(h) for h in hosts]
         if len(hosts) != self.workers:
             raise SpecError(f"plan has {self.workers} workers but the cluster gives {len(hosts)} hosts")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        if not is_int(batch) or batch < 1:
             raise SpecError(f"batch must be a positive integer, got {batch!r}")
-        if isinstance(activation_bits, bool) or not isinstance(activation_bits, int) or not 1 <= activation_bits <= 64:
+        if not is_int(activation_bits) or not 1 <= activation_bits <= 64:
             raise SpecError(f"activation_bits must be an integer in 1..64, got {activation_bits!r}")
         if dtype not in DTYPE_BYTES:
             raise SpecError(f"dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")

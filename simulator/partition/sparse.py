@@ -20,6 +20,8 @@ from .cascade import restructure
 @register("sparse")
 def sparse(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq",
            eps: float = 0.02) -> PartitionPlan:
+    """The direct split, each destination keeping ``keep`` of its foreign inputs by weight
+    magnitude, then refit by ``refit`` (``eps``: Net-Trim's relative error budget); see the module doc."""
     owners = direct_owners(model, ctx)
 
     def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray, partners: list) -> np.ndarray:
