@@ -49,6 +49,7 @@ import networkx as nx
 
 from hwmodels import DTYPES, SpecError
 from hwmodels.checks import is_int, is_number
+from hwmodels.registry import Registry
 
 __all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "Upload", "Multicast", "Airtime", "TaskGraph",
            "KINDS", "CHAKRA_COLLECTIVES", "WORK_KINDS"]
@@ -56,7 +57,9 @@ __all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "Upload", "
 KINDS = ("COMP", "COMM_SEND", "COMM_RECV", "COMM_COLL", "DELAY", "AIR_UPLOAD", "AIR_MULTICAST", "AIR_TX")
 # What a Compute does: "model" work runs at the device's compute efficiency, "codec" work
 # (compression kernels: memory-bound, branchy) at its codec efficiency.
-WORK_KINDS = ("model", "codec")
+WORK_KINDS: Registry[str] = Registry("work")
+WORK_KINDS.add("model", "the device's compute efficiency")
+WORK_KINDS.add("codec", "the device's codec efficiency")
 # Our op names -> Chakra's collective types.
 CHAKRA_COLLECTIVES = {"allreduce": "ALL_REDUCE", "reducescatter": "REDUCE_SCATTER", "allgather": "ALL_GATHER",
                       "broadcast": "BROADCAST", "reduce": "REDUCE", "gather": "GATHER", "alltoall": "ALL_TO_ALL"}
@@ -337,8 +340,7 @@ class TaskGraph:
             flops, bytes = sum(f for f, _ in parts), sum(b for _, b in parts)
         if dtype not in DTYPES:
             raise SpecError(f"{who}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
-        if work not in WORK_KINDS:
-            raise SpecError(f"{who}: unknown work {work!r}; known: {', '.join(WORK_KINDS)}")
+        WORK_KINDS.get(work, where=who)
         dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
         return self._add(Compute, name, deps, phase, worker=worker, flops=_size(flops, f"{who}: flops"),
                          bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work,

@@ -29,7 +29,7 @@ from hwmodels import SpecError
 from hwmodels.checks import is_int
 from hwmodels.registry import Registry
 
-from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
+from .common import (Keep, PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
                      refit_layer, select_support)
 from .layers import LayerSpec, apply, coupled_groups, expand_mask, extract, preact
 from .nettrim import nettrim_conv, nettrim_layer
@@ -94,7 +94,7 @@ def _support_ls(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: torch.Tens
     return ls_support(spec, x, z, tuple(w.shape[2:]), owner, in_owner, workers, keep, scores)
 
 
-def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Any = 0.5, score: str = "affinity",
+def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Keep = 0.5, score: str = "affinity",
                 refit_with: str = "lstsq", eps: float = 0.02, alternate: int = 0, share: Any = None,
                 support: str = "score", name: str = "") -> PartitionPlan:
     """The cascade of steps 1-5 with ownership from ``owner_fn`` (hidden layers) and support scores

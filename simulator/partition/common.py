@@ -4,10 +4,9 @@ support selection under per-destination budgets, and the least-squares refit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -15,10 +14,11 @@ from scipy.optimize import linear_sum_assignment
 
 from hwmodels import SpecError
 from hwmodels.checks import is_int, is_number
+from hwmodels.registry import Registry
 
 from .layers import LayerSpec, unfold
 
-__all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities", "memory_slots",
+__all__ = ["PartitionContext", "Keep", "SENSORS", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities", "memory_slots",
            "destinations", "one_thread", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
 
 
@@ -73,6 +73,37 @@ def _grid(k: int) -> tuple[int, int]:
     return r, k // r
 
 
+# a restructuring budget: one kept fraction for every layer, or one per layer
+Keep = float | Sequence[float]
+
+
+# sensor layout name -> (input shape, workers) -> owner of every flattened input feature
+SENSORS: Registry[Callable[[tuple[int, ...], int], np.ndarray]] = Registry("sensors")
+
+
+@SENSORS.register("segments")
+def _segments(shape: tuple[int, ...], workers: int) -> np.ndarray:
+    length = shape[-1]
+    check_width(length, workers, "sensors 'segments': the signal", "samples")
+    return np.broadcast_to(blocks(length, workers), shape).reshape(-1).copy()
+
+
+def _tiles(kind: str, shape: tuple[int, ...], workers: int) -> np.ndarray:
+    if len(shape) != 3:
+        raise SpecError(f"sensors {kind!r} need (channels, height, width) inputs, got shape {shape}")
+    _, h, w = shape
+    gr, gc = (workers, 1) if kind == "rows" else _grid(workers)
+    if gr > h or gc > w:
+        raise SpecError(f"sensors {kind!r}: {workers} workers need a {gr} x {gc} grid of tiles but the image is "
+                        f"{h} x {w} pixels")
+    tile = blocks(h, gr)[:, None] * gc + blocks(w, gc)[None, :]
+    return np.broadcast_to(tile, shape).reshape(-1).copy()
+
+
+SENSORS.add("quadrants", lambda shape, workers: _tiles("quadrants", shape, workers))
+SENSORS.add("rows", lambda shape, workers: _tiles("rows", shape, workers))
+
+
 def sensor_owner(kind: str | Sequence[int], input_shape: Sequence[int], workers: int) -> np.ndarray:
     """Owner of every flattened input feature.
 
@@ -89,21 +120,7 @@ def sensor_owner(kind: str | Sequence[int], input_shape: Sequence[int], workers:
         if owner.min() < 0 or owner.max() >= workers:
             raise SpecError(f"sensors: owners must be in 0..{workers - 1}")
         return owner.astype(np.int64)
-    if kind == "segments":
-        length = shape[-1]
-        check_width(length, workers, "sensors 'segments': the signal", "samples")
-        return np.broadcast_to(blocks(length, workers), shape).reshape(-1).copy()
-    if kind in ("quadrants", "rows"):
-        if len(shape) != 3:
-            raise SpecError(f"sensors {kind!r} need (channels, height, width) inputs, got shape {shape}")
-        _, h, w = shape
-        gr, gc = (workers, 1) if kind == "rows" else _grid(workers)
-        if gr > h or gc > w:
-            raise SpecError(f"sensors {kind!r}: {workers} workers need a {gr} x {gc} grid of tiles but the image is "
-                            f"{h} x {w} pixels")
-        tile = blocks(h, gr)[:, None] * gc + blocks(w, gc)[None, :]
-        return np.broadcast_to(tile, shape).reshape(-1).copy()
-    raise SpecError(f"unknown sensors {kind!r}; known: quadrants, rows, segments, or an explicit list")
+    return SENSORS.get(kind, where="sensors (a name, or an explicit list of owners)")(shape, workers)
 
 
 def check_width(n: int, workers: int, what: str, unit: str = "neurons") -> None:
@@ -181,7 +198,7 @@ def assign(cost: np.ndarray, cap: np.ndarray) -> np.ndarray:
     return owner
 
 
-def layer_budgets(keep: Any, layers: int) -> list[float]:
+def layer_budgets(keep: Keep, layers: int) -> list[float]:
     """Per-layer kept fraction of each destination's foreign inputs (a number for all layers, or a list)."""
     vals = [keep] * layers if isinstance(keep, (int, float)) else list(keep)
     if len(vals) != layers:

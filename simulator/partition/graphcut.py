@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -24,7 +23,7 @@ from hwmodels import SpecError
 from hwmodels.registry import Registry
 
 from .cascade import restructure
-from .common import PartitionContext, check_width, magnitude
+from .common import Keep, PartitionContext, check_width, magnitude
 from .layers import LayerSpec, extract
 from .plan import PartitionPlan
 from .registry import register
@@ -83,7 +82,7 @@ def _spectral(g: nx.Graph, parts: int, seed: int) -> np.ndarray:
 
 
 @register("graphcut")
-def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, method: str = "kernighan-lin") -> PartitionPlan:
+def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Keep = 0.5, method: str = "kernighan-lin") -> PartitionPlan:
     """Min-cut ownership: the layers' weight graph cut into ``ctx.workers`` parts by ``method``
     (Kernighan-Lin bisection or spectral clustering), parts matched to the sensors they overlap
     most, then the cascade at budget ``keep`` with magnitude scores and no refit."""

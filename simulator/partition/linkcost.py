@@ -36,6 +36,7 @@ from hwmodels.checks import is_int
 from hwmodels.mac import exchange_time_s
 
 from ..cluster import Cluster
+from .common import PartitionContext
 
 __all__ = ["link_cost", "speeds", "compute_order", "compute_share", "normalise"]
 
@@ -116,7 +117,7 @@ def speeds(cluster: Cluster, workers: int, dtype: str = "fp32") -> np.ndarray:
     return np.array([1.0 / cluster.compute_time(h, flops=1e9, bytes_=0.0, dtype=dtype) for h in hosts])
 
 
-def compute_order(cluster: Cluster, ctx: Any, dtype: str = "fp32") -> list[int]:
+def compute_order(cluster: Cluster, ctx: PartitionContext, dtype: str = "fp32") -> list[int]:
     """Workers in the order they get capacity (see the module doc)."""
     speed = speeds(cluster, ctx.workers, dtype)
     x = np.asarray(ctx.calibration, dtype=np.float64)
@@ -126,7 +127,7 @@ def compute_order(cluster: Cluster, ctx: Any, dtype: str = "fp32") -> list[int]:
     return [k for *_, k in sorted(key)]
 
 
-def compute_share(cluster: Cluster, ctx: Any, compute_workers: int | None = None, *, by_speed: bool = True,
+def compute_share(cluster: Cluster, ctx: PartitionContext, compute_workers: int | None = None, *, by_speed: bool = True,
                   dtype: str = "fp32") -> np.ndarray:
     """Relative neuron capacity of every worker: the first ``compute_workers`` of :func:`compute_order`
     get a share (proportional to their speed with ``by_speed``, else equal), the others 0 (pure

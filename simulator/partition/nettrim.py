@@ -64,6 +64,7 @@ __all__ = ["NetTrimResult", "nettrim_layer", "nettrim_conv", "nettrim_parallel",
 class NetTrimResult:
     """One layer pruned by Net-Trim: its sparse ``weight`` (in x out) and ``bias``, the ADMM's
     ``iterations``, the error budget ``eps`` and how the solve ended (convergence, residuals, penalty)."""
+
     weight: torch.Tensor  # (in x out), exactly sparse
     bias: torch.Tensor
     iterations: int

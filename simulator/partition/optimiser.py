@@ -197,6 +197,7 @@ class OptimiserConfig:
 class OptimiseResult:
     """What :func:`optimise` found: the original model's accuracy, every candidate (in search order),
     the Pareto front, the chosen plan, the search's wall time (s) and the candidates left out by reason."""
+
     original_accuracy: float
     candidates: list[Evaluation]
     pareto: list[Evaluation]

@@ -45,6 +45,7 @@ import torch
 
 from hwmodels import SpecError
 from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 
 from .layers import LayerSpec, expand_mask, finish, preact
 from .maskednet import MaskedNet
@@ -53,7 +54,9 @@ from .plangraph import PlanGraph
 
 __all__ = ["PartitionPlan", "ACTIVATIONS"]
 
-ACTIVATIONS = ("relu", "none")
+ACTIVATIONS: Registry[str] = Registry("activation")   # what a layer applies after its add
+ACTIVATIONS.add("relu", "max(0, x)")
+ACTIVATIONS.add("none", "the identity")
 
 
 def _int_array(values: Any, n: int, workers: int, what: str) -> np.ndarray:
@@ -102,8 +105,7 @@ class PartitionPlan(PlanGraph, PlanPersistence):
                                 f"mask {tuple(m.shape)}, in {sp.in_shape}, out {sp.out_shape})")
             self.owner[l] = _int_array(self.owner[l], out, self.workers, f"plan: layer {l} owner")
             self.mask[l] = m.bool()
-            if sp.act not in ACTIVATIONS:
-                raise SpecError(f"plan: layer {l} activation {sp.act!r}; known: {', '.join(ACTIVATIONS)}")
+            ACTIVATIONS.get(sp.act, where=f"plan: layer {l}")
         if not 0 <= self.fusion < self.workers:
             raise SpecError(f"plan: fusion worker {self.fusion} is not in 0..{self.workers - 1}")
 

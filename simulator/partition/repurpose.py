@@ -35,7 +35,7 @@ from hwmodels import SpecError
 from hwmodels.checks import is_int, is_number
 
 from .cascade import restructure
-from .common import PartitionContext, affinity, assign, capacities, check_width, memory_slots
+from .common import Keep, PartitionContext, affinity, assign, capacities, check_width, memory_slots
 from .finetune import kd_finetune
 from .layers import apply, extract
 from .plan import PartitionPlan
@@ -121,7 +121,7 @@ def export_demand(specs: list, weights: list[torch.Tensor], biases: list[torch.T
 
 
 @register("repurpose")
-def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq", eps: float = 0.02,
+def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Keep = 0.5, refit: str = "lstsq", eps: float = 0.02,
               alternate: int = 0, share: Any = None, support: str = "ls", link_cost: Any = None,
               lam_c: float = 0.0, spread: int = 0, finetune: int = 0, finetune_lr: float = 1e-3) -> PartitionPlan:
     """RePurpose-style restructuring; ``keep``: kept fraction of each destination's foreign inputs
