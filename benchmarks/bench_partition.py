@@ -27,7 +27,7 @@ from simulator.cluster import Cluster
 from simulator.data import load
 from simulator.models import accuracy, build, trained
 from simulator.network import Topology
-from simulator.partition import PartitionContext, Target, optimise, partition, sensor_owner
+from simulator.partition import OptimiserConfig, PartitionContext, Target, optimise, partition, sensor_owner
 
 KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05)
 
@@ -124,8 +124,8 @@ def optimiser_wall() -> dict:
     cat = load_catalog()
     cluster = Cluster(Topology.switch(8, cat.link("eth-1g")), cat.device("jetson-orin-nano-8gb"))
     ctx = PartitionContext(8, sensor_owner("quadrants", (1, 28, 28), 8), x)
-    res = optimise(net, ctx, cluster, xt, ds.y_test, target=Target(max_accuracy_drop=0.02),
-                   baselines=("central", "direct", "pipeline", "sparse"), batch=32)
+    res = optimise(net, ctx, cluster, xt, ds.y_test, OptimiserConfig(target=Target(max_accuracy_drop=0.02),
+                   baselines=("central", "direct", "pipeline", "sparse"), batch=32))
     return {"train_s": train_s, "wall_s": res.wall_s, "candidates": len(res.candidates),
             "original_accuracy": res.original_accuracy, "chosen": res.chosen.row(),
             "rows": [(e.partitioner, e.params.get("keep"), e.accuracy, e.transfers_per_sample, e.latency_s)

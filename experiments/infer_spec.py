@@ -23,7 +23,7 @@ from simulator.models import trained
 from simulator.network import build_topology
 from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
-from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiseResult
+from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiserConfig, OptimiseResult
 from simulator.network.media import MacCell, WirelessHardware
 
 from .train_spec import read_spec_file, validate_spec
@@ -226,8 +226,8 @@ def run_restructure_spec(spec: InferSpec, catalog: Catalog) -> OptimiseResult:
     cluster = spec.cluster(catalog)
     wireless = spec.wireless_hardware(catalog)
     model, data, ctx = spec.setup()
-    return optimise(model, ctx, cluster, data.x_test, data.y_test, target=spec.target_value(), keeps=spec.keeps,
-                    baselines=spec.baselines, refit=spec.refit, alternate=spec.alternate, finetune=spec.finetune,
-                    batch=spec.batch, activation_bits=spec.activation_bits, mode=spec.mode, wireless=wireless,
-                    lam_c=spec.lam_c,
-                    spread=spec.spread, refine=spec.refine, compute_workers=spec.compute_workers, share=spec.share)
+    return optimise(model, ctx, cluster, data.x_test, data.y_test, OptimiserConfig(
+        target=spec.target_value(), keeps=spec.keeps, baselines=spec.baselines, refit=spec.refit,
+        alternate=spec.alternate, finetune=spec.finetune, batch=spec.batch, activation_bits=spec.activation_bits,
+        mode=spec.mode, wireless=wireless, lam_c=spec.lam_c, spread=spec.spread, refine=spec.refine,
+        compute_workers=spec.compute_workers, share=spec.share))

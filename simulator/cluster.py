@@ -15,7 +15,6 @@ draw no energy in its totals.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +22,14 @@ from typing import Any
 import numpy as np
 
 from hwmodels import Device, SpecError, Work
+from hwmodels.checks import is_number
+from hwmodels.registry import Registry
 
 __all__ = ["Cluster", "NETWORK_MODELS"]
 
-# The network models a cluster can use. "flow": max-min fair flows (simulator.network).
-NETWORK_MODELS = ("flow",)
+# The network models a cluster can use: name -> what it is.
+NETWORK_MODELS: Registry[str] = Registry("network model")
+NETWORK_MODELS.add("flow", "max-min fair flows (simulator.network)")
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,9 @@ class Cluster:
         for host, factor in self.slowdown.items():
             if host not in known:
                 raise SpecError(f"cluster: slowdown names unknown host {host!r}")
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 1:
+            if not is_number(factor) or factor < 1:
                 raise SpecError(f"cluster: slowdown[{host!r}] must be a number >= 1, got {factor!r}")
-        if self.network not in NETWORK_MODELS:
-            raise SpecError(f"cluster: unknown network model {self.network!r}; known: {', '.join(NETWORK_MODELS)}")
+        NETWORK_MODELS.get(self.network, where="cluster")
         for host in self.uncharged:
             if host not in known:
                 raise SpecError(f"cluster: uncharged names unknown host {host!r}")
@@ -88,6 +89,7 @@ class Cluster:
 
     @property
     def hosts(self) -> list[str]:
+        """The host names, in the topology's order."""
         return list(self.hosts_)
 
     @property
@@ -100,6 +102,7 @@ class Cluster:
         return host not in self.uncharged
 
     def device(self, host: str) -> Device:
+        """The Device of ``host``; SpecError for a host the cluster does not have."""
         if isinstance(self.devices, Device):
             if host not in self.hosts_:
                 raise SpecError(f"cluster: unknown host {host!r}")
@@ -110,6 +113,7 @@ class Cluster:
             raise SpecError(f"cluster: unknown host {host!r}") from None
 
     def slowdown_of(self, host: str) -> float:
+        """``host``'s straggler factor (1.0: full speed; 2.0: computes take twice as long)."""
         return float(self.slowdown.get(host, 1.0))
 
     def compute_time(self, host: str, flops: float = 0.0, bytes_: float = 0.0, dtype: str = "fp32",

@@ -30,6 +30,10 @@ import numpy as np
 import torch
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int, require_int
+from hwmodels.registry import Registry, bind_params
+
+from .streams import numpy_stream
 
 __all__ = ["Dataset", "DATASETS", "load", "split", "mnist1d"]
 
@@ -55,32 +59,22 @@ class Dataset:
                 f"input_shape={self.input_shape}, classes={self.num_classes})")
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {}
-
-
-def _register(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        DATASETS[name] = fn
-        return fn
-
-    return deco
+# builder(seed=..., **params) -> Dataset
+DATASETS: Registry[Callable[..., Dataset]] = Registry("data set")
+_register = DATASETS.register
 
 
 def load(name: str, seed: int = 0, **params: Any) -> Dataset:
     """The data set ``name`` (see the module table); SpecError for unknown names or parameters."""
-    builder = DATASETS.get(name) if isinstance(name, str) else None
-    if builder is None:
-        raise SpecError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
-    try:
-        return builder(seed=seed, **params)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"data set {name!r}: {exc}") from None
+    builder = DATASETS.get(name)
+    require_int(seed, f"data set {name!r}: seed", low=0)
+    return builder(seed=seed, **bind_params(builder, params, f"data set {name!r}", given=("seed",)))
 
 
 def _train_test(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, num_classes: int) -> Dataset:
     if not 0 < test_fraction < 1:
         raise SpecError(f"data set {name!r}: test_fraction must be in (0, 1), got {test_fraction!r}")
-    order = np.random.default_rng(np.random.SeedSequence([seed, 0xDA7A])).permutation(len(y))
+    order = numpy_stream(seed, "data.split").permutation(len(y))
     n_test = max(1, int(round(test_fraction * len(y))))
     test, train = order[:n_test], order[n_test:]
     as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
@@ -105,7 +99,7 @@ def synthetic(seed: int = 0, samples: int = 2000, features: int = 20, classes: i
 
     for field, value, low in (("samples", samples, 2), ("features", features, 1), ("classes", classes, 2),
                               ("informative", informative, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if not is_int(value) or value < low:
             raise SpecError(f"data set 'synthetic': {field} must be an integer >= {low}, got {value!r}")
     if informative > features or classes * 2 > 2**informative:
         raise SpecError(f"data set 'synthetic': informative must be <= features and 2^informative >= 2 classes")
@@ -150,7 +144,7 @@ def mnist1d(samples: int = 5000, *, length: int = 40, pad: tuple[int, int] = (36
     a Gaussian filter of width 2); i.i.d. noise ``iid_noise``; a shear (minus a ramp from -c/2
     to c/2, c = ``shear`` (u - 1/2)); resampled to ``length`` points. u ~ U(0, 1) each time.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1D]))
+    rng = numpy_stream(seed, "data.mnist1d")
     labels = rng.integers(0, 10, size=samples)
     width = _TEMPLATES.shape[1] + pad[1]
     out = np.empty((samples, length))
@@ -176,9 +170,10 @@ def _resample(x: np.ndarray, n: int) -> np.ndarray:
 
 @_register("mnist1d")
 def _mnist1d_dataset(seed: int = 0, samples: int = 5000, test_fraction: float = 0.2, **params: Any) -> Dataset:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 10:
+    """:func:`mnist1d` signals as (1, length) inputs, ``test_fraction`` of them held out."""
+    if not is_int(samples) or samples < 10:
         raise SpecError(f"data set 'mnist1d': samples must be an integer >= 10, got {samples!r}")
-    x, y = mnist1d(samples, seed=seed, **params)
+    x, y = mnist1d(samples, seed=seed, **bind_params(mnist1d, params, "data set 'mnist1d'", given=("samples", "seed")))
     return _train_test("mnist1d", x.reshape(samples, 1, -1), y, test_fraction, seed, 10)
 
 
@@ -193,11 +188,11 @@ def split(labels: torch.Tensor | np.ndarray, workers: int, *, alpha: float | Non
     """
     y = np.asarray(labels)
     n = len(y)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not is_int(workers) or workers < 1:
         raise SpecError(f"split: workers must be an integer >= 1, got {workers!r}")
     if workers > n:
         raise SpecError(f"split: {workers} workers but only {n} training samples; use at most {n} workers")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B1]))
+    rng = numpy_stream(seed, "data.shards")
     if alpha is None:
         return [np.sort(part) for part in np.array_split(rng.permutation(n), workers)]
     if not alpha > 0:

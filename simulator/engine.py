@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import simpy
 
+from hwmodels.checks import is_int
+
 from .timeline import TraceRecorder
 
 __all__ = ["Simulation", "LATE"]
@@ -52,7 +54,7 @@ class Simulation:
         if isinstance(seed, np.random.SeedSequence):
             self.seed_sequence = seed
         else:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            if not is_int(seed) or seed < 0:
                 raise ValueError(f"seed must be a non-negative integer or a SeedSequence, got {seed!r}")
             self.seed_sequence = np.random.SeedSequence(int(seed))
         self.env = simpy.Environment()
@@ -75,7 +77,7 @@ class Simulation:
         before: ``sim.rng(worker, step)`` is reproducible per worker and step.
         """
         for k in key:
-            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            if not is_int(k) or k < 0:
                 raise ValueError(f"rng key parts must be non-negative integers, got {key!r}")
         root = self.seed_sequence
         child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + tuple(int(k) for k in key),

@@ -92,6 +92,8 @@ class ExecutionResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON: mode, makespan (s), energies (J), bytes and bits sent, busy
+        seconds per worker, and the run's statistics."""
         return {"mode": self.mode, "makespan_s": self.makespan_s, "energy_j": self.energy_j,
                 "energy_breakdown_j": dict(self.energy_breakdown_j), "network_energy_j": self.network_energy_j,
                 "bytes": self.bytes, "air_bits": self.air_bits,

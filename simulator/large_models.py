@@ -68,6 +68,7 @@ class ResNet50(nn.Module):
         self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(cin, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (batch x classes) of images ``x`` (batch x C x H x W)."""
         return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
 
 
@@ -128,6 +129,7 @@ class BertBase(nn.Module):
         self.pooler, self.head = nn.Linear(dim, dim), nn.Linear(dim, classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Class logits (batch x classes) of token ids ``tokens`` (batch x seq_len), from the pooled first token."""
         # every token in segment 0: the position and segment rows are added, not looked up
         embedded = self.words(tokens) + self.positions.weight[: tokens.shape[1]] + self.segments.weight[0]
         h = self.layers(self.norm(embedded))
@@ -161,6 +163,7 @@ class GPT2Small(nn.Module):
         self.register_buffer("future", torch.ones(context, context, dtype=torch.bool).triu(1), persistent=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (batch x seq_len x vocabulary) of token ids ``tokens`` (batch x seq_len)."""
         t = tokens.shape[1]
         weight = self.wte.weight   # one get_attr: looked up and reused as the LM head, counted once
         x = nn.functional.embedding(tokens, weight) + self.wpe.weight[:t]

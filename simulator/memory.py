@@ -40,13 +40,16 @@ from torch import nn
 
 from hwmodels import SpecError
 from hwmodels.device import DTYPE_BYTES
+from hwmodels.registry import Registry
 
 from .costs import ModelCost
 
 __all__ = ["DoesNotFit", "MemoryNeed", "OPTIMIZER_SLOTS", "activation_peak_B", "training_activations_B",
            "inference_memory", "training_memory", "step_memory", "probe_compressor", "plan_memory", "check_fits", "neuron_slots"]
 
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}   # fp32 state tensors per parameter
+OPTIMIZER_SLOTS: Registry[int] = Registry("optimizer")   # name -> fp32 state tensors per parameter
+for _name, _slots in (("sgd", 0), ("momentum", 1), ("adam", 2)):
+    OPTIMIZER_SLOTS.add(_name, _slots)
 _TRACED_BYTES = 4.0   # costs are traced on fp32 samples and fp32 weights
 
 
@@ -68,6 +71,7 @@ class MemoryNeed:
 
     @property
     def total_B(self) -> float:
+        """Bytes of every kind together."""
         return float(sum(asdict(self).values()))
 
     def parts(self) -> dict[str, float]:
@@ -167,15 +171,14 @@ def training_memory(model: nn.Module, cost: ModelCost, input_shape: Sequence[int
                     workers: int, compressor_B: float) -> MemoryNeed:
     """One data-parallel worker's training step: ``buckets`` lists the parameter indices of each
     gradient bucket, ``payload_bits`` the bits of each parameter's compressed gradient."""
-    if optimizer not in OPTIMIZER_SLOTS:
-        raise SpecError(f"memory: optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_SLOTS)}")
+    slots = OPTIMIZER_SLOTS.get(optimizer, where="memory")
     elements = cost.param_bytes / _TRACED_BYTES
     scale = _scale(dtype)
     payload = max((math.ceil(sum(payload_bits[i] for i in b) / 8) for b in buckets), default=0)
     receivers = max(workers - 1, 1) if sync == "allgather" else 1
     return MemoryNeed(weights_B=cost.param_bytes * scale, buffers_B=_buffers_B(model),
                       activations_B=training_activations_B(cost, input_shape, batch, dtype),
-                      gradients_B=cost.param_bytes * scale, optimizer_B=OPTIMIZER_SLOTS[optimizer] * 4.0 * elements,
+                      gradients_B=cost.param_bytes * scale, optimizer_B=slots * 4.0 * elements,
                       comm_B=cost.param_bytes + receivers * payload, compressor_B=compressor_B)
 
 

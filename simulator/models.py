@@ -38,28 +38,22 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
-
-from .registry import registrar
+from hwmodels.registry import Registry, bind_params
 
 __all__ = ["MODELS", "PRICE_ONLY", "build", "cache_dir", "trained", "accuracy"]
 
-MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-_register = registrar(MODELS, "model")
+# builder(shape, classes, **params) -> model
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+_register = MODELS.register
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0, **params: Any) -> nn.Module:
     """The model ``name`` for inputs of ``input_shape`` (no batch dim) and ``num_classes``."""
-    builder = MODELS.get(name) if isinstance(name, str) else None
-    if builder is None:
-        raise SpecError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    builder = MODELS.get(name)
+    params = bind_params(builder, params, f"model {name!r}", given=("shape", "classes"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        try:
-            return builder(tuple(int(s) for s in input_shape), int(num_classes), **params)
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"model {name!r}: {exc}") from None
+        return builder(tuple(int(s) for s in input_shape), int(num_classes), **params)
 
 
 def _spatial(name: str, shape: tuple[int, ...]) -> int:
@@ -74,6 +68,7 @@ def _conv(dims: int) -> type[nn.Module]:
 
 @_register("mlp")
 def mlp(shape: tuple[int, ...], classes: int, hidden: Sequence[int] = (128,)) -> nn.Module:
+    """Flatten, one Linear + ReLU per width in ``hidden``, then a Linear to ``classes`` logits."""
     sizes = [math.prod(shape), *[int(h) for h in hidden]]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -83,6 +78,7 @@ def mlp(shape: tuple[int, ...], classes: int, hidden: Sequence[int] = (128,)) ->
 
 @_register("lenet5")
 def lenet5(shape: tuple[int, ...], classes: int) -> nn.Module:
+    """LeNet-5 for (C, L) or (C, H, W) inputs: conv5(6)-pool-conv5(16)-pool-fc120-fc84-fc (padding keeps size)."""
     dims = _spatial("lenet5", shape)
     conv, pool = _conv(dims), (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)
     feats = nn.Sequential(conv(shape[0], 6, 5, padding=2), nn.ReLU(), pool(2), conv(6, 16, 5, padding=2), nn.ReLU(), pool(2))
@@ -108,6 +104,8 @@ class _Block(nn.Module):
 
 @_register("resnet8")
 def resnet8(shape: tuple[int, ...], classes: int, width: int = 16) -> nn.Module:
+    """A small ResNet for (C, L) or (C, H, W) inputs: conv3(``width``), three basic blocks (``width``,
+    2 ``width`` /2, 4 ``width`` /2), BatchNorm, global average pool, Linear."""
     dims = _spatial("resnet8", shape)
     conv, norm = _conv(dims), (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)
     pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
@@ -119,6 +117,7 @@ def resnet8(shape: tuple[int, ...], classes: int, width: int = 16) -> nn.Module:
 
 @_register("cnn1d")
 def cnn1d(shape: tuple[int, ...], classes: int, channels: int = 32) -> nn.Module:
+    """A 1-D CNN for (C, L) signals: conv5(``channels``)-conv3/2-conv3/2, ReLU each, then a Linear."""
     if len(shape) != 2:
         raise SpecError(f"model 'cnn1d' needs (channels, length) inputs, got shape {shape}")
     c = int(channels)
@@ -193,6 +192,9 @@ class _Transformer(nn.Module):
 
 @_register("transformer")
 def transformer(shape: tuple[int, ...], classes: int, dim: int = 32, heads: int = 4, layers: int = 2, patch: int = 4) -> nn.Module:
+    """A small pre-norm transformer for (C, L) or (C, H, W) inputs: tokens are image rows (C*W
+    features) or ``patch``-long pieces of a signal, embedded to ``dim`` with learned positions, then
+    ``layers`` blocks of ``heads``-head attention, LayerNorm, the mean over tokens and a Linear."""
     _spatial("transformer", shape)
     return _Transformer(shape, classes, int(dim), int(heads), int(layers), int(patch))
 

@@ -41,7 +41,6 @@ is what later nodes list in ``deps``)::
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
@@ -49,6 +48,8 @@ from typing import Any, ClassVar, Union
 import networkx as nx
 
 from hwmodels import DTYPES, SpecError
+from hwmodels.checks import is_int, is_number
+from hwmodels.registry import Registry
 
 __all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "Upload", "Multicast", "Airtime", "TaskGraph",
            "KINDS", "CHAKRA_COLLECTIVES", "WORK_KINDS"]
@@ -56,7 +57,9 @@ __all__ = ["Node", "Compute", "Send", "Recv", "Collective", "Delay", "Upload", "
 KINDS = ("COMP", "COMM_SEND", "COMM_RECV", "COMM_COLL", "DELAY", "AIR_UPLOAD", "AIR_MULTICAST", "AIR_TX")
 # What a Compute does: "model" work runs at the device's compute efficiency, "codec" work
 # (compression kernels: memory-bound, branchy) at its codec efficiency.
-WORK_KINDS = ("model", "codec")
+WORK_KINDS: Registry[str] = Registry("work")
+WORK_KINDS.add("model", "the device's compute efficiency")
+WORK_KINDS.add("codec", "the device's codec efficiency")
 # Our op names -> Chakra's collective types.
 CHAKRA_COLLECTIVES = {"allreduce": "ALL_REDUCE", "reducescatter": "REDUCE_SCATTER", "allgather": "ALL_GATHER",
                       "broadcast": "BROADCAST", "reduce": "REDUCE", "gather": "GATHER", "alltoall": "ALL_TO_ALL"}
@@ -99,6 +102,7 @@ class Compute(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The one worker the compute runs on."""
         return (self.worker,)
 
 
@@ -113,6 +117,7 @@ class Send(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The sender and the receiver."""
         return (self.src, self.dst)
 
 
@@ -128,6 +133,7 @@ class Recv(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The receiver."""
         return (self.dst,)
 
 
@@ -146,10 +152,12 @@ class Collective(Node):
 
     @property
     def servers(self) -> tuple[str, ...]:
+        """The parameter-server hosts of the shards (``params['servers']``; empty for other algorithms)."""
         return tuple(self.params.get("servers", ()))
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The group's workers, then the servers."""
         return tuple(self.group) + self.servers
 
     @property
@@ -168,6 +176,7 @@ class Delay(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The worker the delay is shown on, if any."""
         return (self.worker,) if self.worker is not None else ()
 
 
@@ -182,6 +191,7 @@ class Upload(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """Every sender of the upload."""
         return tuple(w for w, _ in self.bits)
 
 
@@ -199,6 +209,7 @@ class Multicast(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The sender (unless it is the access point), then the receivers."""
         return ((self.src,) if self.src else ()) + tuple(self.dsts)
 
 
@@ -218,6 +229,7 @@ class Airtime(Node):
 
     @property
     def workers(self) -> tuple[str, ...]:
+        """The senders of the transmission."""
         return tuple(self.senders)
 
 
@@ -226,13 +238,13 @@ DepsLike = Union[None, int, Node, Iterable[Union[int, Node]]]
 
 
 def _size(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise SpecError(f"{what} must be a finite non-negative number, got {value!r}")
     return float(value)
 
 
 def _round(value: Any, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise SpecError(f"{who}: round must be an integer >= 0, got {value!r}")
     return value
 
@@ -269,9 +281,11 @@ class TaskGraph:
 
     @property
     def nodes(self) -> list[AnyNode]:
+        """Every node, in order of creation."""
         return list(self._nodes.values())
 
     def of_kind(self, kind: str) -> list[AnyNode]:
+        """The nodes of ``kind`` (``COMP``, ``COMM_SEND``, ...), in order of creation."""
         return [n for n in self._nodes.values() if n.kind == kind]
 
     @property
@@ -292,7 +306,7 @@ class TaskGraph:
         out = []
         for d in deps:
             did = d.id if isinstance(d, Node) else d
-            if isinstance(did, bool) or not isinstance(did, int) or did not in self._nodes:
+            if not is_int(did) or did not in self._nodes:
                 raise SpecError(f"{who}: dependency {did!r} is not a node of this graph")
             out.append(did)
         return tuple(dict.fromkeys(out))
@@ -316,6 +330,9 @@ class TaskGraph:
     def compute(self, worker: str, flops: float = 0.0, bytes: float = 0.0, *, dtype: str = "fp32",
                 duration_s: float | None = None, work: str = "model", parts: Sequence[tuple[float, float]] = (),
                 calls: float = 0.0, deps: DepsLike = None, name: str = "", phase: str = "") -> Compute:
+        """Add a :class:`Compute` on ``worker``: ``flops`` (FLOP) and ``bytes`` (memory traffic) in
+        ``dtype``, or a fixed ``duration_s`` (seconds); ``work`` picks the device's efficiency, ``parts``
+        are (FLOP, bytes) pairs priced one roofline each, ``calls`` kernel launches. Returns the node."""
         who = f"compute {name!r}" if name else "compute"
         worker = self._worker(worker, who)
         if parts:
@@ -323,8 +340,7 @@ class TaskGraph:
             flops, bytes = sum(f for f, _ in parts), sum(b for _, b in parts)
         if dtype not in DTYPES:
             raise SpecError(f"{who}: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
-        if work not in WORK_KINDS:
-            raise SpecError(f"{who}: unknown work {work!r}; known: {', '.join(WORK_KINDS)}")
+        WORK_KINDS.get(work, where=who)
         dur = None if duration_s is None else _size(duration_s, f"{who}: duration_s")
         return self._add(Compute, name, deps, phase, worker=worker, flops=_size(flops, f"{who}: flops"),
                          bytes=_size(bytes, f"{who}: bytes"), dtype=dtype, duration_s=dur, work=work,
@@ -332,6 +348,7 @@ class TaskGraph:
 
     def send(self, src: str, dst: str, bytes: float, *, deps: DepsLike = None, name: str = "",
              phase: str = "") -> Send:
+        """Add a :class:`Send` of ``bytes`` from ``src`` to ``dst`` (two different workers); returns the node."""
         who = f"send {name!r}" if name else "send"
         src, dst = self._worker(src, who), self._worker(dst, who)
         if src == dst:
@@ -339,6 +356,7 @@ class TaskGraph:
         return self._add(Send, name, deps, phase, src=src, dst=dst, bytes=_size(bytes, f"{who}: bytes"))
 
     def recv(self, send: Send | int, *, deps: DepsLike = None, name: str = "", phase: str = "") -> Recv:
+        """Add the :class:`Recv` of Send ``send`` (node or id): done when the transfer has arrived."""
         sid = send.id if isinstance(send, Node) else send
         snode = self._nodes.get(sid) if isinstance(sid, int) else None
         if not isinstance(snode, Send):
@@ -347,6 +365,8 @@ class TaskGraph:
 
     def collective(self, op: str, group: Sequence[str], bytes: float, *, algorithm: str = "ring",
                    deps: DepsLike = None, name: str = "", phase: str = "", **params: Any) -> Collective:
+        """Add a :class:`Collective` ``op`` of ``bytes`` per worker over ``group`` by ``algorithm``
+        (a registered one; ``params`` are its options, checked here); returns the node."""
         from .collectives import get  # noqa: PLC0415  (collectives do not import the IR)
 
         who = f"collective {name!r}" if name else f"collective {op}"
@@ -376,6 +396,7 @@ class TaskGraph:
 
     def delay(self, duration_s: float, *, worker: str | None = None, deps: DepsLike = None, name: str = "",
               phase: str = "") -> Delay:
+        """Add a :class:`Delay` of ``duration_s`` seconds (shown on ``worker`` if given); returns the node."""
         who = f"delay {name!r}" if name else "delay"
         if worker is not None:
             worker = self._worker(worker, who)
@@ -399,7 +420,7 @@ class TaskGraph:
         dests = tuple(self._worker(d, who) for d in dsts)
         if not dests or len(set(dests)) != len(dests) or source in dests:
             raise SpecError(f"{who}: destinations must be distinct workers other than the sender, got {list(dsts)!r}")
-        if isinstance(band_split, bool) or not isinstance(band_split, int) or band_split < 1:
+        if not is_int(band_split) or band_split < 1:
             raise SpecError(f"{who}: band_split must be an integer >= 1, got {band_split!r}")
         return self._add(Multicast, name, deps, phase, src=source, dsts=dests, bits=_size(bits, f"{who}: bits"),
                          round=_round(round, who), band_split=band_split)
@@ -466,6 +487,7 @@ class TaskGraph:
         raise SpecError(f"task graph {self.name!r} has a cycle: {names} -> {self._nodes[cycle[0][0]].name}")
 
     def topological_order(self) -> list[AnyNode]:
+        """The nodes in an order where every node follows its dependencies (validates the graph first)."""
         self.validate()
         return [self._nodes[i] for i in nx.topological_sort(self.to_networkx())]
 

@@ -38,6 +38,7 @@ class Span:
 
     @property
     def duration_s(self) -> float:
+        """Seconds from ``start_s`` to ``end_s``."""
         return self.end_s - self.start_s
 
 
@@ -131,6 +132,7 @@ class TraceRecorder:
         return best
 
     def clear(self) -> None:
+        """Forget every recorded span."""
         self._chunks.clear()
         self._count = 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..streams import numpy_stream
+
 __all__ = ["WorkerSampler"]
 
 
@@ -15,7 +17,7 @@ class WorkerSampler:
     def __init__(self, shard: np.ndarray, batch: int, seed: int, worker: int) -> None:
         self.shard = np.asarray(shard, dtype=np.int64)
         self.batch = batch
-        self._rng = np.random.default_rng(np.random.SeedSequence([seed, worker, 0x5A4]))
+        self._rng = numpy_stream(seed, "sampler", worker)
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
 

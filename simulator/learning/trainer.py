@@ -64,6 +64,7 @@ class TrainResult:
     step_time_s: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON: the summary and one dict per evaluation row."""
         return {"summary": self.summary, "rows": [asdict(r) for r in self.rows]}
 
 
@@ -128,10 +129,13 @@ class Trainer:
 
     @property
     def tensor_work(self) -> list[CodecWork]:
+        """The codec work of every gradient tensor of one step (from the step plan)."""
         return self.step.tensor_work
 
     @property
     def buckets(self) -> list[tuple[tuple[int, ...], int]]:
+        """DDP's gradient buckets of one step: (tensor indices, index of the backward chunk that
+        completes the bucket) each, in send order."""
         return self.step.buckets
 
     def run(self, on_step: Callable[[int, int], None] | None = None) -> TrainResult:

@@ -7,12 +7,13 @@ cost-driven optimiser (see docs/inference.md).
 
 from . import central, direct, distill, graphcut, pipeline, repurpose, sparse  # noqa: F401  (registration by import)
 from .common import PartitionContext, sensor_owner
-from .optimiser import DEFAULT_KEEPS, Evaluation, OptimiseResult, Target, evaluate, optimise, pareto_front
+from .optimiser import DEFAULT_KEEPS, Evaluation, OptimiserConfig, OptimiseResult, Target, evaluate, optimise, pareto_front
 from .wireless_cost import WirelessHardware, wireless_cost
 from .nettrim import NetTrimResult, nettrim_cascade, nettrim_layer, nettrim_parallel
-from .layers import LayerSpec, extract
-from .plan import MaskedNet, PartitionPlan, dense_layers, linear_specs
+from .layers import LayerSpec, dense_layers, extract, linear_specs
+from .maskednet import MaskedNet
+from .plan import PartitionPlan
 from .registry import PARTITIONERS, partition, register
 
-__all__ = ["WirelessHardware", "wireless_cost", "DEFAULT_KEEPS", "Evaluation", "OptimiseResult", "Target", "evaluate", "optimise", "pareto_front", "PARTITIONERS", "LayerSpec", "MaskedNet", "extract", "linear_specs", "NetTrimResult", "PartitionContext", "PartitionPlan", "dense_layers",
+__all__ = ["WirelessHardware", "wireless_cost", "DEFAULT_KEEPS", "Evaluation", "OptimiserConfig", "OptimiseResult", "Target", "evaluate", "optimise", "pareto_front", "PARTITIONERS", "LayerSpec", "MaskedNet", "extract", "linear_specs", "NetTrimResult", "PartitionContext", "PartitionPlan", "dense_layers",
            "nettrim_cascade", "nettrim_layer", "nettrim_parallel", "partition", "register", "sensor_owner"]

@@ -26,51 +26,75 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 
-from .common import (PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
+from .common import (Keep, PartitionContext, affinity, assign, capacities, layer_budgets, magnitude, memory_slots,
                      refit_layer, select_support)
 from .layers import LayerSpec, apply, coupled_groups, expand_mask, extract, preact
 from .nettrim import nettrim_conv, nettrim_layer
 from .plan import PartitionPlan
 
-__all__ = ["restructure", "REFITS"]
+__all__ = ["restructure", "REFITS", "SUPPORTS", "SCORES"]
 
-REFITS = ("lstsq", "nettrim", "none")
 # owner_fn(layer, weight, x_hat, in_owner, partners) -> owner of the layer's outputs; partners:
 # (weight, x_hat, in_owner) of the layers coupled to it whose inputs are ready (one assignment for all)
 Partner = tuple[torch.Tensor, torch.Tensor, np.ndarray]
 OwnerFn = Callable[[int, torch.Tensor, torch.Tensor, np.ndarray, list[Partner]], np.ndarray]
+# fit(spec, x, w, b, z, mask, eps) -> (weights, bias) of a layer on its support
+Fit = Callable[[LayerSpec, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float],
+               tuple[torch.Tensor, torch.Tensor]]
+# support(spec, x, z, w, scores, owner, in_owner, workers, keep) -> the surviving-connection mask
+Support = Callable[[LayerSpec, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, int,
+                    float], torch.Tensor]
+
+REFITS: Registry[Fit] = Registry("refit")        # step 4
+SUPPORTS: Registry[Support] = Registry("support")  # step 3
+SCORES: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry("score")  # step 1: (w, x) -> scores
+SCORES.add("affinity", affinity)
+SCORES.add("magnitude", lambda w, x: magnitude(w))
 
 
-def _fit(how: str, spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, z: torch.Tensor,
-         mask: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    if how == "lstsq":
-        return refit_layer(spec, x, z, mask, tuple(w.shape[2:]))
-    if how == "nettrim":
-        y = torch.relu(z) if spec.act == "relu" else z
-        budget, relu = eps * float(torch.linalg.norm(y)), spec.act == "relu"
-        if spec.conv:  # the same program on the unfolded patches; weights come back as (out, in, *kernel)
-            res = nettrim_conv(x.reshape(len(x), *spec.in_shape), y, budget, tuple(w.shape[2:]), stride=spec.stride,
-                               padding=spec.padding, relu=relu, mask=mask)
-            return res.weight, res.bias
-        res = nettrim_layer(x.reshape(len(x), -1).T, y.T, budget, relu=relu, mask=mask.T)  # x may be a feature map
-        return res.weight.T.contiguous(), res.bias
+@REFITS.register("lstsq")
+def _fit_lstsq(spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, z: torch.Tensor,
+               mask: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return refit_layer(spec, x, z, mask, tuple(w.shape[2:]))
+
+
+@REFITS.register("nettrim")
+def _fit_nettrim(spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, z: torch.Tensor,
+                 mask: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    y = torch.relu(z) if spec.act == "relu" else z
+    budget, relu = eps * float(torch.linalg.norm(y)), spec.act == "relu"
+    if spec.conv:  # the same program on the unfolded patches; weights come back as (out, in, *kernel)
+        res = nettrim_conv(x.reshape(len(x), *spec.in_shape), y, budget, tuple(w.shape[2:]), stride=spec.stride,
+                           padding=spec.padding, relu=relu, mask=mask)
+        return res.weight, res.bias
+    res = nettrim_layer(x.reshape(len(x), -1).T, y.T, budget, relu=relu, mask=mask.T)  # x may be a feature map
+    return res.weight.T.contiguous(), res.bias
+
+
+@REFITS.register("none")
+def _fit_none(spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, z: torch.Tensor,
+              mask: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     return w * expand_mask(spec, w, mask), b
 
 
-SUPPORTS = ("score", "ls")
+@SUPPORTS.register("score")
+def _support_score(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, scores: torch.Tensor,
+                   owner: np.ndarray, in_owner: np.ndarray, workers: int, keep: float) -> torch.Tensor:
+    return select_support(scores, owner, in_owner, workers, keep)
 
 
-def _support(how: str, spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, scores: torch.Tensor,
-             owner: np.ndarray, in_owner: np.ndarray, workers: int, keep: float) -> torch.Tensor:
-    if how == "score":
-        return select_support(scores, owner, in_owner, workers, keep)
+@SUPPORTS.register("ls")
+def _support_ls(spec: LayerSpec, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, scores: torch.Tensor,
+                owner: np.ndarray, in_owner: np.ndarray, workers: int, keep: float) -> torch.Tensor:
     from .support import ls_support  # noqa: PLC0415
 
     return ls_support(spec, x, z, tuple(w.shape[2:]), owner, in_owner, workers, keep, scores)
 
 
-def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Any = 0.5, score: str = "affinity",
+def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, keep: Keep = 0.5, score: str = "affinity",
                 refit_with: str = "lstsq", eps: float = 0.02, alternate: int = 0, share: Any = None,
                 support: str = "score", name: str = "") -> PartitionPlan:
     """The cascade of steps 1-5 with ownership from ``owner_fn`` (hidden layers) and support scores
@@ -78,13 +102,8 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
     all of it (a channel cannot be partly dropped). Layers joined by a residual add share one
     assignment, made at the first of them in cascade order from its own cost and that of every
     coupled layer whose inputs are planned by then (``partners``), and are not alternated."""
-    if refit_with not in REFITS:
-        raise SpecError(f"refit {refit_with!r}; known: {', '.join(REFITS)}")
-    if support not in SUPPORTS:
-        raise SpecError(f"support {support!r}; known: {', '.join(SUPPORTS)}")
-    if score not in ("affinity", "magnitude"):
-        raise SpecError(f"score {score!r}; known: affinity, magnitude")
-    if isinstance(alternate, bool) or not isinstance(alternate, int) or alternate < 0:
+    fit, choose, score_fn = REFITS.get(refit_with), SUPPORTS.get(support), SCORES.get(score)
+    if not is_int(alternate) or alternate < 0:
         raise SpecError(f"alternate must be a non-negative integer, got {alternate!r}")
     specs, w0, b0 = extract(model, ctx.input_shape)
     keeps = layer_budgets(keep, len(specs))
@@ -120,15 +139,15 @@ def restructure(model: nn.Module, ctx: PartitionContext, owner_fn: OwnerFn, *, k
             owner = owner_fn(l, w, x_hat, in_owner, partners)
             if coupled:
                 group_owner[group[l]] = owner
-        scores = affinity(w, x_hat) if score == "affinity" else magnitude(w)
+        scores = score_fn(w, x_hat)
         budget = 1.0 if split_input else keeps[l]
-        mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
-        u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
+        mask = choose(spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
+        u, c = fit(spec, x_hat, w, b, z, mask, eps)
         for _ in range(0 if last or coupled else alternate):
             cap = capacities(w.shape[0], ctx.workers, share, memory_slots(ctx, w.shape[0], w0, b0))
             owner = assign(_residuals(spec, x_hat, z, mask, owner, ctx.workers, tuple(w.shape[2:])), cap)
-            mask = _support(support, spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
-            u, c = _fit(refit_with, spec, x_hat, w, b, z, mask, eps)
+            mask = choose(spec, x_hat, z, w, scores, owner, in_owner, ctx.workers, budget)
+            u, c = fit(spec, x_hat, w, b, z, mask, eps)
         weights.append(u)
         biases.append(c)
         nonzero = u.reshape(u.shape[0], u.shape[1], -1).ne(0).any(2)

@@ -22,5 +22,6 @@ def dense_plan(model: nn.Module, ctx: PartitionContext, owners: list[np.ndarray]
 
 @register("central")
 def central(model: nn.Module, ctx: PartitionContext) -> PartitionPlan:
+    """Every layer on the fusion worker: the sensors send their raw inputs there once."""
     owners = [np.full(w.shape[0], ctx.fusion, dtype=np.int64) for w in extract(model, ctx.input_shape)[1]]
     return dense_plan(model, ctx, owners, "central")

@@ -4,20 +4,21 @@ support selection under per-destination budgets, and the least-squares refit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int, is_number
+from hwmodels.registry import Registry
 
 from .layers import LayerSpec, unfold
 
-__all__ = ["PartitionContext", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities", "memory_slots",
+__all__ = ["PartitionContext", "Keep", "SENSORS", "sensor_owner", "blocks", "check_width", "affinity", "magnitude", "assign", "capacities", "memory_slots",
            "destinations", "one_thread", "select_support", "layer_budgets", "refit", "refit_layer", "forward_layer"]
 
 
@@ -42,7 +43,7 @@ class PartitionContext:
     memory_B: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
+        if not is_int(self.workers) or self.workers < 1:
             raise SpecError(f"workers must be a positive integer, got {self.workers!r}")
         self.workers = int(self.workers)
         self.input_owner = np.asarray(self.input_owner, dtype=np.int64)
@@ -72,6 +73,37 @@ def _grid(k: int) -> tuple[int, int]:
     return r, k // r
 
 
+# a restructuring budget: one kept fraction for every layer, or one per layer
+Keep = float | Sequence[float]
+
+
+# sensor layout name -> (input shape, workers) -> owner of every flattened input feature
+SENSORS: Registry[Callable[[tuple[int, ...], int], np.ndarray]] = Registry("sensors")
+
+
+@SENSORS.register("segments")
+def _segments(shape: tuple[int, ...], workers: int) -> np.ndarray:
+    length = shape[-1]
+    check_width(length, workers, "sensors 'segments': the signal", "samples")
+    return np.broadcast_to(blocks(length, workers), shape).reshape(-1).copy()
+
+
+def _tiles(kind: str, shape: tuple[int, ...], workers: int) -> np.ndarray:
+    if len(shape) != 3:
+        raise SpecError(f"sensors {kind!r} need (channels, height, width) inputs, got shape {shape}")
+    _, h, w = shape
+    gr, gc = (workers, 1) if kind == "rows" else _grid(workers)
+    if gr > h or gc > w:
+        raise SpecError(f"sensors {kind!r}: {workers} workers need a {gr} x {gc} grid of tiles but the image is "
+                        f"{h} x {w} pixels")
+    tile = blocks(h, gr)[:, None] * gc + blocks(w, gc)[None, :]
+    return np.broadcast_to(tile, shape).reshape(-1).copy()
+
+
+SENSORS.add("quadrants", lambda shape, workers: _tiles("quadrants", shape, workers))
+SENSORS.add("rows", lambda shape, workers: _tiles("rows", shape, workers))
+
+
 def sensor_owner(kind: str | Sequence[int], input_shape: Sequence[int], workers: int) -> np.ndarray:
     """Owner of every flattened input feature.
 
@@ -88,24 +120,12 @@ def sensor_owner(kind: str | Sequence[int], input_shape: Sequence[int], workers:
         if owner.min() < 0 or owner.max() >= workers:
             raise SpecError(f"sensors: owners must be in 0..{workers - 1}")
         return owner.astype(np.int64)
-    if kind == "segments":
-        length = shape[-1]
-        check_width(length, workers, "sensors 'segments': the signal", "samples")
-        return np.broadcast_to(blocks(length, workers), shape).reshape(-1).copy()
-    if kind in ("quadrants", "rows"):
-        if len(shape) != 3:
-            raise SpecError(f"sensors {kind!r} need (channels, height, width) inputs, got shape {shape}")
-        _, h, w = shape
-        gr, gc = (workers, 1) if kind == "rows" else _grid(workers)
-        if gr > h or gc > w:
-            raise SpecError(f"sensors {kind!r}: {workers} workers need a {gr} x {gc} grid of tiles but the image is "
-                            f"{h} x {w} pixels")
-        tile = blocks(h, gr)[:, None] * gc + blocks(w, gc)[None, :]
-        return np.broadcast_to(tile, shape).reshape(-1).copy()
-    raise SpecError(f"unknown sensors {kind!r}; known: quadrants, rows, segments, or an explicit list")
+    return SENSORS.get(kind, where="sensors (a name, or an explicit list of owners)")(shape, workers)
 
 
 def check_width(n: int, workers: int, what: str, unit: str = "neurons") -> None:
+    """SpecError when ``what`` has fewer ``unit`` (``n``) than there are ``workers``: every worker
+    needs at least one."""
     if workers > n:
         raise SpecError(f"{what} has {n} {unit} but there are {workers} workers: every worker needs at least one")
 
@@ -178,13 +198,13 @@ def assign(cost: np.ndarray, cap: np.ndarray) -> np.ndarray:
     return owner
 
 
-def layer_budgets(keep: Any, layers: int) -> list[float]:
+def layer_budgets(keep: Keep, layers: int) -> list[float]:
     """Per-layer kept fraction of each destination's foreign inputs (a number for all layers, or a list)."""
     vals = [keep] * layers if isinstance(keep, (int, float)) else list(keep)
     if len(vals) != layers:
         raise SpecError(f"keep: give one fraction for all layers or exactly {layers}, got {len(vals)}")
     for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        if not is_number(v) or not 0 <= v <= 1:
             raise SpecError(f"keep: every budget must be a fraction in [0, 1], got {v!r}")
     return [float(v) for v in vals]
 
@@ -253,6 +273,7 @@ def refit(x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ridge: floa
 
 
 def forward_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, act: str) -> torch.Tensor:
+    """A dense layer on ``x`` (samples x in): ``x W^T + b``, then ``act`` ("relu" or "none")."""
     h = x @ weight.T + bias
     return torch.relu(h) if act == "relu" else h
 

@@ -14,6 +14,8 @@ from .registry import register
 
 
 def direct_owners(model: nn.Module, ctx: PartitionContext) -> list[np.ndarray]:
+    """Owner of every layer's outputs for the dense split: each hidden layer cut into ``ctx.workers``
+    contiguous blocks, the last layer on the fusion worker."""
     weights = extract(model, ctx.input_shape)[1]
     owners = []
     for l, w in enumerate(weights[:-1]):
@@ -24,4 +26,5 @@ def direct_owners(model: nn.Module, ctx: PartitionContext) -> list[np.ndarray]:
 
 @register("direct")
 def direct(model: nn.Module, ctx: PartitionContext) -> PartitionPlan:
+    """The dense split (:func:`direct_owners`), every weight kept: each worker reads every input it needs."""
     return dense_plan(model, ctx, direct_owners(model, ctx), "direct")

@@ -21,10 +21,12 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 from .common import PartitionContext
 from .finetune import kd_finetune
-from .plan import PartitionPlan, linear_specs
+from .layers import linear_specs
+from .plan import PartitionPlan
 from .registry import register
 
 __all__ = ["distill"]
@@ -51,7 +53,7 @@ def distill(model: nn.Module, ctx: PartitionContext, *, hidden: Sequence[int] = 
     widths = [int(h) for h in hidden]
     if not widths or any(h < 1 for h in widths):
         raise SpecError(f"distill: hidden must list positive widths per student, got {list(hidden)!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if not is_int(epochs) or epochs < 1:
         raise SpecError(f"distill: epochs must be a positive integer, got {epochs!r}")
     k = ctx.workers
     x = ctx.calibration

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 from .layers import expand_mask
 from .plan import PartitionPlan
@@ -30,7 +31,7 @@ def kd_finetune(plan: PartitionPlan, teacher: nn.Module, x: torch.Tensor, input_
     (samples first, any shape that flattens to the plan's inputs) towards ``teacher``'s outputs;
     its activation ranges are cleared (``plan.calibrate`` them before quantising)."""
     for name, v in (("epochs", epochs), ("batch", batch)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "epochs" else 1):
+        if not is_int(v) or v < (0 if name == "epochs" else 1):
             raise SpecError(f"fine-tuning: {name} must be a {'non-negative' if name == 'epochs' else 'positive'} "
                             f"integer, got {v!r}")
     if not temperature > 0 or not lr > 0:

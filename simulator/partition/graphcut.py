@@ -11,7 +11,7 @@ worker; coupled layers follow the first of their group (the cascade's rule).
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
@@ -20,14 +20,16 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.registry import Registry
 
 from .cascade import restructure
-from .common import PartitionContext, check_width, magnitude
+from .common import Keep, PartitionContext, check_width, magnitude
 from .layers import LayerSpec, extract
 from .plan import PartitionPlan
 from .registry import register
 
-METHODS = ("kernighan-lin", "spectral")
+# method name -> (graph, parts, seed) -> the part of every node
+METHODS: Registry[Callable[[nx.Graph, int, int], np.ndarray]] = Registry("graphcut method")
 
 
 def _graph(specs: list[LayerSpec], weights: list[torch.Tensor], n_in: int) -> tuple[nx.Graph, list[int]]:
@@ -54,6 +56,7 @@ def _graph(specs: list[LayerSpec], weights: list[torch.Tensor], n_in: int) -> tu
     return g, offsets
 
 
+@METHODS.register("kernighan-lin")
 def _kl(g: nx.Graph, parts: int, seed: int) -> np.ndarray:
     label = np.zeros(g.number_of_nodes(), dtype=np.int64)
     groups = [list(g.nodes)]
@@ -68,6 +71,7 @@ def _kl(g: nx.Graph, parts: int, seed: int) -> np.ndarray:
     return label
 
 
+@METHODS.register("spectral")
 def _spectral(g: nx.Graph, parts: int, seed: int) -> np.ndarray:
     from sklearn.cluster import SpectralClustering  # noqa: PLC0415
 
@@ -78,9 +82,11 @@ def _spectral(g: nx.Graph, parts: int, seed: int) -> np.ndarray:
 
 
 @register("graphcut")
-def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, method: str = "kernighan-lin") -> PartitionPlan:
-    if method not in METHODS:
-        raise SpecError(f"graphcut method {method!r}; known: {', '.join(METHODS)}")
+def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Keep = 0.5, method: str = "kernighan-lin") -> PartitionPlan:
+    """Min-cut ownership: the layers' weight graph cut into ``ctx.workers`` parts by ``method``
+    (Kernighan-Lin bisection or spectral clustering), parts matched to the sensors they overlap
+    most, then the cascade at budget ``keep`` with magnitude scores and no refit."""
+    cut = METHODS.get(method)
     k = ctx.workers
     if method == "kernighan-lin" and k & (k - 1):
         raise SpecError(f"graphcut: Kernighan-Lin bisection needs a power-of-two number of workers, got {k}; "
@@ -91,7 +97,7 @@ def graphcut(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, method
     first = specs[0]
     n_in = first.in_shape[0]
     g, offsets = _graph(specs, weights, n_in)
-    label = _kl(g, k, ctx.seed) if method == "kernighan-lin" else _spectral(g, k, ctx.seed)
+    label = cut(g, k, ctx.seed)
     # how much of each input unit every worker's sensors hold (a split input channel: its pieces)
     per_unit = math.prod(first.in_shape[1:]) if first.conv else 1
     held = np.zeros((n_in, k))

@@ -29,7 +29,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from hwmodels import SpecError
 
-__all__ = ["LayerSpec", "extract", "apply", "finish", "preact", "unfold", "expand_mask", "coupled_groups"]
+__all__ = ["LayerSpec", "extract", "dense_layers", "linear_specs", "apply", "finish", "preact", "unfold", "expand_mask", "coupled_groups"]
 
 KINDS = ("linear", "conv1d", "conv2d")
 
@@ -57,6 +57,7 @@ class LayerSpec:
 
     @property
     def conv(self) -> bool:
+        """Whether the layer is a convolution (its neurons are output channels)."""
         return self.kind != "linear"
 
     @property
@@ -78,6 +79,7 @@ class LayerSpec:
         return index - 1 if self.src is None else self.src
 
     def to_dict(self) -> dict:
+        """The fields as plain values (for saving a plan)."""
         return asdict(self)
 
 
@@ -325,3 +327,20 @@ def unfold(spec: LayerSpec, x: torch.Tensor, kernel: Sequence[int]) -> torch.Ten
     else:
         cols = F.unfold(x, tuple(kernel), padding=spec.padding, stride=spec.stride)
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+def dense_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """``[(weight (out x in), bias, activation)]`` of an MLP made of Flatten, Linear and ReLU."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        raise SpecError("partitioning: the model has no Linear layer")
+    specs, weights, biases = extract(model, (first.in_features,))
+    if any(sp.conv or sp.residual is not None or sp.src is not None for sp in specs):
+        raise SpecError("this operation supports sequential MLPs only (Linear and ReLU layers)")
+    return [(w, b, sp.act) for sp, w, b in zip(specs, weights, biases)]
+
+
+def linear_specs(widths: list[int], acts: list[str]) -> list[LayerSpec]:
+    """Layer structures of an MLP with layer widths ``widths`` (inputs first) and activations."""
+    return [LayerSpec("linear", (a,), (b,), act=act) for a, b, act in zip(widths[:-1], widths[1:], acts)]
+

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 from hwmodels.mac import exchange_time_s
 
 from ..cluster import Cluster
+from .common import PartitionContext
 
 __all__ = ["link_cost", "speeds", "compute_order", "compute_share", "normalise"]
 
@@ -56,7 +58,7 @@ def link_cost(cluster: Cluster, workers: int, *, activation_bits: int = 32, batc
     """(workers x workers) cost of moving one activation (``activation_bits`` x ``batch`` bits) from
     worker s (host ``cluster.hosts[s]``) to worker k; see the module doc. ``normalised=False``
     gives seconds."""
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_int(workers) or workers < 1:
         raise SpecError(f"link cost: workers must be a positive integer, got {workers!r}")
     bits = float(activation_bits) * float(batch)
     c = np.zeros((workers, workers))
@@ -115,7 +117,7 @@ def speeds(cluster: Cluster, workers: int, dtype: str = "fp32") -> np.ndarray:
     return np.array([1.0 / cluster.compute_time(h, flops=1e9, bytes_=0.0, dtype=dtype) for h in hosts])
 
 
-def compute_order(cluster: Cluster, ctx: Any, dtype: str = "fp32") -> list[int]:
+def compute_order(cluster: Cluster, ctx: PartitionContext, dtype: str = "fp32") -> list[int]:
     """Workers in the order they get capacity (see the module doc)."""
     speed = speeds(cluster, ctx.workers, dtype)
     x = np.asarray(ctx.calibration, dtype=np.float64)
@@ -125,14 +127,14 @@ def compute_order(cluster: Cluster, ctx: Any, dtype: str = "fp32") -> list[int]:
     return [k for *_, k in sorted(key)]
 
 
-def compute_share(cluster: Cluster, ctx: Any, compute_workers: int | None = None, *, by_speed: bool = True,
+def compute_share(cluster: Cluster, ctx: PartitionContext, compute_workers: int | None = None, *, by_speed: bool = True,
                   dtype: str = "fp32") -> np.ndarray:
     """Relative neuron capacity of every worker: the first ``compute_workers`` of :func:`compute_order`
     get a share (proportional to their speed with ``by_speed``, else equal), the others 0 (pure
     sensors that only send their inputs). ``None``: every worker computes."""
     k_all = ctx.workers
     n = k_all if compute_workers is None else compute_workers
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k_all:
+    if not is_int(n) or not 1 <= n <= k_all:
         raise SpecError(f"compute_workers: every entry must be an integer in 1..{k_all} (the workers), got {n!r}")
     share = np.zeros(k_all)
     chosen = compute_order(cluster, ctx, dtype)[:int(n)]

@@ -55,14 +55,16 @@ import torch
 from hwmodels import SpecError
 
 from .common import forward_layer, one_thread
-from .layers import LayerSpec, unfold
-from .plan import dense_layers
+from .layers import LayerSpec, dense_layers, unfold
 
 __all__ = ["NetTrimResult", "nettrim_layer", "nettrim_conv", "nettrim_parallel", "nettrim_cascade", "trimmed_model"]
 
 
 @dataclass
 class NetTrimResult:
+    """One layer pruned by Net-Trim: its sparse ``weight`` (in x out) and ``bias``, the ADMM's
+    ``iterations``, the error budget ``eps`` and how the solve ended (convergence, residuals, penalty)."""
+
     weight: torch.Tensor  # (in x out), exactly sparse
     bias: torch.Tensor
     iterations: int

@@ -4,7 +4,7 @@ simulated cluster and score it on held-out data, return the Pareto front and the
 ``evaluate(plan, cluster, x, y)`` -> :class:`Evaluation` (accuracy on ``x, y``; latency, energy
 and bits of one batch from the task graph run on ``cluster``, or with ``wireless=`` a
 :class:`~.wireless_cost.WirelessHardware`, its transfers priced over that shared channel). ``optimise(model, ctx, cluster,
-x, y, target=Target(...))`` -> :class:`OptimiseResult`: the RePurpose budget grid ``keeps``
+x, y, OptimiserConfig(target=Target(...)))`` -> :class:`OptimiseResult`: the RePurpose budget grid ``keeps``
 (fraction of each destination's foreign inputs kept, all layers) plus the baselines, every
 candidate evaluated the same way; the chosen plan is the fastest within the accuracy drop, or
 the most accurate within the latency or energy budget.
@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int, is_number
 
 from ..cluster import Cluster
 from ..executor import run
@@ -61,10 +62,11 @@ from ..models import accuracy as model_accuracy
 from .common import PartitionContext, layer_budgets
 from .linkcost import compute_share, link_cost as derive_link_cost
 from .plan import PartitionPlan
-from .registry import partition
+from .registry import PARTITIONERS, partition
 from .wireless_cost import WirelessHardware, wireless_cost
 
-__all__ = ["Evaluation", "Target", "OptimiseResult", "evaluate", "optimise", "pareto_front", "DEFAULT_KEEPS"]
+__all__ = ["Evaluation", "Target", "OptimiserConfig", "OptimiseResult", "evaluate", "optimise", "pareto_front",
+           "DEFAULT_KEEPS"]
 
 DEFAULT_KEEPS = (1.0, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02)
 DEFAULT_BASELINES = ("central", "direct", "pipeline", "sparse")
@@ -100,6 +102,7 @@ class Evaluation:
 
     @property
     def feasible(self) -> bool:
+        """Whether the plan fits every worker's memory (and so is priced)."""
         return self.feasibility == "ok"
 
     def row(self) -> dict[str, Any]:
@@ -124,7 +127,7 @@ class Target:
             raise SpecError(f"target: give one of max_accuracy_drop, max_latency_s, max_energy_j, not {', '.join(given)}")
         for k in given:
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            if not is_number(v) or v < 0:
                 raise SpecError(f"target: {k} must be a non-negative number, got {v!r}")
 
     @property
@@ -133,8 +136,68 @@ class Target:
         return 0.02 if self.max_accuracy_drop is None else self.max_accuracy_drop
 
 
+@dataclass(frozen=True)
+class OptimiserConfig:
+    """What :func:`optimise` searches and how it prices each candidate (see the module doc).
+
+    ``target``: what the chosen plan must meet; ``keeps``: the RePurpose budgets (fractions of each
+    destination's foreign inputs kept); ``baselines``: the other partitioners priced (the budgeted
+    ones at every budget); ``refit``, ``alternate``, ``finetune`` (epochs): RePurpose's options;
+    ``batch`` (samples) and ``activation_bits`` (bits per value sent) of the priced inference;
+    ``mode``: the executor's ("des" or "analytic"); ``wireless``: price transfers over that shared
+    channel; ``lam_c``: link weights; ``spread``: load-balance bands; ``refine``: at most this many
+    per-layer candidates; ``compute_workers``: counts of workers given neurons; ``share``: "equal",
+    "speed" or one capacity per worker. Lists are kept as tuples; every field is checked here
+    (those that depend on the workers again by :func:`optimise`).
+    """
+
+    target: Target = Target()
+    keeps: Sequence[float] = DEFAULT_KEEPS
+    baselines: Sequence[str] = DEFAULT_BASELINES
+    refit: str = "lstsq"
+    alternate: int = 0
+    finetune: int = 0
+    batch: int = 1
+    activation_bits: int = 32
+    mode: str = "des"
+    wireless: WirelessHardware | None = None
+    lam_c: float | Sequence[float] = 0.0
+    spread: int = DEFAULT_SPREAD
+    refine: int = DEFAULT_REFINE
+    compute_workers: Sequence[int] | None = None
+    share: str | Sequence[float] = "equal"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.target, Target):
+            raise SpecError(f"optimiser: target must be a Target, got {self.target!r}")
+        if not self.keeps:
+            raise SpecError("optimiser: keeps must list at least one budget")
+        fixed: dict[str, Any] = {
+            "keeps": tuple(layer_budgets(list(self.keeps), len(self.keeps))),  # the partitioners' own check and message
+            "baselines": tuple(self.baselines),
+            "spread": _count(self.spread, "spread"), "refine": _count(self.refine, "refine"),
+            "lam_c": tuple(_numbers(self.lam_c, "lam_c")),
+        }
+        for b in fixed["baselines"]:
+            PARTITIONERS.get(b, where="optimiser: baselines")
+        if self.compute_workers is not None:
+            fixed["compute_workers"] = tuple(_numbers(self.compute_workers, "compute_workers", lo=1, integer=True))
+        if isinstance(self.share, str):
+            if self.share not in SHARES:
+                raise SpecError(f"optimiser: share {self.share!r}; give 'speed', 'equal' or one number per worker")
+        else:
+            fixed["share"] = tuple(_numbers(self.share, "share"))
+            if self.compute_workers is not None:
+                raise SpecError("optimiser: give compute_workers or an explicit share list, not both")
+        for k, v in fixed.items():
+            object.__setattr__(self, k, v)
+
+
 @dataclass
 class OptimiseResult:
+    """What :func:`optimise` found: the original model's accuracy, every candidate (in search order),
+    the Pareto front, the chosen plan, the search's wall time (s) and the candidates left out by reason."""
+
     original_accuracy: float
     candidates: list[Evaluation]
     pareto: list[Evaluation]
@@ -241,35 +304,29 @@ def _numbers(value: Any, what: str, *, lo: float = 0.0, hi: float | None = None,
     if not vals:
         raise SpecError(f"optimiser: {what} must list at least one value")
     for v in vals:
-        ok = not isinstance(v, bool) and isinstance(v, (int, np.integer) if integer else (int, float, np.integer, np.floating))
-        if not ok or not np.isfinite(v) or v < lo or (hi is not None and v > hi):
+        ok = is_int(v) if integer else is_number(v)
+        if not ok or v < lo or (hi is not None and v > hi):
             rng = f"{lo:g}..{hi:g}" if hi is not None else f">= {lo:g}"
             raise SpecError(f"optimiser: {what} must be {'integers' if integer else 'numbers'} {rng}, got {v!r}")
     return [int(v) for v in vals] if integer else [float(v) for v in vals]
 
 
 def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+    if not is_int(value) or value < 0:
         raise SpecError(f"optimiser: {what} must be one non-negative integer, got {value!r}")
     return int(value)
 
 
-def _configs(ctx: PartitionContext, cluster: Cluster, lam_c: Any, compute_workers: Any, share: Any, batch: int,
-             activation_bits: int, wireless: WirelessHardware | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _configs(ctx: PartitionContext, cluster: Cluster,
+             config: OptimiserConfig) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(repurpose keywords, table params) of every (lam_c, compute_workers) pair, duplicates removed."""
-    lams = _numbers(lam_c, "lam_c")
-    counts = None if compute_workers is None else _numbers(compute_workers, "compute_workers", lo=1, hi=ctx.workers,
-                                                           integer=True)
-    explicit = None
-    if isinstance(share, str):
-        if share not in SHARES:
-            raise SpecError(f"optimiser: share {share!r}; give 'speed', 'equal' or one number per worker ({ctx.workers})")
-    else:
-        explicit = _numbers(share, "share")
-        if len(explicit) != ctx.workers or sum(explicit) <= 0:
-            raise SpecError(f"optimiser: share must give one non-negative number per worker ({ctx.workers}), not all zero")
-        if counts is not None:
-            raise SpecError("optimiser: give compute_workers or an explicit share list, not both")
+    lams, share = config.lam_c, config.share
+    counts = None if config.compute_workers is None else _numbers(config.compute_workers, "compute_workers", lo=1,
+                                                                  hi=ctx.workers, integer=True)
+    explicit = None if isinstance(share, str) else list(share)
+    if explicit is not None and (len(explicit) != ctx.workers or sum(explicit) <= 0):
+        raise SpecError(f"optimiser: share must give one non-negative number per worker ({ctx.workers}), not all zero")
+    activation_bits, batch, wireless = config.activation_bits, config.batch, config.wireless
     c = derive_link_cost(cluster, ctx.workers, activation_bits=activation_bits, batch=batch, wireless=wireless) \
         if any(lam > 0 for lam in lams) else None
     uniform = c is None or ctx.workers < 2 or np.ptp(c[~np.eye(ctx.workers, dtype=bool)]) <= 1e-9
@@ -296,28 +353,22 @@ def _configs(ctx: PartitionContext, cluster: Cluster, lam_c: Any, compute_worker
     return out
 
 
-def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch.Tensor, y: torch.Tensor, *,
-             target: Target = Target(), keeps: Sequence[float] = DEFAULT_KEEPS,
-             baselines: Sequence[str] = DEFAULT_BASELINES, refit: str = "lstsq", alternate: int = 0,
-             batch: int = 1, activation_bits: int = 32, mode: str = "des",
-             wireless: WirelessHardware | None = None, lam_c: float | Sequence[float] = 0.0,
-             spread: int = DEFAULT_SPREAD, refine: int = DEFAULT_REFINE,
-             compute_workers: Sequence[int] | None = None, share: str | Sequence[float] = "equal",
-             finetune: int = 0) -> OptimiseResult:
-    """Search RePurpose budgets ``keeps`` (and price the ``baselines``, the budgeted ones at every
-    budget), link weights ``lam_c``, compute-worker counts ``compute_workers``, then per-layer
+def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch.Tensor, y: torch.Tensor,
+             config: OptimiserConfig | None = None) -> OptimiseResult:
+    """Search RePurpose budgets ``config.keeps`` (and price the ``baselines``, the budgeted ones at
+    every budget), link weights ``lam_c``, compute-worker counts ``compute_workers``, then per-layer
     budgets (at most ``refine`` more candidates); ``finetune``: epochs of distillation training of
-    every RePurpose candidate's surviving weights (0: least squares only); see the module doc."""
-    if not keeps:
-        raise SpecError("optimiser: keeps must list at least one budget")
-    keeps = layer_budgets(list(keeps), len(keeps))  # the partitioners' own check and message
-    spread, refine = _count(spread, "spread"), _count(refine, "refine")
+    every RePurpose candidate's surviving weights (0: least squares only); accuracy is scored on
+    (``x``, ``y``); see the module doc and :class:`OptimiserConfig` (its defaults without one)."""
+    config = OptimiserConfig() if config is None else config
+    keeps, target, spread = list(config.keeps), config.target, config.spread
     start = time.perf_counter()
     if ctx.memory_B is None:   # the assignment gives no worker more neurons than its memory holds
         ctx = dataclasses.replace(ctx, memory_B=[cluster.device(h).mem_capacity_B for h in cluster.hosts[:ctx.workers]])
     original = model_accuracy(model, x, y)
-    configs = _configs(ctx, cluster, lam_c, compute_workers, share, batch, activation_bits, wireless)
-    base = {"refit": refit, "alternate": alternate, **({"finetune": finetune} if finetune else {})}
+    configs = _configs(ctx, cluster, config)
+    base = {"refit": config.refit, "alternate": config.alternate,
+            **({"finetune": config.finetune} if config.finetune else {})}
 
     def job(keep: Any, cfg: int, search: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         kw, shown = configs[cfg]
@@ -325,7 +376,7 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
         return "repurpose", kwargs, {"keep": keep, **base, **shown, "spread": spread, "search": search}
 
     jobs = [job(k, cfg, "grid") for cfg in range(len(configs)) for k in keeps]
-    for b in baselines:
+    for b in config.baselines:
         if b in ("sparse", "graphcut"):
             jobs += [(b, {"keep": k}, {"keep": k}) for k in keeps if k < 1]
         else:
@@ -337,13 +388,13 @@ def optimise(model: nn.Module, ctx: PartitionContext, cluster: Cluster, x: torch
         except DoesNotFit as exc:   # no assignment fits the workers' memory: nothing to score or price
             nan = math.nan
             return Evaluation(name, shown, nan, nan, nan, nan, 0, nan, [], [], {}, nan, feasibility=f"infeasible: {exc}")
-        return evaluate(plan, cluster, x, y, batch=batch, activation_bits=activation_bits, mode=mode, params=shown,
-                        wireless=wireless, infeasible="mark")
+        return evaluate(plan, cluster, x, y, batch=config.batch, activation_bits=config.activation_bits,
+                        mode=config.mode, params=shown, wireless=config.wireless, infeasible="mark")
 
     evals = [run_job(*j) for j in jobs]
     cfg_of = {id(e): j // len(keeps) for j, e in enumerate(evals[:len(configs) * len(keeps)])}
-    if refine:
-        evals += _per_layer(evals, cfg_of, keeps, refine, target, original, lambda kv, c: run_job(*job(kv, c, "per-layer")))
+    if config.refine:
+        evals += _per_layer(evals, cfg_of, keeps, config.refine, target, original, lambda kv, c: run_job(*job(kv, c, "per-layer")))
     chosen = _choose(evals, target, original)
     reasons: dict[str, int] = {}
     for e in evals:

@@ -53,6 +53,8 @@ def balanced_stages(costs: list[float], stages: int, sizes: Sequence[float] | No
 
 @register("pipeline")
 def pipeline(model: nn.Module, ctx: PartitionContext) -> PartitionPlan:
+    """Contiguous stages of layers, one per worker, balanced on multiply-adds (and, with
+    ``ctx.memory_B``, each stage's fp32 weights within its worker's memory, bytes); see the module doc."""
     specs, weights, biases = extract(model, ctx.input_shape)
     sizes = [4.0 * (w.numel() + b.numel()) for w, b in zip(weights, biases)]
     stage = balanced_stages([float(w.numel() * sp.preact_spatial) for sp, w in zip(specs, weights)], ctx.workers,

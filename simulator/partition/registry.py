@@ -1,4 +1,4 @@
-"""Partitioners by name: ``register(name)`` decorates ``fn(model, ctx, **params) -> PartitionPlan``."""
+"""Partitioners by name: ``@register(name)`` on ``fn(model, ctx, **params) -> PartitionPlan``."""
 
 from __future__ import annotations
 
@@ -7,30 +7,22 @@ from typing import Any
 
 from torch import nn
 
-from hwmodels import SpecError
+from hwmodels.registry import Registry, bind_params
 
-from ..registry import registrar
 from .common import PartitionContext
 from .plan import PartitionPlan
 
 __all__ = ["PARTITIONERS", "register", "partition"]
 
 Partitioner = Callable[..., PartitionPlan]
-PARTITIONERS: dict[str, Partitioner] = {}
-
-
-register = registrar(PARTITIONERS, "partitioner")
+PARTITIONERS: Registry[Partitioner] = Registry("partitioner")
+register = PARTITIONERS.register
 
 
 def partition(name: str, model: nn.Module, ctx: PartitionContext, **params: Any) -> PartitionPlan:
     """Plan ``model`` on ``ctx``'s workers with the partitioner ``name`` and its ``params``; the
     plan's activation ranges are calibrated on ``ctx.calibration``."""
     fn = PARTITIONERS.get(name)
-    if fn is None:
-        raise SpecError(f"unknown partitioner {name!r}; known: {', '.join(sorted(PARTITIONERS))}")
-    try:
-        plan = fn(model, ctx, **params)
-    except TypeError as exc:
-        raise SpecError(f"partitioner {name!r}: {exc}") from None
+    plan = fn(model, ctx, **bind_params(fn, params, f"partitioner {name!r}", given=("model", "ctx")))
     plan.name = plan.name or name
     return plan.calibrate(ctx.calibration)

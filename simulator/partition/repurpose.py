@@ -32,9 +32,10 @@ import torch
 from torch import nn
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int, is_number
 
 from .cascade import restructure
-from .common import PartitionContext, affinity, assign, capacities, check_width, memory_slots
+from .common import Keep, PartitionContext, affinity, assign, capacities, check_width, memory_slots
 from .finetune import kd_finetune
 from .layers import apply, extract
 from .plan import PartitionPlan
@@ -120,7 +121,7 @@ def export_demand(specs: list, weights: list[torch.Tensor], biases: list[torch.T
 
 
 @register("repurpose")
-def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq", eps: float = 0.02,
+def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Keep = 0.5, refit: str = "lstsq", eps: float = 0.02,
               alternate: int = 0, share: Any = None, support: str = "ls", link_cost: Any = None,
               lam_c: float = 0.0, spread: int = 0, finetune: int = 0, finetune_lr: float = 1e-3) -> PartitionPlan:
     """RePurpose-style restructuring; ``keep``: kept fraction of each destination's foreign inputs
@@ -132,9 +133,9 @@ def repurpose(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit
     weights after the cascade (:func:`~.finetune.kd_finetune`, masks fixed; 0: least squares only).
     See the module doc."""
     k_all = ctx.workers
-    if isinstance(lam_c, bool) or not isinstance(lam_c, (int, float)) or not np.isfinite(lam_c) or lam_c < 0:
+    if not is_number(lam_c) or lam_c < 0:
         raise SpecError(f"lam_c must be a non-negative number, got {lam_c!r}")
-    if isinstance(spread, bool) or not isinstance(spread, (int, np.integer)) or spread < 0:
+    if not is_int(spread) or spread < 0:
         raise SpecError(f"spread must be a non-negative integer (bands; 0: off), got {spread!r}")
     c = None
     if link_cost is not None:

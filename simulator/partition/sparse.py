@@ -4,13 +4,12 @@ survives so the baseline is fair (``refit="none"`` to skip it, ``"nettrim"`` for
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .common import PartitionContext
+from .common import Keep, PartitionContext
 from .direct import direct_owners
 from .plan import PartitionPlan
 from .registry import register
@@ -18,8 +17,10 @@ from .cascade import restructure
 
 
 @register("sparse")
-def sparse(model: nn.Module, ctx: PartitionContext, *, keep: Any = 0.5, refit: str = "lstsq",
+def sparse(model: nn.Module, ctx: PartitionContext, *, keep: Keep = 0.5, refit: str = "lstsq",
            eps: float = 0.02) -> PartitionPlan:
+    """The direct split, each destination keeping ``keep`` of its foreign inputs by weight
+    magnitude, then refit by ``refit`` (``eps``: Net-Trim's relative error budget); see the module doc."""
     owners = direct_owners(model, ctx)
 
     def owner_fn(l: int, w: torch.Tensor, x_hat: torch.Tensor, in_owner: np.ndarray, partners: list) -> np.ndarray:

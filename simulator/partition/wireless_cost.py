@@ -58,12 +58,13 @@ from .. import executor
 from ..cluster import Cluster
 from ..network.media import RELAYS, WirelessHardware
 from ..taskgraph import Compute, Multicast, TaskGraph, Upload
+from .plan import PartitionPlan
 
 __all__ = ["WirelessHardware", "wireless_graph", "wireless_cost", "layer_groups", "gather_groups", "RELAYS"]
 
 
 # ---------------------------------------------------------------------- what travels
-def layer_groups(plan: Any, layer: int) -> list[tuple[int, tuple[int, ...], float]]:
+def layer_groups(plan: PartitionPlan, layer: int) -> list[tuple[int, tuple[int, ...], float]]:
     """``[(sender, destinations, values per sample)]`` of ``layer``: every unit a sender holds
     that other workers need, grouped by its destination set (each value counted once); then the
     shortcut values a residual add moves, one destination each."""
@@ -86,19 +87,19 @@ def layer_groups(plan: Any, layer: int) -> list[tuple[int, tuple[int, ...], floa
     return out
 
 
-def gather_groups(plan: Any) -> list[tuple[int, tuple[int, ...], float]]:
+def gather_groups(plan: PartitionPlan) -> list[tuple[int, tuple[int, ...], float]]:
     """The final gather as groups: each worker's outputs, to the fusion worker."""
     col = plan.gather_matrix()[:, plan.fusion]
     return [(int(s), (int(plan.fusion),), float(col[s])) for s in np.flatnonzero(col > 0)]
 
 
 # ---------------------------------------------------------------------- the task graph
-def wireless_graph(plan: Any, hosts: list[str], hw: WirelessHardware, *, batch: int = 1,
+def wireless_graph(plan: PartitionPlan, hosts: list[str], hw: WirelessHardware, *, batch: int = 1,
                    activation_bits: int = 32, dtype: str = "fp32") -> TaskGraph:
     """One ``batch`` of ``plan`` on ``hosts`` (worker k is ``hosts[k]``, station k of ``hw``)."""
     if hw.workers != plan.workers:
         raise SpecError(f"wireless: plan has {plan.workers} workers but {hw.workers} distances were given")
-    hosts = plan._check_graph_args(hosts, batch, activation_bits, dtype)
+    hosts = plan.check_graph_args(hosts, batch, activation_bits, dtype)
     g = TaskGraph(plan.name or "inference", workers=hosts)
     scale = float(activation_bits) * batch
     L = plan.num_layers
@@ -154,7 +155,7 @@ def _phase_times(res: Any, graph: TaskGraph, phases: list[str]) -> dict[str, lis
     return out
 
 
-def wireless_cost(plan: Any, cluster: Cluster, hw: WirelessHardware, *, batch: int = 1,
+def wireless_cost(plan: PartitionPlan, cluster: Cluster, hw: WirelessHardware, *, batch: int = 1,
                   activation_bits: int = 32) -> executor.ExecutionResult:
     """One ``batch`` of ``plan`` priced by the executor on ``cluster``'s first ``plan.workers`` hosts
     sharing the channel ``hw`` (see the module doc for ``stats``)."""

@@ -13,7 +13,7 @@ from hwmodels import SpecError, load_catalog
 from simulator.cluster import Cluster
 from simulator.memory import DoesNotFit, plan_memory
 from simulator.network import Topology
-from simulator.partition import PartitionContext, Target, evaluate, optimise, partition
+from simulator.partition import OptimiserConfig, PartitionContext, Target, evaluate, optimise, partition
 from simulator.partition.common import capacities
 
 
@@ -73,14 +73,14 @@ def test_repurpose_gives_no_worker_more_neurons_than_its_memory_holds():
 
 def test_optimiser_leaves_out_what_does_not_fit_and_counts_it():
     net, ctx, xt, yt = _tiny()
-    res = optimise(net, ctx, _cluster(3000), xt, yt, target=Target(max_accuracy_drop=0.5), keeps=(0.5, 0.25),
-                   baselines=("central", "direct"), batch=4, refine=0)
+    res = optimise(net, ctx, _cluster(3000), xt, yt, OptimiserConfig(target=Target(max_accuracy_drop=0.5),
+                   keeps=(0.5, 0.25), baselines=("central", "direct"), batch=4, refine=0))
     central = next(e for e in res.candidates if e.partitioner == "central")
     assert central.feasibility.startswith("infeasible: plan central: worker h0 needs 5,100 B")
     assert central.row()["latency_s"] is None and central not in res.pareto and res.chosen is not central
     assert res.infeasible == {"memory": 1} and all(e.feasible for e in res.pareto)
     with pytest.raises(DoesNotFit, match="no candidate fits"):
-        optimise(net, ctx, _cluster(500), xt, yt, keeps=(0.5,), baselines=("central",), batch=4, refine=0)
+        optimise(net, ctx, _cluster(500), xt, yt, OptimiserConfig(keeps=(0.5,), baselines=("central",), batch=4, refine=0))
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -12,7 +12,7 @@ from torch import nn
 from hwmodels import LinkSpec, SpecError, load_catalog
 from simulator.cluster import Cluster
 from simulator.network import Topology
-from simulator.partition import PartitionContext, Target, optimise, partition
+from simulator.partition import OptimiserConfig, PartitionContext, Target, optimise, partition
 from simulator.partition.linkcost import compute_order, compute_share, link_cost
 from simulator.partition.optimiser import _objective
 from simulator.partition.repurpose import banded_assign
@@ -110,8 +110,8 @@ def _tiny_task(workers: int = 4, seed: int = 0):
 def test_per_layer_search_never_chooses_worse_than_the_grid(target):
     net, ctx, cluster, xt, yt = _tiny_task()
     kw = dict(target=target, keeps=(0.5, 0.25, 0.1), baselines=("direct",), batch=4)
-    grid = optimise(net, ctx, cluster, xt, yt, refine=0, **kw)
-    full = optimise(net, ctx, cluster, xt, yt, refine=6, **kw)
+    grid = optimise(net, ctx, cluster, xt, yt, OptimiserConfig(refine=0, **kw))
+    full = optimise(net, ctx, cluster, xt, yt, OptimiserConfig(refine=6, **kw))
     assert len(full.candidates) > len(grid.candidates)
     assert _objective(full.chosen, target, full.original_accuracy) <= _objective(grid.chosen, target, grid.original_accuracy)
     extra = full.candidates[len(grid.candidates):]
@@ -131,8 +131,8 @@ def test_compute_workers_leave_pure_sensors_without_neurons():
     assert sorted(order) == [0, 1, 2, 3]
     share = compute_share(cluster, ctx, 2)
     assert np.count_nonzero(share) == 2 and share[order[:2]].tolist() == [1.0, 1.0]
-    res = optimise(net, ctx, cluster, xt, yt, target=Target(max_accuracy_drop=0.5), keeps=(0.5,), baselines=(),
-                   refine=0, compute_workers=[2, 4], batch=4)
+    res = optimise(net, ctx, cluster, xt, yt, OptimiserConfig(target=Target(max_accuracy_drop=0.5), keeps=(0.5,),
+                   baselines=(), refine=0, compute_workers=[2, 4], batch=4))
     by_k = {e.params["compute_workers"]: e for e in res.candidates}
     assert sorted(by_k) == [2, 4]
     two = by_k[2].plan
@@ -148,8 +148,8 @@ def test_compute_workers_leave_pure_sensors_without_neurons():
 
 def test_lam_c_on_uniform_hardware_is_priced_once():
     net, ctx, cluster, xt, yt = _tiny_task()
-    res = optimise(net, ctx, cluster, xt, yt, target=Target(max_accuracy_drop=0.5), keeps=(0.5,), baselines=(),
-                   refine=0, lam_c=[0.0, 1.0], batch=4)
+    res = optimise(net, ctx, cluster, xt, yt, OptimiserConfig(target=Target(max_accuracy_drop=0.5), keeps=(0.5,),
+                   baselines=(), refine=0, lam_c=[0.0, 1.0], batch=4))
     assert [e.params["lam_c"] for e in res.candidates] == [0.0]
 
 
@@ -163,7 +163,7 @@ def test_lam_c_on_uniform_hardware_is_priced_once():
 def test_bad_optimiser_options_are_spec_errors(kw, match):
     net, ctx, cluster, xt, yt = _tiny_task()
     with pytest.raises(SpecError, match=match) as err:
-        optimise(net, ctx, cluster, xt, yt, baselines=(), **{"keeps": (0.5,), **kw})
+        optimise(net, ctx, cluster, xt, yt, OptimiserConfig(baselines=(), **{"keeps": (0.5,), **kw}))
     assert "\n" not in str(err.value)
 
 

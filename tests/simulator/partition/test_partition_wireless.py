@@ -10,7 +10,7 @@ from hwmodels import Device, LinkSpec, Radio, SpecError
 from hwmodels.channel import Channel
 from simulator.cluster import Cluster
 from simulator.network import Topology
-from simulator.partition import PartitionPlan, evaluate, linear_specs, optimise, partition
+from simulator.partition import OptimiserConfig, PartitionPlan, evaluate, linear_specs, optimise, partition
 from simulator.partition.wireless_cost import WirelessHardware, gather_groups, layer_groups, wireless_cost
 
 from simulator.partition import PartitionContext
@@ -279,7 +279,7 @@ def test_deterministic_from_the_seed_and_optimise_uses_the_channel(setting):
     cost = lambda seed: wireless_cost(plan, cluster(), WirelessHardware(RADIO, ch, D, seed=seed)).makespan_s  # noqa: E731
     assert cost(1) == cost(1) and cost(1) != cost(2)
     hw = WirelessHardware(RADIO, ch, D, seed=1)
-    res = optimise(model, ctx, cluster(), x, y, keeps=[1.0], baselines=["direct"], wireless=hw)
+    res = optimise(model, ctx, cluster(), x, y, OptimiserConfig(keeps=[1.0], baselines=["direct"], wireless=hw))
     direct = [e for e in res.candidates if e.partitioner == "direct"][0]
     assert direct.latency_s == pytest.approx(evaluate(plan, cluster(), x, y, wireless=hw).latency_s)
 

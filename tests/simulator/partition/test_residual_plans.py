@@ -12,7 +12,7 @@ from hwmodels import SpecError
 from simulator.models import build
 from simulator.partition import PartitionContext, PartitionPlan, partition, sensor_owner
 from simulator.partition.layers import coupled_groups, extract
-from simulator.partition.plan import quantise
+from simulator.partition.maskednet import quantise
 from simulator.partition.wireless_cost import layer_groups
 
 

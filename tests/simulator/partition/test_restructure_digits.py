@@ -8,7 +8,7 @@ from simulator.cluster import Cluster
 from simulator.data import load
 from simulator.models import accuracy, trained
 from simulator.network import Topology
-from simulator.partition import PartitionContext, Target, optimise, partition, pareto_front, sensor_owner
+from simulator.partition import OptimiserConfig, PartitionContext, Target, optimise, partition, pareto_front, sensor_owner
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def _cluster(bandwidth_Bps):
 
 def test_optimiser_meets_its_target_and_returns_a_pareto_front(digits):
     net, ds, ctx = digits
-    res = optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, target=Target(max_accuracy_drop=0.03),
-                   keeps=(1.0, 0.25, 0.05), baselines=("direct", "sparse"), batch=16)
+    res = optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, OptimiserConfig(target=Target(max_accuracy_drop=0.03),
+                   keeps=(1.0, 0.25, 0.05), baselines=("direct", "sparse"), batch=16))
     assert res.chosen.accuracy >= res.original_accuracy - 0.03
     ok = [e for e in res.candidates if e.accuracy >= res.original_accuracy - 0.03]
     assert res.chosen.latency_s == min(e.latency_s for e in ok)
@@ -69,13 +69,13 @@ def test_optimiser_meets_its_target_and_returns_a_pareto_front(digits):
     grid = [e for e in res.candidates if e.partitioner == "repurpose" and e.params["search"] == "grid"]
     assert len(grid) == 3 and len(res.candidates) - len(grid) - 3 <= 4  # direct, sparse x 2, refine <= 4
     quarter = next(e for e in grid if e.params["keep"] == 0.25)
-    under = optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, target=Target(max_latency_s=quarter.latency_s),
-                     keeps=(1.0, 0.25, 0.05), baselines=(), batch=16, refine=0).chosen
+    under = optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, OptimiserConfig(
+        target=Target(max_latency_s=quarter.latency_s), keeps=(1.0, 0.25, 0.05), baselines=(), batch=16, refine=0)).chosen
     assert under.latency_s <= quarter.latency_s and under.accuracy == max(
         e.accuracy for e in grid if e.latency_s <= quarter.latency_s)
     with pytest.raises(SpecError, match="no plan meets latency_s <= 1e-09"):
-        optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, target=Target(max_latency_s=1e-9), keeps=(0.25,),
-                 baselines=())
+        optimise(net, ctx, _cluster(1e5), ds.x_test, ds.y_test, OptimiserConfig(target=Target(max_latency_s=1e-9),
+                 keeps=(0.25,), baselines=()))
     # the chosen plan has fewer transfers on a slow link than on a fast one, or the same
     lat = {e.params["keep"]: e.latency_s for e in grid}
     assert lat[0.05] < lat[0.25] < lat[1.0]
