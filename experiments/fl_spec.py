@@ -24,6 +24,7 @@ from hwmodels.channel import Channel
 from hwmodels.placement import place
 from hwmodels.record import from_entry
 from simulator.federated import FLConfig
+from simulator.streams import numpy_stream
 
 from .train_spec import read_spec_file
 
@@ -76,7 +77,7 @@ class FLSpec:
         kind = placement.pop("kind", "disc")
         if placement.get("path") is not None and base is not None and not Path(placement["path"]).is_absolute():
             placement["path"] = str(base / placement["path"])
-        rng = np.random.default_rng(np.random.SeedSequence([self.run.seed, 0x91AC]))
+        rng = numpy_stream(self.run.seed, "placement")
         distances = _build(lambda **kw: place(kind, self.run.clients, rng, **kw), placement, "placement")
         channel.check_distances(distances)
         return device, radio, channel, distances

@@ -25,6 +25,7 @@ from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
 from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiseResult
 from simulator.network.media import MacCell, WirelessHardware
+from simulator.streams import numpy_stream
 
 from .train_spec import read_spec_file, validate_spec
 
@@ -75,7 +76,7 @@ class WirelessSpec(BaseModel):
             raise SpecError(f"wireless.channel: {str(exc).split(') ', 1)[-1]}") from None
         placement = dict(self.placement)
         kind = placement.pop("kind", "disc")
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x91AC]))
+        rng = numpy_stream(seed, "placement")
         try:
             distances = place(kind, workers, rng, **placement)
         except TypeError as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from hwmodels import Catalog, SpecError
+from hwmodels.checks import is_int
 
 __all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
 
@@ -118,7 +119,7 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
     workers = cfg["workers"]
     if isinstance(workers, float) and workers.is_integer():
         workers = int(workers)
-    if isinstance(workers, bool) or not isinstance(workers, int):
+    if not is_int(workers):
         raise SpecError(f"workers: must be an integer, got {workers!r}")
     cfg["workers"] = workers
     return cfg
@@ -200,7 +201,7 @@ def _validate_compress(config: dict[str, Any]) -> None:
                         f"(its fields: {', '.join(sorted(taken))})")
     counts = {k: config[k] for k in ("elements", "workers", "batch", "d_in", "d_out", "rows", "trials") if k in config}
     for key, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise SpecError(f"{key}: must be an integer >= 1, got {value!r}")
     if config.get("elements", 4096) % config.get("rows", 1):
         raise SpecError(f"rows: must divide elements ({config.get('elements', 4096)}), got {config['rows']}")
