@@ -12,7 +12,10 @@ import typer
 
 from hwmodels import LinkSpec, SpecError, units
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, link_option, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json, figure_path, link_option, output_path
+from .progress import StepProgress
 
 if TYPE_CHECKING:
     from simulator.collectives import NetParams

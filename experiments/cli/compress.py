@@ -10,7 +10,9 @@ from rich.table import Table
 
 from hwmodels import SpecError
 
-from .app import app, echo_json, user_errors
+from .application import app
+from .errors import user_errors
+from .options import echo_json
 
 _INPUTS = {"tensor": "--elements N [--rows R] [--workers W]", "workers": "--workers W --noise S", "factors": "--batch B --d-in I --d-out O"}
 
