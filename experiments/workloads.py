@@ -23,6 +23,8 @@ from typing import Any, Union
 from hwmodels import Catalog, SpecError
 from hwmodels.checks import is_int
 
+from .limits import check_compress_size
+
 __all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
 
 Rows = "dict[str, Any] | list[dict[str, Any]]"
@@ -128,7 +130,7 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
 def _validate_collective(config: dict[str, Any]) -> None:
     from hwmodels import units  # noqa: PLC0415
 
-    from .cli.collective import collective_result  # noqa: PLC0415
+    from .collective import collective_row  # noqa: PLC0415
 
     cfg = _collective_args(config)
     for key, dimension in (("size", "size"), ("bandwidth", "rate"), ("latency", "time")):
@@ -138,16 +140,16 @@ def _validate_collective(config: dict[str, Any]) -> None:
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
     # everything the run itself checks (counts, algorithm options, memory), without running it
-    collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
-                      cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True)
+    collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
+                   cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True)
 
 
 def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """One collective (``ddlsim collective``): time, steps, messages, bytes."""
-    from .cli.collective import collective_result  # noqa: PLC0415  (keeps the CLI out of import time)
+    from .collective import collective_row  # noqa: PLC0415  (the simulator only when a point runs)
 
     cfg = _collective_args(config)
-    out = collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
+    out, _ = collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
                             cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
     return {k: v for k, v in out.items() if k in _COLLECTIVE_METRICS}
 
@@ -188,8 +190,6 @@ def _validate_compress(config: dict[str, Any]) -> None:
         raise SpecError("scheme: required field of a compress workload")
     scheme = get(config["scheme"])
     scheme.resolve(dict(config.get("params") or {}))
-    from .cli.compress import check_size  # noqa: PLC0415
-
     from simulator.compression.evaluate import DISTRIBUTIONS, measure, measure_factors, measure_workers  # noqa: PLC0415
 
     how = measure_factors if scheme.kind == "factors" else \
@@ -207,7 +207,7 @@ def _validate_compress(config: dict[str, Any]) -> None:
         raise SpecError(f"rows: must divide elements ({config.get('elements', 4096)}), got {config['rows']}")
     if config.get("distribution", "gaussian") not in DISTRIBUTIONS:
         raise SpecError(f"distribution: one of {', '.join(DISTRIBUTIONS)}, got {config['distribution']!r}")
-    check_size(scheme.kind, **{k: v for k, v in counts.items() if k not in ("rows", "trials")})
+    check_compress_size(scheme.kind, **{k: v for k, v in counts.items() if k not in ("rows", "trials")})
 
 
 def run_compress(config: dict[str, Any], seed: int) -> dict[str, Any]:
