@@ -4,10 +4,11 @@ A workload is a pure function ``run(config, seed) -> rows`` of a plain mapping (
 ``base`` with the point's overrides applied) and an integer seed; ``rows`` is one metrics dict or a
 list of them (a training curve: one dict per evaluation). Same config and seed, same numbers.
 
-Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and ``restructure``. Other modules add kinds with
-:func:`register_workload`; a sweep point carries the registering module's name, so a Dask worker
-imports it before looking the kind up. Registering imports no torch: a kind's known fields may be
-given as a function, called the first time a config is checked.
+Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and
+``restructure``. Other modules add kinds with :func:`register_workload` (into :data:`WORKLOADS`, a
+:class:`~hwmodels.registry.Registry`); a sweep point carries the registering module's name, so a
+Dask worker imports it before looking the kind up. Registering imports no torch: a kind's known
+fields may be given as a function reading its schema, called the first time a config is checked.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any, Union
 
 from hwmodels import Catalog, SpecError
 from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 
 from .limits import check_compress_size
 
-__all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
+__all__ = ["Workload", "WORKLOADS", "register_workload", "get_workload", "workloads", "Rows"]
 
 Rows = "dict[str, Any] | list[dict[str, Any]]"
 Fields = Union[tuple[str, ...], Callable[[], tuple[str, ...]], None]
@@ -68,31 +70,27 @@ class Workload:
                 raise SpecError(f"{where}: {exc}") from None
 
 
-_REGISTRY: dict[str, Workload] = {}
+WORKLOADS: Registry[Workload] = Registry("workload")
 
 
 def register_workload(name: str, run: Callable[[dict[str, Any], int], Any], *, summary: str,
                       fields: Fields = None, validate: Callable[[dict[str, Any]], None] | None = None,
                       hardware: tuple[str, ...] = (), volatile: tuple[str, ...] = (), headline: str = "") -> Workload:
-    """Register (or replace) workload kind ``name``; ``run`` must be a module-level function."""
-    workload = Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile, headline)
-    _REGISTRY[name] = workload
-    return workload
+    """Register workload kind ``name`` (ValueError if taken); ``run`` must be a module-level function."""
+    return WORKLOADS.add(name, Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile,
+                                        headline))
 
 
 def get_workload(name: str, module: str | None = None) -> Workload:
     """The workload ``name``, importing ``module`` first if given (a Dask worker's first point)."""
-    if name not in _REGISTRY and module:
+    if name not in WORKLOADS and module:
         importlib.import_module(module)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown workload {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return WORKLOADS.get(name)
 
 
 def workloads() -> list[Workload]:
     """Every registered workload, by name."""
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [WORKLOADS.get(k) for k in sorted(WORKLOADS)]
 
 
 # ---- built-in kinds -------------------------------------------------------------------------
