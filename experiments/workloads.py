@@ -267,9 +267,9 @@ _FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_
 
 @functools.cache
 def _train_fields() -> tuple[str, ...]:
-    from .train_spec import TrainSpec  # noqa: PLC0415
+    from .train_spec import spec_fields  # noqa: PLC0415
 
-    return tuple(TrainSpec.model_fields)
+    return spec_fields()
 
 
 def _fl_spec(config: Mapping[str, Any]) -> Any:
