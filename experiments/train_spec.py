@@ -166,7 +166,7 @@ def _spec_error(exc: ValidationError, where: str) -> SpecError:
     if isinstance(cause, SpecError):
         return cause
     field = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or str(p).isidentifier()) or "spec"
-    message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    message = "unknown field" if err["type"] in ("extra_forbidden", "unexpected_keyword_argument") else err["msg"]
     return SpecError(f"{where}: {field}: {message}")
 
 

@@ -13,7 +13,6 @@ fields may be given as a function reading its schema, called the first time a co
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -292,11 +291,9 @@ def run_fl(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 @functools.cache
 def _fl_fields() -> tuple[str, ...]:
-    from simulator.federated import FLConfig  # noqa: PLC0415
+    from .fl_spec import spec_fields  # noqa: PLC0415
 
-    from .fl_spec import HARDWARE_FIELDS  # noqa: PLC0415
-
-    return ("name", *(f.name for f in dataclasses.fields(FLConfig)), *HARDWARE_FIELDS)
+    return spec_fields()
 
 
 def _infer_spec(config: Mapping[str, Any]) -> Any:
