@@ -45,12 +45,13 @@ def _quantity(value: Any, dimension: str, field: str) -> float:
 def collective_row(op: str, algorithm: str, workers: int, size: str | float, topology: str, bandwidth: str | float,
                    latency: str | float, *, mode: str = "des", chunks: int | None = None, shards: int | None = None,
                    root: int | None = None, device: Device | None = None, paths: str = "worst",
-                   slowdown: Any = None, energy_per_bit_J: float = 0.0, trace: bool = False,
+                   slowdown: Any = None, energy_per_bit_J: float = 0.0,
+                   on_timeline: Callable[[Timeline], Any] | None = None,
                    on_progress: Callable[[int, int], Any] | None = None, check_only: bool = False,
-                   label: Callable[[str], str] = str) -> tuple[dict[str, Any], Timeline | None]:
+                   label: Callable[[str], str] = str) -> dict[str, Any]:
     """One collective's row (times in seconds, sizes in bytes, rates in bytes per second, energy
-    in joules) and, with ``trace``, the DES's timeline (None in the analytic mode, which has no
-    events); ``check_only``: validate everything
+    in joules); ``on_timeline``: the DES records its spans and passes the timeline to it (the
+    analytic mode has no events and never calls it); ``check_only``: validate everything
     and return the row's inputs before any work. ``size``, ``bandwidth`` and ``latency`` are
     numbers in SI units or strings with units ("64MiB", "10Gbps", "5us").
 
@@ -107,7 +108,7 @@ def collective_row(op: str, algorithm: str, workers: int, size: str | float, top
     if slow:
         out["slowdown"] = {str(rank): factor for rank, factor in sorted(slow.items())}
     if check_only:
-        return out, None
+        return out
 
     if mode == "analytic":
         steps, messages, sent = totals(op, algorithm, workers, size_B, **params)
@@ -122,18 +123,20 @@ def collective_row(op: str, algorithm: str, workers: int, size: str | float, top
         link_j = _analytic_link_energy(op, algorithm, workers, size_B, topology, hosts, link, params, sent)
         _with_bandwidth(out, op, workers)
         busy = reduced / hosts * gammas if slow else reduced * gamma   # summed over the ranks
-        return _with_energy(out, device, hosts, out["time_s"], busy, link_j), None
+        return _with_energy(out, device, hosts, out["time_s"], busy, link_j)
 
     topo = build_topology(topology, hosts, link)
     t0 = time.perf_counter()
     result = run(op, algorithm, workers, size_B, topo, mode="des", gamma_s_per_B=gammas if slow else gamma, how=paths,
-                 trace=trace, on_progress=on_progress, **params)
+                 trace=on_timeline is not None, on_progress=on_progress, **params)
     out["wall_s"] = time.perf_counter() - t0
     out.update(time_s=result.time_s, analytic_time_s=result.analytic_time_s, steps=result.steps,
                messages=result.messages, bytes_sent_total=result.bytes_sent_total)
     _with_bandwidth(out, op, workers)
     _with_energy(out, device, hosts, result.time_s, result.reduce_busy_s, result.link_energy_J)
-    return out, result.timeline
+    if on_timeline is not None:
+        on_timeline(result.timeline)
+    return out
 
 
 def _check_size(mode: str, topology: str, alg: Any, hosts: int, label: Callable[[str], str]) -> None:

@@ -146,8 +146,8 @@ def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
     from .collective import collective_row  # noqa: PLC0415  (the simulator only when a point runs)
 
     cfg = _collective_args(config)
-    out, _ = collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
-                            cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
+    out = collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
+                         cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
     return {k: v for k, v in out.items() if k in _COLLECTIVE_METRICS}
 
 

@@ -84,8 +84,11 @@ def collective(
         if value is not None and mode != "des":
             raise SpecError(f"{flag} needs --mode des (the analytic mode has no events to trace)")
     progress = not as_json and sys.stderr.isatty()
-    out, timeline = collective_row(*args, **options, trace=trace is not None or gantt is not None,
-                                   on_progress=_progress_bar() if progress else None)
+    timelines: list[Any] = []
+    drawn = trace is not None or gantt is not None
+    out = collective_row(*args, **options, on_timeline=timelines.append if drawn else None,
+                         on_progress=_progress_bar() if progress else None)
+    timeline = timelines[0] if timelines else None
     if trace is not None:
         timeline.to_chrome_trace(trace)
         out["trace"] = trace
