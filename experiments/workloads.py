@@ -24,6 +24,7 @@ from hwmodels import Catalog, SpecError
 from hwmodels.checks import is_int
 from hwmodels.registry import Registry
 
+from . import as_flag
 from .limits import check_compress_size
 
 __all__ = ["Workload", "WORKLOADS", "register_workload", "get_workload", "workloads", "Rows"]
@@ -136,9 +137,10 @@ def _validate_collective(config: dict[str, Any]) -> None:
                 units.parse(cfg[key], dimension)
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
-    # everything the run itself checks (counts, algorithm options, memory), without running it
+    # everything the run itself checks (counts, algorithm options, memory), without running it; messages
+    # name the fields as ``ddlsim collective`` options, the spelling sweep users have been shown
     collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
-                   cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True)
+                   cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True, label=as_flag)
 
 
 def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
     cfg = _collective_args(config)
     out = collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
-                         cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
+                         cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, label=as_flag)
     return {k: v for k, v in out.items() if k in _COLLECTIVE_METRICS}
 
 

@@ -9,10 +9,11 @@ import typer
 
 from hwmodels import SpecError, units
 
+from .. import as_flag
 from ..collective import collective_row
 from .application import app
 from .errors import user_errors
-from .options import as_flag, catalog, echo_json, figure_path, link_option, output_path
+from .options import catalog, echo_json, figure_path, link_option, output_path
 from .progress import StepProgress
 
 __all__ = ["collective"]

@@ -10,10 +10,11 @@ from rich.table import Table
 
 from hwmodels import SpecError
 
+from .. import as_flag
 from ..limits import check_compress_size
 from .application import app
 from .errors import user_errors
-from .options import as_flag, echo_json
+from .options import echo_json
 
 _INPUTS = {"tensor": "--elements N [--rows R] [--workers W]", "workers": "--workers W --noise S", "factors": "--batch B --d-in I --d-out O"}
 

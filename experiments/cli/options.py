@@ -21,15 +21,10 @@ import typer
 from hwmodels import Catalog, LinkSpec, SpecError, units
 from hwmodels.catalog import ENV_VAR
 
-__all__ = ["CATALOG_HELP", "as_flag", "catalog", "catalog_env", "echo_json", "figure_path", "invocation_state",
+__all__ = ["CATALOG_HELP", "catalog", "catalog_env", "echo_json", "figure_path", "invocation_state",
            "link_option", "output_path"]
 
 CATALOG_HELP = "Extra hardware catalog YAML file or folder (repeatable); its entries shadow built-ins. Also $DDLSIM_CATALOG."
-
-
-def as_flag(field: str) -> str:
-    """The command-line option of a library field: ``d_in`` -> ``--d-in``."""
-    return "--" + field.replace("_", "-")
 
 
 def invocation_state() -> dict[str, Any]:
