@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["package_version"]
+__all__ = ["as_flag", "package_version"]
+
+
+def as_flag(field: str) -> str:
+    """The command-line option of a field (``d_in`` -> ``--d-in``), for messages read by CLI users."""
+    return "--" + field.replace("_", "-")
 
 
 def package_version() -> str:

@@ -13,7 +13,6 @@ managed, target_mse, energy_budget_j, objective}``: :mod:`simulator.federated.po
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,28 +22,25 @@ from hwmodels import Catalog, Device, Radio, SpecError
 from hwmodels.channel import Channel
 from hwmodels.placement import place
 from hwmodels.record import from_entry
+from hwmodels.registry import bind_params
 from simulator.federated import FLConfig
+from simulator.streams import numpy_stream
 
 from .train_spec import read_spec_file
 
-__all__ = ["FLSpec", "HARDWARE_FIELDS", "load_fl_spec", "parse_fl_spec"]
+__all__ = ["FLSpec", "HARDWARE_FIELDS", "load_fl_spec", "parse_fl_spec", "spec_fields"]
 
 _HARDWARE = {"device": "raspberry-pi-4b-4gb", "radio": "lte-20mhz-ue", "radio_overrides": {},
              "channel": {"path_loss": "umi-nlos"}, "placement": {"kind": "disc", "radius_m": 200.0, "min_distance_m": 10.0}}
 HARDWARE_FIELDS = tuple(_HARDWARE)
 
 
-def _build(cls: Any, fields: dict[str, Any], where: str) -> Any:
-    """``cls(**fields)``; an unknown or missing keyword is a SpecError listing the known ones."""
-    try:
-        return cls(**fields)
-    except TypeError as exc:
-        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        message = f"unknown field {bad.group(1)!r}" if bad else str(exc).split(") ", 1)[-1]
-        known = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
-        if cls is FLConfig:
-            known += list(_HARDWARE)
-        raise SpecError(f"{where}: {message}" + (f"; known fields: {', '.join(known)}" if known else "")) from None
+def spec_fields() -> tuple[str, ...]:
+    """Every field an FL spec takes: ``name``, FLConfig's (its schema, in order), then the hardware's."""
+    return ("name", *_RUN_FIELDS, *HARDWARE_FIELDS)
+
+
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(FLConfig))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +52,7 @@ class FLSpec:
     hardware_fields: dict[str, Any]
 
     def config(self) -> FLConfig:
+        """The run's configuration (the library's :class:`FLConfig`)."""
         return self.run
 
     def hardware(self, catalog: Catalog, base: Optional[Path] = None) -> tuple[Device, Radio, Channel, np.ndarray]:
@@ -71,13 +68,14 @@ class FLSpec:
                 entry.pop(stems.get(key, key), None)
                 entry[key] = value
             radio = from_entry(Radio, entry, f"radio_overrides of {hw['radio']!r}")
-        channel = _build(Channel, dict(hw["channel"]), "channel")
+        channel = Channel(**bind_params(Channel, hw["channel"], "channel"))
         placement = dict(hw["placement"])
         kind = placement.pop("kind", "disc")
         if placement.get("path") is not None and base is not None and not Path(placement["path"]).is_absolute():
             placement["path"] = str(base / placement["path"])
-        rng = np.random.default_rng(np.random.SeedSequence([self.run.seed, 0x91AC]))
-        distances = _build(lambda **kw: place(kind, self.run.clients, rng, **kw), placement, "placement")
+        rng = numpy_stream(self.run.seed, "placement")
+        distances = place(kind, self.run.clients, rng,
+                          **bind_params(place, placement, "placement", given=("kind", "count", "rng")))
         channel.check_distances(distances)
         return device, radio, channel, distances
 
@@ -92,10 +90,14 @@ def parse_fl_spec(data: Any, where: str = "spec") -> FLSpec:
     for key in ("radio_overrides", "channel", "placement"):
         if not isinstance(hardware[key], dict):
             raise SpecError(f"{where}: {key}: expected a mapping of fields")
+    unknown = [k for k in fields if k not in _RUN_FIELDS]
+    if unknown:
+        raise SpecError(f"{where}: unknown field {unknown[0]!r}; known fields: "
+                        f"{', '.join((*_RUN_FIELDS, *HARDWARE_FIELDS))}")
     try:
-        run = _build(FLConfig, fields, where)
-    except SpecError as exc:
-        raise SpecError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+        run = FLConfig(**fields)
+    except SpecError as exc:   # FLConfig's own checks: say which spec
+        raise SpecError(f"{where}: {exc}") from None
     from .limits import HOST_B, check_fits  # noqa: PLC0415
 
     check_fits(f"{where}: clients {run.clients}", HOST_B * run.clients, "use fewer clients")

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hwmodels import Catalog, SpecError
 from hwmodels.channel import Channel
 from hwmodels.placement import place
+from hwmodels.registry import bind_params
 from simulator.cluster import Cluster
 from simulator.data import Dataset, load
 from simulator.models import trained
@@ -25,20 +25,11 @@ from simulator.models import accuracy
 from simulator.partition import DEFAULT_KEEPS, PartitionContext, Target, evaluate, optimise, partition, sensor_owner
 from simulator.partition.optimiser import DEFAULT_REFINE, DEFAULT_SPREAD, OptimiserConfig, OptimiseResult
 from simulator.network.media import MacCell, WirelessHardware
+from simulator.streams import numpy_stream
 
 from .train_spec import read_spec_file, validate_spec
 
-__all__ = ["InferSpec", "TargetSpec", "WirelessSpec", "load_spec", "parse_spec", "run_infer_spec", "run_restructure_spec"]
-
-
-class TargetSpec(BaseModel):
-    """One of: the largest allowed accuracy drop, or a latency or energy budget per batch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_accuracy_drop: Optional[float] = None
-    max_latency_s: Optional[float] = None
-    max_energy_j: Optional[float] = None
+__all__ = ["InferSpec", "WirelessSpec", "load_spec", "parse_spec", "run_infer_spec", "run_restructure_spec"]
 
 
 class WirelessSpec(BaseModel):
@@ -66,20 +57,16 @@ class WirelessSpec(BaseModel):
     placement: dict[str, Any] = Field(default_factory=lambda: {"kind": "disc", "radius_m": 30.0, "min_distance_m": 2.0})
 
     def build(self, catalog: Catalog, workers: int, seed: int) -> WirelessHardware | MacCell:
+        """The shared medium of ``workers`` devices: a cell under the radio's MAC (``access: mac``)
+        or the channel with the devices' distances (metres) drawn from ``seed``."""
         radio = catalog.get(self.radio, "radio")
         if self.access == "mac":
             return MacCell(radio, workers, direct=self.relay == "d2d")
-        try:
-            channel = Channel(**self.channel)
-        except TypeError as exc:
-            raise SpecError(f"wireless.channel: {str(exc).split(') ', 1)[-1]}") from None
+        channel = Channel(**bind_params(Channel, self.channel, "wireless.channel"))
         placement = dict(self.placement)
         kind = placement.pop("kind", "disc")
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x91AC]))
-        try:
-            distances = place(kind, workers, rng, **placement)
-        except TypeError as exc:
-            raise SpecError(f"wireless.placement: {str(exc).split(') ', 1)[-1]}") from None
+        params = bind_params(place, placement, "wireless.placement", given=("kind", "count", "rng"))
+        distances = place(kind, workers, numpy_stream(seed, "placement"), **params)
         return WirelessHardware(radio, channel, distances, access=self.access, seed=seed, relay=self.relay,
                                 ap_power_dbm=self.ap_power_dbm)
 
@@ -124,7 +111,7 @@ class InferSpec(BaseModel):
         None, description="numbers of computing workers to search (the others only send their inputs)")
     share: Union[Literal["speed", "equal"], list[Annotated[float, Field(ge=0)]]] = Field(
         "equal", description="neuron capacity of the computing workers: by device speed, equal, or one per worker")
-    target: TargetSpec = Field(default_factory=TargetSpec)
+    target: Target = Field(default_factory=Target, description="validated by Target's own fields and checks")
 
     @field_validator("compute_workers")
     @classmethod
@@ -145,6 +132,7 @@ class InferSpec(BaseModel):
         return v
 
     def model_kwargs(self) -> dict[str, Any]:
+        """The model's parameters: ``model_params``, or the default (mlp: hidden layers of 128 and 128)."""
         if self.model_params is not None:
             return dict(self.model_params)
         return {"hidden": [128, 128]} if self.model == "mlp" else {}
@@ -195,7 +183,8 @@ class InferSpec(BaseModel):
         return f"{devices}, {self.link} {self.topology}"
 
     def target_value(self) -> Target:
-        return Target(**self.target.model_dump())
+        """The restructuring target (an accuracy drop, a latency in seconds or an energy in joules per batch)."""
+        return self.target
 
 
 def parse_spec(data: Any, where: str = "spec") -> InferSpec:

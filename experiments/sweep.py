@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 from . import package_version
 from .finite import first_nonfinite
@@ -161,7 +162,7 @@ def run_point(point: Point) -> dict[str, Any]:
 
 def check_workers(workers: int | None) -> None:
     """SpecError for a worker count no cluster can have (a negative one would wait forever for workers)."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+    if workers is not None and (not is_int(workers) or workers < 0):
         raise SpecError(f"--workers must be 0 (run in this process) or a number of worker processes, got {workers!r}")
 
 

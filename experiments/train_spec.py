@@ -3,25 +3,30 @@
 ``load_spec(path) -> TrainSpec``; ``spec.config()`` is the library's
 :class:`~simulator.learning.TrainConfig` and ``spec.cluster(catalog)`` the
 :class:`~simulator.cluster.Cluster` (workers ``h0..h{K-1}``, then the parameter server's shards).
-A wrong key or value is a :class:`~hwmodels.SpecError` naming the field.
+The run's fields (model, data, workers, compressor, optimizer, ...) are TrainConfig's: its schema
+(fields, types, defaults) validates them, so they are declared once; the spec adds the hardware
+and the forms a user writes (``bucket_cap: 25MiB``, ``seq_len``). A wrong key or value is a
+:class:`~hwmodels.SpecError` naming the field.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
 from hwmodels import Catalog, SpecError, units
 from hwmodels.errors import parse_error_text
 
-if TYPE_CHECKING:   # the simulator (torch) loads when a run is built, not when a spec is read
+if TYPE_CHECKING:
     from simulator.cluster import Cluster
     from simulator.learning import TrainConfig
 
-__all__ = ["TrainSpec", "load_spec", "parse_spec", "validate_spec", "read_spec_file"]
+__all__ = ["TrainSpec", "load_spec", "parse_spec", "spec_fields", "validate_spec", "read_spec_file"]
 
 
 class CellSpec(BaseModel):
@@ -37,77 +42,67 @@ class CellSpec(BaseModel):
     relay: Literal["ap", "d2d"] = "ap"
 
 
+# TrainConfig's fields given in another form by the spec (a size with units: bucket_cap, first_bucket).
+_GIVEN_AS = {"bucket_cap_B": "bucket_cap", "first_bucket_B": "first_bucket"}
+
+
 class TrainSpec(BaseModel):
-    """Everything a training run needs: model, data, workers, hardware, compressor, optimizer."""
+    """A training run: its hardware (devices, topology and link, or a wireless cell) and its
+    :class:`~simulator.learning.TrainConfig` (:meth:`config`), whose fields read through
+    (``spec.workers``). Made by :func:`parse_spec`, which validates the run's fields."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     name: str = ""
-    model: str = "mlp"
-    model_params: dict[str, Any] = Field(default_factory=dict)
-    data: str = "digits"
-    data_params: dict[str, Any] = Field(default_factory=dict)
-    alpha: Optional[float] = Field(None, description="Dirichlet concentration of a non-IID split; null: IID")
-    workers: int = 4
-    batch_size: int = Field(32, description="per worker")
     device: Union[str, list[str]] = Field("jetson-agx-orin-64gb", description="catalog device, or one per worker")
     server_device: Optional[str] = None
     slowdown: dict[str, float] = Field(default_factory=dict)
     topology: str = "switch"
     link: str = "eth-10g"
     wireless: Optional[CellSpec] = Field(None, description="a shared wireless cell instead of topology/link")
-    compressor: str = "none"
-    compressor_params: dict[str, Any] = Field(default_factory=dict)
-    sync: Literal["auto", "allreduce", "allgather", "ps"] = "auto"
-    shards: int = 1
-    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    steps: Optional[int] = None
-    epochs: Optional[int] = None
-    eval_every: int = 0
-    seed: int = 0
-    encode_s_per_element: Optional[float] = Field(
-        None, description="measured codec seconds per gradient element on every device; null: the declared work on each device")
-    decode_s_per_element: Optional[float] = Field(
-        None, description="as encode_s_per_element, for decoding one payload")
-    backward_factor: float = Field(2.0, description="backward FLOPs over forward for matmul-like layers")
-    mode: Literal["des", "analytic"] = "des"
-    overlap: Literal["ddp", "none"] = Field("ddp", description="bucketed communication during backward, or after it")
-    bucket_cap: Union[str, float] = Field("25MiB", description="gradient bucket size (DDP's bucket_cap_mb)")
-    first_bucket: Union[str, float] = Field("1MiB", description="the first (smallest) gradient bucket")
-    target_accuracy: Optional[float] = Field(None, gt=0, le=1, description="test accuracy whose first crossing "
-                                             "gives time_to_target_s, energy_to_target_j and bits_to_target")
-    compute_dtype: str = Field("fp32", description="forward/backward precision: fp32, tf32, bf16, fp16 (the "
-                               "device's peak for it; gradients stay fp32)")
-    price_only: bool = Field(False, description="no data, no training: price steps of the model (meta device)")
-    input_shape: Optional[list[int]] = Field(None, description="price_only: one sample's shape, e.g. [3, 224, 224]")
+    bucket_cap: Union[str, float, None] = Field(None, description="gradient bucket size (DDP's bucket_cap_mb); "
+                                                "null: TrainConfig's (25MiB)")
+    first_bucket: Union[str, float, None] = Field(None, description="the first (smallest) gradient bucket; null: "
+                                                  "TrainConfig's (1MiB)")
     seq_len: Optional[int] = Field(None, ge=1, description="price_only: tokens per sample (bert-base, gpt2-small)")
-    classes: Optional[int] = Field(None, ge=2, description="price_only: output classes (default per model)")
     topology_params: dict[str, Any] = Field(default_factory=dict, description="extra topology options; links by "
                                             "catalog name (e.g. hierarchical: {inter_link: ib-hdr, gpus_per_node: 8})")
+    _run: Optional[TrainConfig] = PrivateAttr(None)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _run_fields():
+            return getattr(self.config(), name)
+        return super().__getattr__(name)  # type: ignore[misc]
 
     def config(self) -> TrainConfig:
-        """The library's run configuration (validated again there)."""
-        from simulator.learning import TrainConfig  # noqa: PLC0415
+        """The library's run configuration."""
+        if self._run is None:
+            raise ValueError("a TrainSpec is made by parse_spec, which builds its TrainConfig")
+        return self._run
 
-        fields = self.model_dump(exclude={"name", "device", "server_device", "slowdown", "topology", "link",
-                                          "bucket_cap", "first_bucket", "wireless", "seq_len", "topology_params"})
-        if fields["steps"] is None and fields["epochs"] is None:
-            fields["steps" if self.price_only else "epochs"] = 1
+    def _build_run(self, fields: dict[str, Any], where: str) -> TrainConfig:
+        """TrainConfig from the spec's run ``fields``, validated by its schema: steps or epochs
+        default to 1 (steps when pricing), ``seq_len`` is a one-dimensional ``input_shape``, bucket
+        sizes parse their units."""
+        fields = dict(fields)
+        if fields.get("steps") is None and fields.get("epochs") is None:
+            fields["steps" if _price_only(fields.get("price_only", False)) else "epochs"] = 1
         if self.seq_len is not None:
-            if self.input_shape is not None:
+            if fields.get("input_shape") is not None:
                 raise SpecError("seq_len: give input_shape or seq_len, not both")
             fields["input_shape"] = [self.seq_len]
-        if fields["input_shape"] is not None:
-            fields["input_shape"] = tuple(fields["input_shape"])
-        for key, value in (("bucket_cap", self.bucket_cap), ("first_bucket", self.first_bucket)):
+        for key, given in _GIVEN_AS.items():
+            value = getattr(self, given)
+            if value is None:
+                continue
             try:
-                fields[f"{key}_B"] = units.parse(value, "size") if isinstance(value, str) else value
+                fields[key] = units.parse(value, "size") if isinstance(value, str) else value
             except SpecError as exc:
-                raise SpecError(f"{key}: {exc}") from None
-        config = TrainConfig(**fields)
+                raise SpecError(f"{given}: {exc}") from None
+        try:
+            config = _config_schema().validate_python(fields)
+        except ValidationError as exc:
+            raise _spec_error(exc, where) from None
         from .limits import HOST_B, check_fits  # noqa: PLC0415
 
         check_fits(f"workers {config.workers}", HOST_B * config.hosts, "use fewer workers")
@@ -158,12 +153,52 @@ def validate_spec(model: type[BaseModel], data: Any, where: str, what: str) -> A
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        # a union field fails once per branch: the deepest location is the most specific message
-        err = max((e for e in errors if e["loc"][:1] == errors[0]["loc"][:1]), key=lambda e: len(e["loc"]))
-        field = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or str(p).isidentifier()) or "spec"
-        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        raise SpecError(f"{where}: {field}: {message}") from None
+        raise _spec_error(exc, where) from None
+
+
+def _spec_error(exc: ValidationError, where: str) -> SpecError:
+    """The first error of a pydantic validation as a SpecError naming the field; a SpecError
+    raised by the validated class itself (TrainConfig's own checks) as it was."""
+    errors = exc.errors()
+    # a union field fails once per branch: the deepest location is the most specific message
+    err = max((e for e in errors if e["loc"][:1] == errors[0]["loc"][:1]), key=lambda e: len(e["loc"]))
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, SpecError):
+        return cause
+    field = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or str(p).isidentifier()) or "spec"
+    message = "unknown field" if err["type"] in ("extra_forbidden", "unexpected_keyword_argument") else err["msg"]
+    return SpecError(f"{where}: {field}: {message}")
+
+
+@functools.cache
+def _config_schema() -> TypeAdapter[TrainConfig]:
+    from simulator.learning import TrainConfig  # noqa: PLC0415  (torch: when a spec is checked, not when listed)
+
+    return TypeAdapter(TrainConfig)
+
+
+@functools.cache
+def _run_fields() -> frozenset[str]:
+    """TrainConfig's fields a spec gives as they are."""
+    from simulator.learning import TrainConfig  # noqa: PLC0415
+
+    return frozenset(f.name for f in dataclasses.fields(TrainConfig)) - set(_GIVEN_AS)
+
+
+def _price_only(value: Any) -> bool:
+    """``price_only`` as the schema will read it (a wrong value is reported by the schema)."""
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return False
+
+
+def spec_fields() -> tuple[str, ...]:
+    """Every field a training spec takes: the spec's own, then TrainConfig's (in its order)."""
+    from simulator.learning import TrainConfig  # noqa: PLC0415
+
+    run = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _GIVEN_AS]
+    return (*TrainSpec.model_fields, *run)
 
 
 def read_spec_file(path: str | Path) -> Any:
@@ -178,8 +213,15 @@ def read_spec_file(path: str | Path) -> Any:
 
 
 def parse_spec(data: Any, where: str = "spec") -> TrainSpec:
-    """Validate a mapping; SpecError names the first bad field."""
-    return validate_spec(TrainSpec, data, where, "a training spec is a mapping of fields (model, data, workers, ...)")
+    """Validate a mapping: the spec's own fields, then the run's by TrainConfig's schema; SpecError
+    names the first bad field."""
+    what = "a training spec is a mapping of fields (model, data, workers, ...)"
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: {what}")
+    run = _run_fields()
+    spec = validate_spec(TrainSpec, {k: v for k, v in data.items() if k not in run}, where, what)
+    spec._run = spec._build_run({k: v for k, v in data.items() if k in run}, where)
+    return spec
 
 
 def load_spec(path: str | Path) -> TrainSpec:

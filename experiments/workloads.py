@@ -4,15 +4,15 @@ A workload is a pure function ``run(config, seed) -> rows`` of a plain mapping (
 ``base`` with the point's overrides applied) and an integer seed; ``rows`` is one metrics dict or a
 list of them (a training curve: one dict per evaluation). Same config and seed, same numbers.
 
-Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and ``restructure``. Other modules add kinds with
-:func:`register_workload`; a sweep point carries the registering module's name, so a Dask worker
-imports it before looking the kind up. Registering imports no torch: a kind's known fields may be
-given as a function, called the first time a config is checked.
+Built in: ``collective``, ``netsim``, ``compress``, ``train``, ``fl``, ``infer`` and
+``restructure``. Other modules add kinds with :func:`register_workload` (into :data:`WORKLOADS`, a
+:class:`~hwmodels.registry.Registry`); a sweep point carries the registering module's name, so a
+Dask worker imports it before looking the kind up. Registering imports no torch: a kind's known
+fields may be given as a function reading its schema, called the first time a config is checked.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -21,8 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from hwmodels import Catalog, SpecError
+from hwmodels.checks import is_int
+from hwmodels.registry import Registry
 
-__all__ = ["Workload", "register_workload", "get_workload", "workloads", "Rows"]
+from . import as_flag
+from .limits import check_compress_size
+
+__all__ = ["Workload", "WORKLOADS", "register_workload", "get_workload", "workloads", "Rows"]
 
 Rows = "dict[str, Any] | list[dict[str, Any]]"
 Fields = Union[tuple[str, ...], Callable[[], tuple[str, ...]], None]
@@ -65,31 +70,27 @@ class Workload:
                 raise SpecError(f"{where}: {exc}") from None
 
 
-_REGISTRY: dict[str, Workload] = {}
+WORKLOADS: Registry[Workload] = Registry("workload")
 
 
 def register_workload(name: str, run: Callable[[dict[str, Any], int], Any], *, summary: str,
                       fields: Fields = None, validate: Callable[[dict[str, Any]], None] | None = None,
                       hardware: tuple[str, ...] = (), volatile: tuple[str, ...] = (), headline: str = "") -> Workload:
-    """Register (or replace) workload kind ``name``; ``run`` must be a module-level function."""
-    workload = Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile, headline)
-    _REGISTRY[name] = workload
-    return workload
+    """Register workload kind ``name`` (ValueError if taken); ``run`` must be a module-level function."""
+    return WORKLOADS.add(name, Workload(name, run, summary, run.__module__, fields, validate, hardware, volatile,
+                                        headline))
 
 
 def get_workload(name: str, module: str | None = None) -> Workload:
     """The workload ``name``, importing ``module`` first if given (a Dask worker's first point)."""
-    if name not in _REGISTRY and module:
+    if name not in WORKLOADS and module:
         importlib.import_module(module)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown workload {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return WORKLOADS.get(name)
 
 
 def workloads() -> list[Workload]:
     """Every registered workload, by name."""
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [WORKLOADS.get(k) for k in sorted(WORKLOADS)]
 
 
 # ---- built-in kinds -------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
     workers = cfg["workers"]
     if isinstance(workers, float) and workers.is_integer():
         workers = int(workers)
-    if isinstance(workers, bool) or not isinstance(workers, int):
+    if not is_int(workers):
         raise SpecError(f"workers: must be an integer, got {workers!r}")
     cfg["workers"] = workers
     return cfg
@@ -127,7 +128,7 @@ def _collective_args(config: Mapping[str, Any]) -> dict[str, Any]:
 def _validate_collective(config: dict[str, Any]) -> None:
     from hwmodels import units  # noqa: PLC0415
 
-    from .cli.collective import collective_result  # noqa: PLC0415
+    from .collective import collective_row  # noqa: PLC0415
 
     cfg = _collective_args(config)
     for key, dimension in (("size", "size"), ("bandwidth", "rate"), ("latency", "time")):
@@ -136,18 +137,19 @@ def _validate_collective(config: dict[str, Any]) -> None:
                 units.parse(cfg[key], dimension)
             except SpecError as exc:
                 raise SpecError(f"{key}: {exc}") from None
-    # everything the run itself checks (counts, algorithm options, memory), without running it
-    collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
-                      cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True)
+    # everything the run itself checks (counts, algorithm options, memory), without running it; messages
+    # name the fields as ``ddlsim collective`` options, the spelling sweep users have been shown
+    collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"), cfg.pop("topology"),
+                   cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, check_only=True, label=as_flag)
 
 
 def run_collective(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """One collective (``ddlsim collective``): time, steps, messages, bytes."""
-    from .cli.collective import collective_result  # noqa: PLC0415  (keeps the CLI out of import time)
+    from .collective import collective_row  # noqa: PLC0415  (the simulator only when a point runs)
 
     cfg = _collective_args(config)
-    out = collective_result(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
-                            cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg)
+    out = collective_row(cfg.pop("op"), cfg.pop("algorithm"), cfg.pop("workers"), cfg.pop("size"),
+                         cfg.pop("topology"), cfg.pop("bandwidth"), cfg.pop("latency"), **cfg, label=as_flag)
     return {k: v for k, v in out.items() if k in _COLLECTIVE_METRICS}
 
 
@@ -187,8 +189,6 @@ def _validate_compress(config: dict[str, Any]) -> None:
         raise SpecError("scheme: required field of a compress workload")
     scheme = get(config["scheme"])
     scheme.resolve(dict(config.get("params") or {}))
-    from .cli.compress import check_size  # noqa: PLC0415
-
     from simulator.compression.evaluate import DISTRIBUTIONS, measure, measure_factors, measure_workers  # noqa: PLC0415
 
     how = measure_factors if scheme.kind == "factors" else \
@@ -200,13 +200,13 @@ def _validate_compress(config: dict[str, Any]) -> None:
                         f"(its fields: {', '.join(sorted(taken))})")
     counts = {k: config[k] for k in ("elements", "workers", "batch", "d_in", "d_out", "rows", "trials") if k in config}
     for key, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise SpecError(f"{key}: must be an integer >= 1, got {value!r}")
     if config.get("elements", 4096) % config.get("rows", 1):
         raise SpecError(f"rows: must divide elements ({config.get('elements', 4096)}), got {config['rows']}")
     if config.get("distribution", "gaussian") not in DISTRIBUTIONS:
         raise SpecError(f"distribution: one of {', '.join(DISTRIBUTIONS)}, got {config['distribution']!r}")
-    check_size(scheme.kind, **{k: v for k, v in counts.items() if k not in ("rows", "trials")})
+    check_compress_size(scheme.kind, **{k: v for k, v in counts.items() if k not in ("rows", "trials")})
 
 
 def run_compress(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -268,9 +268,9 @@ _FL_SUMMARY = ("final_test_accuracy", "parameters", "time_to_target_s", "energy_
 
 @functools.cache
 def _train_fields() -> tuple[str, ...]:
-    from .train_spec import TrainSpec  # noqa: PLC0415
+    from .train_spec import spec_fields  # noqa: PLC0415
 
-    return tuple(TrainSpec.model_fields)
+    return spec_fields()
 
 
 def _fl_spec(config: Mapping[str, Any]) -> Any:
@@ -293,11 +293,9 @@ def run_fl(config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 @functools.cache
 def _fl_fields() -> tuple[str, ...]:
-    from simulator.federated import FLConfig  # noqa: PLC0415
+    from .fl_spec import spec_fields  # noqa: PLC0415
 
-    from .fl_spec import HARDWARE_FIELDS  # noqa: PLC0415
-
-    return ("name", *(f.name for f in dataclasses.fields(FLConfig)), *HARDWARE_FIELDS)
+    return spec_fields()
 
 
 def _infer_spec(config: Mapping[str, Any]) -> Any:

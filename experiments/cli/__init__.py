@@ -5,13 +5,16 @@ the command modules, each of which registers its commands on :data:`app` and imp
 libraries (torch, pandas, matplotlib, scipy, dask, the simulator) only inside the command's body,
 so ``ddlsim hw list`` pays for none of them. ``from experiments.cli import app`` loads the
 commands too.
+
+The shared parts: :mod:`.application` (the Typer app and :func:`~.application.run`),
+:mod:`.options` (reading options: catalog, link, output paths, JSON), :mod:`.errors` (a user's
+mistake is one line and exit 2) and :mod:`.progress` (progress on stderr).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-import types
 from typing import Any
 
 __all__ = ["app", "main", "COMMAND_MODULES"]
@@ -24,9 +27,9 @@ COMMAND_MODULES = ("calibrate", "collective", "compare_hw", "compress", "demo", 
 def _load() -> Any:
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}")
-    from .app import app  # noqa: PLC0415
+    from .application import app  # noqa: PLC0415
 
-    globals()["app"] = app   # the Typer app, not the submodule of that name the imports bound here
+    globals()["app"] = app
     return app
 
 
@@ -38,7 +41,7 @@ def main() -> None:
         sys.stdout.write(f"ddlsim {package_version()}\n")
         return
     _load()
-    from .app import run  # noqa: PLC0415
+    from .application import run  # noqa: PLC0415
 
     run()
 
@@ -47,18 +50,3 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         return _load()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _Package(types.ModuleType):
-    """This package, keeping ``app`` for the Typer app: importing a command module first (e.g.
-    ``experiments.cli.collective``) imports the submodule ``experiments.cli.app``, and the import
-    system would then bind that module as this package's ``app``, so that a later ``from
-    experiments.cli import app`` got the module. The submodule stays in ``sys.modules``."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "app" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

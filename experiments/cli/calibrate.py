@@ -8,7 +8,11 @@ from typing import Optional
 
 import typer
 
-from .app import StepProgress, app, echo_json, output_path, package_version, user_errors
+from .. import package_version
+from .application import app
+from .errors import user_errors
+from .options import echo_json, output_path
+from .progress import StepProgress
 
 __all__ = ["calibrate"]
 

@@ -10,7 +10,9 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, catalog, catalog_env, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, catalog_env, output_path
 from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 if TYPE_CHECKING:

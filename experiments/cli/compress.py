@@ -10,24 +10,13 @@ from rich.table import Table
 
 from hwmodels import SpecError
 
-from .app import app, echo_json, user_errors
+from .. import as_flag
+from ..limits import check_compress_size
+from .application import app
+from .errors import user_errors
+from .options import echo_json
 
 _INPUTS = {"tensor": "--elements N [--rows R] [--workers W]", "workers": "--workers W --noise S", "factors": "--batch B --d-in I --d-out O"}
-
-
-def check_size(kind: str, *, elements: int = 4096, workers: int | None = None, batch: int = 8, d_in: int = 256,
-               d_out: int = 128) -> None:
-    """SpecError before any work when the tensors of a measurement cannot fit in memory (a few
-    float32 copies of the tensor, one per worker with --workers; the factors and their product)."""
-    from ..limits import TENSOR_COPIES, check_fits  # noqa: PLC0415
-
-    if kind == "factors":
-        values = {"--batch": batch, "--d-in": d_in, "--d-out": d_out}
-        floats = float(batch) * (d_in + d_out) + TENSOR_COPIES * float(d_in) * d_out
-    else:
-        values = {"--elements": elements} | ({"--workers": workers} if workers is not None else {})
-        floats = TENSOR_COPIES * float(elements) * max(1, workers or 1)
-    check_fits(" ".join(f"{k} {v}" for k, v in values.items()), 4.0 * floats, "use a smaller tensor")
 
 
 def _listing() -> list[dict]:
@@ -93,7 +82,7 @@ def compress(
     params = parse_params(param)
     kind = get(scheme).kind
     spread = 4 if kind == "workers" and workers is None else workers
-    check_size(kind, elements=elements, workers=spread, batch=batch, d_in=d_in, d_out=d_out)
+    check_compress_size(kind, elements=elements, workers=spread, batch=batch, d_in=d_in, d_out=d_out, label=as_flag)
     if kind == "factors":
         row = measure_factors(scheme, params, batch=batch, d_in=d_in, d_out=d_out, distribution=distribution, trials=trials, seed=seed)
     elif kind == "workers" or workers is not None:

@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 
-from .app import app, catalog_env, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog_env, output_path
 from .sweep import DEFAULT_ROOT, exit_on_failures, report_lines, sweep_progress
 
 __all__ = ["demo"]

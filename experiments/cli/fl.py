@@ -8,7 +8,10 @@ from typing import Any
 
 import typer
 
-from .app import StepProgress, app, catalog, echo_json, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json
+from .progress import StepProgress
 
 __all__ = ["fl", "fl_result"]
 

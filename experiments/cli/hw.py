@@ -12,7 +12,9 @@ from hwmodels.catalog import KINDS, Record
 from hwmodels.record import readable_fields, to_json
 
 from ..catalog_view import headline, origin, short_source
-from .app import app, catalog, echo_json, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json
 
 hw_app = typer.Typer(help="Browse the hardware catalog (devices, links, radios).", no_args_is_help=True)
 app.add_typer(hw_app, name="hw")

@@ -10,7 +10,9 @@ from typing import Any, Optional
 
 import typer
 
-from .app import app, catalog, echo_json, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json, output_path
 
 __all__ = ["infer", "infer_result", "restructure", "restructure_result", "savings"]
 

@@ -11,7 +11,9 @@ from rich.table import Table
 
 from hwmodels import units
 
-from .app import app, echo_json, figure_path, link_option, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import echo_json, figure_path, link_option, output_path
 
 if TYPE_CHECKING:
     from simulator.network.scenario import Scenario, ScenarioResult

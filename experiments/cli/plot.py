@@ -9,7 +9,9 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, figure_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import figure_path
 
 __all__ = ["plot"]
 

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from .app import app, catalog, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, output_path
 
 __all__ = ["report"]
 

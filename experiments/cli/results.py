@@ -10,7 +10,8 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import app, user_errors
+from .application import app
+from .errors import user_errors
 
 if TYPE_CHECKING:
     import pandas as pd

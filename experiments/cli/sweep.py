@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .app import StepProgress, app, catalog_env, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog_env, output_path
+from .progress import StepProgress
 
 if TYPE_CHECKING:
     from ..sweep import SweepResult

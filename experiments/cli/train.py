@@ -13,7 +13,10 @@ import typer
 
 from hwmodels import SpecError
 
-from .app import StepProgress, app, catalog, echo_json, figure_path, output_path, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json, figure_path, output_path
+from .progress import StepProgress
 
 __all__ = ["train", "train_result"]
 

@@ -9,7 +9,10 @@ from typing import Optional
 
 import typer
 
-from .app import StepProgress, app, catalog, echo_json, user_errors
+from .application import app
+from .errors import user_errors
+from .options import catalog, echo_json
+from .progress import StepProgress
 
 __all__ = ["validate"]
 

@@ -103,6 +103,7 @@ class Calibration:
 
     @property
     def source(self) -> str:
+        """Where the figures come from: host, date and ddlsim version (the catalog's ``source``)."""
         return f"measured on {self.host}, {self.date}, ddlsim {self.version}"
 
     def device(self) -> Device:

@@ -54,6 +54,7 @@ class Cases:
                             f"e.g. {next(iter(common))}")
 
     def all(self) -> tuple[Case, ...]:
+        """Every case: the calibration ones, then the held-out ones."""
         return self.calibration + self.held_out
 
 

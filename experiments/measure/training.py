@@ -66,10 +66,12 @@ class TrainCase:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape (no batch dimension) of the case's data set."""
         return DATA_SHAPES[self.data][0]
 
     @property
     def classes(self) -> int:
+        """Output classes of the case's data set."""
         return DATA_SHAPES[self.data][1]
 
     def __hash__(self) -> int:   # parameters are dicts: hash the flat configuration

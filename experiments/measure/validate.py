@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels import Catalog, Device, LinkSpec, SpecError
+from hwmodels.checks import is_int
 
 from .calibrate import DEVICE, LINK
 from .cases import CollectiveCase, Cases, measure_cases, split_of
@@ -309,6 +310,7 @@ class Validation:
     framework_overhead_s: float = 0.0
 
     def summary(self) -> dict[str, dict[str, Any]]:
+        """Per split, the error statistics of the rows (see :func:`summary`; errors as fractions)."""
         return summary(self.rows)
 
     def report(self) -> dict[str, Any]:
@@ -369,7 +371,7 @@ def validate(cases: Cases, device: Device, link: LinkSpec, *, quick: bool = Fals
     for case in cases.all():
         key = ("c", case.world, case.op) if isinstance(case, CollectiveCase) else ("t", case.workers, case.model)
         chunks.setdefault(key, []).append(case)
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+    if not is_int(runs) or runs < 1:
         raise SpecError(f"--runs must be a positive integer, got {runs!r}")
     passes: list[list[Measurement]] = []
     ordered = sorted(chunks.items(), key=lambda kv: kv[0][:2])   # collectives, then training

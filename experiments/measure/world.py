@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hwmodels import SpecError
+from hwmodels.checks import is_int
 
 __all__ = ["run_world", "free_port", "host_cpus", "timed", "MAX_WORLD"]
 
@@ -67,7 +68,7 @@ def run_world(job: Callable[[int, int, Any], Any], world: int, arg: Any = None, 
     re-raises here; one that runs past ``timeout_s`` seconds is terminated (SpecError)."""
     import torch.multiprocessing as mp  # noqa: PLC0415
 
-    if isinstance(world, bool) or not isinstance(world, int) or not 1 <= world <= MAX_WORLD:
+    if not is_int(world) or not 1 <= world <= MAX_WORLD:
         raise SpecError(f"world must be an integer in [1, {MAX_WORLD}] processes, got {world!r}")
     results = mp.get_context(start_method).SimpleQueue()
     context = mp.start_processes(_entry, args=(job, world, free_port(), arg, threads, results), nprocs=world,

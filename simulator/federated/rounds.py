@@ -41,6 +41,7 @@ from torch.func import functional_call, grad, vmap
 
 from hwmodels import Device, Radio, SpecError
 from hwmodels.channel import Channel
+from hwmodels.checks import is_number, require_int
 from simulator import executor
 from simulator.cluster import Cluster
 from simulator.costs import model_cost
@@ -57,11 +58,6 @@ from .power import ManagedPower, PowerManager
 from .schemes import AGGREGATORS, aggregator
 
 __all__ = ["FLConfig", "FLRow", "FLResult", "FederatedRun", "run_federated"]
-
-
-def _int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(f"fl: {name} must be an integer >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -93,19 +89,19 @@ class FLConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("clients", 1), ("local_steps", 1), ("batch_size", 1), ("rounds", 1), ("eval_every", 0), ("seed", 0)):
-            _int(name, getattr(self, name), low)
+            require_int(getattr(self, name), f"fl: {name}", low=low)
         if self.scheme not in AGGREGATORS:
             raise SpecError(f"fl: unknown scheme {self.scheme!r}; known: {', '.join(AGGREGATORS)}")
         for name in ("participation", "lr", "server_lr", "alpha"):
             value = getattr(self, name)
             if name == "alpha" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            if not is_number(value) or not value > 0:
                 raise SpecError(f"fl: {name} must be a number > 0, got {value!r}")
         if self.participation > 1:
             raise SpecError(f"fl: participation must be in (0, 1], got {self.participation!r}")
         t = self.target_accuracy
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
+        if t is not None and (not is_number(t) or not 0 < t <= 1):
             raise SpecError(f"fl: target_accuracy must be a test accuracy in (0, 1], got {t!r}")
         for name in ("model_params", "data_params", "scheme_params", "mac_params", "power"):
             if not isinstance(getattr(self, name), dict):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from hwmodels import DTYPES, SpecError
+from hwmodels.checks import is_int, is_number, require_int
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SYNCS", "OVERLAPS", "DDP_BUCKET_CAP_B", "DDP_FIRST_BUCKET_B"]
 
@@ -18,11 +18,6 @@ SYNCS = ("auto", "allreduce", "allgather", "ps")
 OVERLAPS = ("ddp", "none")
 DDP_BUCKET_CAP_B = 25 * 2 ** 20     # torch.nn.parallel.DistributedDataParallel(bucket_cap_mb=25)
 DDP_FIRST_BUCKET_B = 2 ** 20        # DDP's first bucket (torch.distributed's _DEFAULT_FIRST_BUCKET_BYTES)
-
-
-def _int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(f"train: {name} must be an integer >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,11 +70,8 @@ class TrainConfig:
     classes: int | None = None
 
     def __post_init__(self) -> None:
-        _int("workers", self.workers, 1)
-        _int("batch_size", self.batch_size, 1)
-        _int("shards", self.shards, 1)
-        _int("eval_every", self.eval_every, 0)
-        _int("seed", self.seed, 0)
+        for name, low in (("workers", 1), ("batch_size", 1), ("shards", 1), ("eval_every", 0), ("seed", 0)):
+            require_int(getattr(self, name), f"train: {name}", low=low)
         if self.optimizer not in OPTIMIZERS:
             raise SpecError(f"train: unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
         if self.sync not in SYNCS:
@@ -87,14 +79,14 @@ class TrainConfig:
         if (self.steps is None) == (self.epochs is None):
             raise SpecError("train: give exactly one of steps or epochs")
         if self.steps is not None:
-            _int("steps", self.steps, 1)
+            require_int(self.steps, "train: steps", low=1)
         if self.epochs is not None:
-            _int("epochs", self.epochs, 1)
+            require_int(self.epochs, "train: epochs", low=1)
         for name in ("lr", "momentum", "weight_decay", "encode_s_per_element", "decode_s_per_element", "backward_factor"):
             value = getattr(self, name)
             if value is None and name.endswith("element"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if not is_number(value) or value < 0:
                 raise SpecError(f"train: {name} must be a finite number >= 0, got {value!r}")
         if not self.lr > 0:
             raise SpecError(f"train: lr must be > 0, got {self.lr!r}")
@@ -106,7 +98,7 @@ class TrainConfig:
             raise SpecError(f"train: overlap must be one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
         for name in ("bucket_cap_B", "first_bucket_B"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            if not is_number(value) or not value > 0:
                 raise SpecError(f"train: {name} must be a positive size in bytes (e.g. 25MiB), got {value!r}")
         if self.compute_dtype not in DTYPES:
             raise SpecError(f"train: compute_dtype must be one of {', '.join(DTYPES)}, got {self.compute_dtype!r}")
@@ -114,13 +106,13 @@ class TrainConfig:
             raise SpecError(f"train: price_only must be true or false, got {self.price_only!r}")
         if self.input_shape is not None:
             shape = tuple(self.input_shape)
-            if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+            if not shape or any(not is_int(d) or d < 1 for d in shape):
                 raise SpecError(f"train: input_shape must be positive integers (no batch dimension), got {self.input_shape!r}")
             object.__setattr__(self, "input_shape", shape)
         if self.classes is not None:
-            _int("classes", self.classes, 2)
+            require_int(self.classes, "train: classes", low=2)
         t = self.target_accuracy
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1):
+        if t is not None and (not is_number(t) or not 0 < t <= 1):
             raise SpecError(f"train: target_accuracy must be a test accuracy in (0, 1], got {t!r}")
 
     @property

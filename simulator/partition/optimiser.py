@@ -117,6 +117,9 @@ class Target:
     """What the optimiser must meet: at most ``max_accuracy_drop`` below the original model
     (default 0.02), or a latency or energy budget per batch (then the most accurate plan wins)."""
 
+    # a spec validates its ``target`` mapping against these fields (pydantic): no other key
+    __pydantic_config__ = {"extra": "forbid"}
+
     max_accuracy_drop: float | None = None
     max_latency_s: float | None = None
     max_energy_j: float | None = None
@@ -127,7 +130,7 @@ class Target:
             raise SpecError(f"target: give one of max_accuracy_drop, max_latency_s, max_energy_j, not {', '.join(given)}")
         for k in given:
             v = getattr(self, k)
-            if not is_number(v) or v < 0:
+            if not is_number(v, finite=False) or v < 0:
                 raise SpecError(f"target: {k} must be a non-negative number, got {v!r}")
 
     @property

@@ -68,10 +68,10 @@ def test_catalog_is_accepted_after_the_subcommand(tmp_path):
 
 
 def test_app_is_the_typer_app_whatever_was_imported_first():
-    # importing a command module first imports the submodule experiments.cli.app, which Python
-    # would bind as the package's `app` (found when two test files ran in that order)
+    # importing a command module first imports the shared submodules; when one of them was called app,
+    # Python bound it as the package's `app` (found when two test files ran in that order)
     code = ("import experiments.cli.collective\nfrom experiments.cli import app\nimport typer\n"
-            "assert isinstance(app, typer.Typer), type(app)\nfrom experiments.cli.app import run\nprint('ok')")
+            "assert isinstance(app, typer.Typer), type(app)\nfrom experiments.cli.application import run\nprint('ok')")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

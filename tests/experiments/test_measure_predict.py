@@ -3,7 +3,7 @@
 
 import pytest
 
-from experiments.cli.collective import collective_result
+from experiments.collective import collective_row as collective_result
 from experiments.measure.cases import CollectiveCase
 from experiments.measure.predict import collective_s, compute_work
 from experiments.measure.training import TrainCase

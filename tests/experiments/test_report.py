@@ -45,7 +45,7 @@ def sweep_dir(tmp_path_factory):
     # running, as points that time out or lose their worker do, and the report shows failures
     collective = workloads.get_workload("collective")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(workloads._REGISTRY, "collective", dataclasses.replace(collective, validate=None))
+        patch.setitem(workloads.WORKLOADS._entries, "collective", dataclasses.replace(collective, validate=None))
         res = CliRunner().invoke(app, ["sweep", str(root / "spec.yaml"), "--out", str(root / "out"), "--workers", "0"])
     assert res.exit_code == 1 and "6 point(s) failed" in res.stderr      # the misspelt points, by design
     return root / "out"

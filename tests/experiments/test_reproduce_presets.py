@@ -6,7 +6,7 @@ on plots."""
 import pandas as pd
 import pytest
 
-from experiments.cli.collective import collective_result
+from experiments.collective import collective_row as collective_result
 from experiments.demo import PRESETS, preset
 from experiments.plots import tradeoff
 from experiments.spec import parse_experiment
