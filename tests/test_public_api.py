@@ -54,3 +54,28 @@ def test_packages_declare_their_exports(path: Path) -> None:
     exported = getattr(module, "__all__", None)
     assert exported, f"{name} has no __all__"
     assert [n for n in exported if not hasattr(module, n)] == []
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+    package = list(path.relative_to(ROOT).parts[:-1])   # the package a module (or __init__) is in
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            out.add(".".join(base + ([node.module] if node.module else [])))
+    return out
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_down(path: Path) -> None:
+    """hwmodels imports no other layer, simulator never imports experiments, and the experiments
+    library never imports its CLI."""
+    layer = path.relative_to(ROOT).parts[0]
+    above = {"hwmodels": ("simulator", "experiments"), "simulator": ("experiments",), "experiments": ()}[layer]
+    if layer == "experiments" and "cli" not in path.relative_to(ROOT).parts:
+        above = ("experiments.cli",)
+    bad = sorted(m for m in _imports(path) if any(m == a or m.startswith(a + ".") for a in above))
+    assert bad == []
