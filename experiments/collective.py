@@ -68,8 +68,7 @@ def collective_row(op: str, algorithm: str, workers: int, size: str | float, top
 
     if mode not in ("des", "analytic"):
         raise SpecError(f"{label('mode')} must be 'des' or 'analytic', got {mode!r}")
-    if topology not in TOPOLOGIES:
-        raise SpecError(f"{label('topology')}: unknown topology {topology!r}; known: {', '.join(sorted(TOPOLOGIES))}")
+    TOPOLOGIES.get(topology, where=label("topology"))
     size_B = _quantity(size, "size", label("size"))
     if not size_B >= 0:
         raise SpecError(f"{label('size')} must be non-negative, got {size!r}")

@@ -33,11 +33,13 @@ class Registry(Generic[T]):
 
     ``what`` names the kind in messages ("topology", "compression scheme"). Registering a
     name twice is a programming error (ValueError), never a silent replacement; an unknown
-    name is a :class:`SpecError` listing the known names in registration order.
+    name is a :class:`SpecError` listing the known names in registration order (sorted with
+    ``sort_known``, for tables shown to users by name).
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, sort_known: bool = False) -> None:
         self.what = what
+        self.sort_known = sort_known
         self._entries: dict[str, T] = {}
 
     @classmethod
@@ -69,7 +71,7 @@ class Registry(Generic[T]):
         if isinstance(name, str) and name in self._entries:
             return self._entries[name]
         prefix = f"{where}: " if where else ""
-        known = self.names()
+        known = sorted(self._entries) if self.sort_known else self.names()
         raise SpecError(f"{prefix}unknown {self.what} {name!r}; known: {', '.join(known)}{suggest(name, known)}")
 
     def names(self) -> list[str]:
